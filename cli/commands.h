@@ -1,0 +1,13 @@
+// The `flywheel` subcommands. Each takes the arguments after its name and returns the exit
+// status; user errors are thrown as UserError and turned into status 2 by main().
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace flywheel::cli {
+
+int run_generate(const std::vector<std::string>& argv);
+int run_inspect(const std::vector<std::string>& argv);
+
+}  // namespace flywheel::cli

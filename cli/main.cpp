@@ -1,0 +1,63 @@
+// `flywheel <command> [args]`: dispatches to one subcommand and maps errors to exit statuses
+// (2 = user error, 1 = internal error).
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "trainer/error.h"
+#include "trainer/threads.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  std::function<int(const std::vector<std::string>&)> run;
+};
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> kCommands = {
+      {"generate", "generate text from a Hugging Face model directory",
+       flywheel::cli::run_generate},
+      {"inspect", "print a model directory's architecture, size and tensors",
+       flywheel::cli::run_inspect},
+  };
+  return kCommands;
+}
+
+void print_usage(std::FILE* out) {
+  std::fprintf(out, "Usage: flywheel <command> [options]\n\nCommands:\n");
+  for (const auto& c : commands()) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  std::fprintf(out, "\nRun 'flywheel <command> --help' for a command's options.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage(stderr);
+    return flywheel::kUserErrorExit;
+  }
+  const std::string name = argv[1];
+  if (name == "-h" || name == "--help" || name == "help") {
+    print_usage(stdout);
+    return 0;
+  }
+  try {
+    for (const auto& c : commands()) {
+      if (name != c.name) continue;
+      flywheel::configure_threads();
+      return c.run(std::vector<std::string>(argv + 2, argv + argc));
+    }
+    throw flywheel::UserError("unknown command '" + name + "' (run 'flywheel --help')");
+  } catch (const flywheel::UserError& e) {
+    std::cerr << "flywheel: error: " << e.what() << "\n";
+    return flywheel::kUserErrorExit;
+  } catch (const std::exception& e) {
+    std::cerr << "flywheel: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}

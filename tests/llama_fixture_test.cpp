@@ -1,0 +1,133 @@
+// Golden tests of the decoder against Hugging Face LlamaForCausalLM on the llama-tiny fixture
+// (random weights, GQA 4 query / 2 KV heads, untied head).
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "rollout/generate.h"
+#include "tests/fixtures.h"
+#include "trainer/hf_checkpoint.h"
+#include "trainer/safetensors.h"
+
+namespace flywheel {
+namespace {
+
+std::string tiny_dir() { return testing::fixtures_dir() + "/llama-tiny"; }
+
+TEST(LlamaFixture, FullForwardMatchesHuggingFaceLogits) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  auto model = load_causal_lm(tiny_dir());
+  SafetensorsFile expected(tiny_dir() + "/expected.safetensors");
+  auto ids = expected.tensor("input_ids");   // [2, 17]
+  auto want = expected.tensor("logits");     // [2, 17, 300]
+  torch::NoGradGuard no_grad;
+  auto got = model->forward({ids});
+  ASSERT_EQ(got.sizes(), want.sizes());
+  const double max_diff = (got - want).abs().max().item<double>();
+  std::printf("llama-tiny max |logit diff| = %.3g\n", max_diff);
+  EXPECT_LT(max_diff, 1e-4);
+}
+
+// Right padding: the real tokens' logits must not change when padding is appended.
+// Left padding: the same, with position ids restarting at the first real token.
+TEST(LlamaFixture, PaddedBatchesMatchUnpadded) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  auto model = load_causal_lm(tiny_dir());
+  SafetensorsFile expected(tiny_dir() + "/expected.safetensors");
+  auto ids = expected.tensor("input_ids");
+  auto want = expected.tensor("logits");
+  torch::NoGradGuard no_grad;
+  const int64_t len = 11, pad = 6;  // row 0 truncated to 11 tokens inside a 17-wide batch
+  auto row = ids[0].narrow(0, 0, len);
+  auto right = torch::cat({row, torch::zeros({pad}, torch::kInt64)}).unsqueeze(0);
+  auto right_mask = torch::cat({torch::ones({len}), torch::zeros({pad})}).unsqueeze(0);
+  auto left = torch::cat({torch::zeros({pad}, torch::kInt64), row}).unsqueeze(0);
+  auto left_mask = torch::cat({torch::zeros({pad}), torch::ones({len})}).unsqueeze(0);
+  auto batch = torch::cat({right, left});
+  auto mask = torch::cat({right_mask, left_mask}).to(torch::kInt64);
+  auto got = model->forward({batch, {}, mask});
+  auto ref = want[0].narrow(0, 0, len);
+  const double right_diff = (got[0].narrow(0, 0, len) - ref).abs().max().item<double>();
+  const double left_diff = (got[1].narrow(0, pad, len) - ref).abs().max().item<double>();
+  std::printf("right-padded max diff %.3g, left-padded max diff %.3g\n", right_diff, left_diff);
+  EXPECT_LT(right_diff, 1e-4);
+  EXPECT_LT(left_diff, 1e-4);
+  EXPECT_FALSE(got.isnan().any().item<bool>());
+}
+
+// Decoding one token at a time through the KV cache gives the full-forward logits.
+TEST(LlamaFixture, CachedDecodingMatchesFullForward) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  auto model = load_causal_lm(tiny_dir());
+  SafetensorsFile expected(tiny_dir() + "/expected.safetensors");
+  auto ids = expected.tensor("input_ids");
+  auto want = expected.tensor("logits");
+  torch::NoGradGuard no_grad;
+  auto cache = model->make_cache(2, ids.size(1));
+  auto prefill = model->forward({ids.narrow(1, 0, 5), {}, {}, &cache});  // [2, 5, V]
+  double max_diff = (prefill - want.narrow(1, 0, 5)).abs().max().item<double>();
+  for (int64_t t = 5; t < ids.size(1); ++t) {
+    auto step = model->forward({ids.narrow(1, t, 1), {}, {}, &cache});
+    max_diff = std::max(max_diff, (step.squeeze(1) - want.select(1, t)).abs().max().item<double>());
+  }
+  std::printf("cached decoding max diff %.3g\n", max_diff);
+  EXPECT_LT(max_diff, 1e-4);
+  EXPECT_EQ(cache.length(), ids.size(1));
+}
+
+// Both fixture prompts in one left-padded batch and each alone reproduce HF's greedy ids.
+TEST(LlamaFixture, GreedyContinuationsMatchExactly) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  auto model = load_causal_lm(tiny_dir());
+  std::ifstream in(tiny_dir() + "/expected_greedy.json");
+  auto cases = nlohmann::json::parse(in);
+  std::vector<std::vector<int64_t>> prompts, wants;
+  for (const auto& c : cases) {
+    prompts.push_back(c["prompt_ids"].get<std::vector<int64_t>>());
+    wants.push_back(c["greedy_ids"].get<std::vector<int64_t>>());
+  }
+  GenerateOptions options;
+  options.sampler.greedy = true;
+  options.max_new_tokens = static_cast<int64_t>(wants[0].size());
+  auto batched = generate(model, prompts, options);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(batched[i], wants[i]) << "batched prompt " << i;
+    EXPECT_EQ(generate(model, {prompts[i]}, options)[0], wants[i]) << "single prompt " << i;
+  }
+}
+
+// Loading in bfloat16 runs and stays close to float32 (bf16 has ~3 significant digits).
+TEST(LlamaFixture, Bfloat16WeightsRun) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  LoadOptions options;
+  options.dtype = torch::kBFloat16;
+  auto model = load_causal_lm(tiny_dir(), options);
+  SafetensorsFile expected(tiny_dir() + "/expected.safetensors");
+  torch::NoGradGuard no_grad;
+  auto got = model->forward({expected.tensor("input_ids")}).to(torch::kFloat32);
+  auto want = expected.tensor("logits");
+  const double rel = ((got - want).norm() / want.norm()).item<double>();
+  std::printf("bf16 relative logit error %.3g\n", rel);
+  EXPECT_LT(rel, 0.05);
+}
+
+TEST(LlamaFixture, SaveLoadRoundTripIsBitIdentical) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  auto model = load_causal_lm(tiny_dir());
+  const auto dir = testing::make_temp_dir("roundtrip");
+  save_pretrained(dir, *model, model->config(), /*max_shard_bytes=*/200'000);  // -> shards
+  EXPECT_TRUE(std::filesystem::exists(dir + "/model.safetensors.index.json"));
+  auto again = load_causal_lm(dir);
+  auto a = named_parameters(*model), b = named_parameters(*again);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace flywheel

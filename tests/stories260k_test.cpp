@@ -1,0 +1,44 @@
+// End to end on a real pretrained model: stories260K (llama2.c's tinyllamas) loaded from
+// Hugging Face format, tokenized with its SentencePiece model, decoded greedily. The expected
+// text equals llama2.c's own `run` output for this model.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "rollout/generate.h"
+#include "tests/fixtures.h"
+#include "trainer/hf_checkpoint.h"
+#include "trainer/tokenizer.h"
+
+namespace flywheel {
+namespace {
+
+std::string stories_dir() { return testing::models_dir() + "/stories260K"; }
+
+TEST(Stories260K, GreedyDecodingMatchesLlama2c) {
+  FLYWHEEL_REQUIRE_PATH(stories_dir());
+  std::ifstream in(stories_dir() + "/expected_greedy.json");
+  const auto expected = nlohmann::json::parse(in);
+  const auto want_ids = expected["greedy_ids"].get<std::vector<int64_t>>();
+
+  auto tokenizer = Tokenizer::from_dir(stories_dir());
+  const auto prompt = tokenizer.encode(expected["prompt"].get<std::string>(), /*add_bos=*/true);
+  ASSERT_EQ(prompt, (std::vector<int64_t>{1, 403, 407, 261, 378}));
+  ASSERT_EQ(prompt, expected["prompt_ids"].get<std::vector<int64_t>>());
+
+  auto model = load_causal_lm(stories_dir());
+  GenerateOptions options;
+  options.sampler.greedy = true;
+  options.max_new_tokens = static_cast<int64_t>(want_ids.size());
+  const auto got = generate(model, {prompt}, options)[0];
+  EXPECT_EQ(got, want_ids);
+
+  std::vector<int64_t> all = prompt;
+  all.insert(all.end(), got.begin(), got.end());
+  EXPECT_EQ(tokenizer.decode(all), expected["greedy_text"].get<std::string>());
+}
+
+}  // namespace
+}  // namespace flywheel
