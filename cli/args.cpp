@@ -27,11 +27,11 @@ Args::Args(const std::string& command, const std::vector<FlagSpec>& specs,
       inline_value = name.substr(eq + 1);
       name = name.substr(0, eq);
     }
-    auto spec = std::find_if(specs.begin(), specs.end(),
-                             [&](const FlagSpec& s) { return s.name == name; });
+    auto spec =
+        std::find_if(specs.begin(), specs.end(), [&](const FlagSpec& s) { return s.name == name; });
     if (spec == specs.end()) {
-      throw UserError("flywheel " + command + ": unknown option --" + name +
-                      " (see flywheel " + command + " --help)");
+      throw UserError("flywheel " + command + ": unknown option --" + name + " (see flywheel " +
+                      command + " --help)");
     }
     if (spec->value_name.empty()) {
       if (inline_value) throw UserError("flywheel " + command + ": --" + name + " takes no value");
@@ -47,7 +47,9 @@ Args::Args(const std::string& command, const std::vector<FlagSpec>& specs,
   }
 }
 
-bool Args::flag(const std::string& name) const { return values_.count(name) > 0; }
+bool Args::flag(const std::string& name) const {
+  return values_.count(name) > 0;
+}
 
 std::optional<std::string> Args::get(const std::string& name) const {
   auto it = values_.find(name);
@@ -68,8 +70,8 @@ int64_t Args::get_int(const std::string& name, int64_t fallback, int64_t min_val
   errno = 0;
   const long long x = std::strtoll(v->c_str(), &end, 10);
   if (v->empty() || *end != '\0' || errno != 0 || x < min_value) {
-    throw UserError("flywheel " + command_ + ": --" + name + " expects an integer >= " +
-                    std::to_string(min_value) + ", got '" + *v + "'");
+    throw UserError("flywheel " + command_ + ": --" + name +
+                    " expects an integer >= " + std::to_string(min_value) + ", got '" + *v + "'");
   }
   return x;
 }
@@ -80,8 +82,7 @@ double Args::get_double(const std::string& name, double fallback) const {
   char* end = nullptr;
   const double x = std::strtod(v->c_str(), &end);
   if (v->empty() || *end != '\0') {
-    throw UserError("flywheel " + command_ + ": --" + name + " expects a number, got '" + *v +
-                    "'");
+    throw UserError("flywheel " + command_ + ": --" + name + " expects a number, got '" + *v + "'");
   }
   return x;
 }

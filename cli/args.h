@@ -12,7 +12,7 @@
 namespace flywheel::cli {
 
 struct FlagSpec {
-  std::string name;  // without the leading dashes
+  std::string name;        // without the leading dashes
   std::string value_name;  // empty for a boolean flag
   std::string help;
 };

@@ -22,8 +22,10 @@ std::vector<int64_t> parse_ids(const std::string& text) {
     char* end = nullptr;
     const long long id = std::strtoll(item.c_str(), &end, 10);
     if (item.empty() || *end != '\0' || id < 0) {
-      throw UserError("flywheel generate: --prompt-ids expects comma-separated non-negative "
-                      "integers, got '" + item + "'");
+      throw UserError(
+          "flywheel generate: --prompt-ids expects comma-separated non-negative "
+          "integers, got '" +
+          item + "'");
     }
     ids.push_back(id);
   }
@@ -91,7 +93,8 @@ int run_generate(const std::vector<std::string>& argv) {
   auto model = load_causal_lm(dir, load);
   if (!args.flag("ignore-eos")) options.stop_ids = model->config().eos_token_ids;
 
-  const bool has_tokenizer = std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.model");
+  const bool has_tokenizer =
+      std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.model");
   std::optional<Tokenizer> tokenizer;
   if (has_tokenizer) tokenizer.emplace(Tokenizer::from_dir(dir));
 
@@ -121,7 +124,8 @@ int run_generate(const std::vector<std::string>& argv) {
   }
   if (args.get("prompt-ids")) {
     std::string line;
-    for (auto id : generated) line += (line.empty() ? "" : ",") + std::to_string(id);
+    for (auto id : generated)
+      line += (line.empty() ? "" : ",") + std::to_string(id);
     std::printf("%s\n", line.c_str());
   }
   return 0;

@@ -27,8 +27,7 @@ int run_inspect(const std::vector<std::string>& argv) {
     throw UserError("flywheel inspect: expected exactly one model directory");
   }
   const std::string dir = args.positionals()[0];
-  const auto config =
-      load_model_config((std::filesystem::path(dir) / "config.json").string());
+  const auto config = load_model_config((std::filesystem::path(dir) / "config.json").string());
   const auto tensors = load_safetensors_dir(dir);
 
   int64_t params = 0;
@@ -43,10 +42,10 @@ int run_inspect(const std::vector<std::string>& argv) {
               (long long)config.num_hidden_layers, (long long)config.hidden_size,
               (long long)config.intermediate_size, (long long)config.num_attention_heads,
               (long long)config.num_key_value_heads, (long long)config.head_dim);
-  std::printf("vocab          %lld, tied embeddings %s, rope theta %g%s\n",
-              (long long)config.vocab_size, config.tie_word_embeddings ? "yes" : "no",
-              config.rope_theta,
-              config.rope_scaling.type.empty() ? "" : (", scaling " + config.rope_scaling.type).c_str());
+  std::printf(
+      "vocab          %lld, tied embeddings %s, rope theta %g%s\n", (long long)config.vocab_size,
+      config.tie_word_embeddings ? "yes" : "no", config.rope_theta,
+      config.rope_scaling.type.empty() ? "" : (", scaling " + config.rope_scaling.type).c_str());
   std::printf("config dtype   %s\n", dtype_name(config.dtype).c_str());
   std::printf("parameters     %lld (%.3f M)\n", (long long)params, params / 1e6);
   for (const auto& [dtype, n] : per_dtype) {
@@ -55,9 +54,9 @@ int run_inspect(const std::vector<std::string>& argv) {
   std::printf("tensors        %zu\n", tensors.size());
   for (const auto& [name, t] : tensors) {
     std::string shape;
-    for (auto s : t.sizes()) shape += (shape.empty() ? "" : ", ") + std::to_string(s);
-    std::printf("  %-56s %-9s [%s]\n", name.c_str(), c10::toString(t.scalar_type()),
-                shape.c_str());
+    for (auto s : t.sizes())
+      shape += (shape.empty() ? "" : ", ") + std::to_string(s);
+    std::printf("  %-56s %-9s [%s]\n", name.c_str(), c10::toString(t.scalar_type()), shape.c_str());
   }
   return 0;
 }

@@ -30,7 +30,8 @@ const std::vector<Command>& commands() {
 
 void print_usage(std::FILE* out) {
   std::fprintf(out, "Usage: flywheel <command> [options]\n\nCommands:\n");
-  for (const auto& c : commands()) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  for (const auto& c : commands())
+    std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
   std::fprintf(out, "\nRun 'flywheel <command> --help' for a command's options.\n");
 }
 

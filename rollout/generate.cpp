@@ -20,8 +20,8 @@ std::vector<std::vector<int64_t>> generate(LlamaForCausalLM& model,
     if (p.empty()) throw UserError("generate: empty prompt");
     for (auto id : p) {
       if (id < 0 || id >= config.vocab_size) {
-        throw UserError("generate: token id " + std::to_string(id) + " outside the vocabulary [0, " +
-                        std::to_string(config.vocab_size) + ")");
+        throw UserError("generate: token id " + std::to_string(id) +
+                        " outside the vocabulary [0, " + std::to_string(config.vocab_size) + ")");
       }
     }
     P = std::max<int64_t>(P, static_cast<int64_t>(p.size()));

@@ -103,7 +103,7 @@ TEST(ChatTemplate, Tulu) {
                "<|assistant|>\nHello! How can I help?</s>\n"
                "<|user|>\nTell a story.\n"
                "<|assistant|>\nOnce upon a time, a cat sat.</s>",
-               {"Hello! How can I help?</s>\n", "Once upon a time, a cat sat.</s>"});
+               {"Hello! How can I help?</s>", "Once upon a time, a cat sat.</s>"});
 }
 
 TEST(ChatTemplate, Llama2) {
@@ -131,7 +131,7 @@ TEST(ChatTemplate, Chatml) {
                "<|im_start|>assistant\nHello! How can I help?<|im_end|>\n"
                "<|im_start|>user\nTell a story.<|im_end|>\n"
                "<|im_start|>assistant\nOnce upon a time, a cat sat.<|im_end|>\n",
-               {"Hello! How can I help?<|im_end|>\n", "Once upon a time, a cat sat.<|im_end|>\n"});
+               {"Hello! How can I help?<|im_end|>", "Once upon a time, a cat sat.<|im_end|>"});
 }
 
 TEST(ChatTemplate, Zephyr) {
@@ -142,7 +142,7 @@ TEST(ChatTemplate, Zephyr) {
                "<|assistant|>\nHello! How can I help?</s>\n"
                "<|user|>\nTell a story.</s>\n"
                "<|assistant|>\nOnce upon a time, a cat sat.</s>\n",
-               {"Hello! How can I help?</s>\n", "Once upon a time, a cat sat.</s>\n"});
+               {"Hello! How can I help?</s>", "Once upon a time, a cat sat.</s>"});
 }
 
 TEST(ChatTemplate, RoleHeadersAreNotTrained) {
@@ -184,59 +184,45 @@ TEST(ChatTemplate, GenerationPrompt) {
   }
 }
 
-// open-instruct's prefix-length masking (finetune.py's encode_with_messages_format): a
-// non-assistant message i is masked from the token count of the text through message i-1 to
-// the token count of the text through message i, plus the "<|assistant|>\n" header when an
-// assistant message follows; everything else is trained. Message boundaries here include the
-// "\n" after an assistant's eos, as the Tulu rendering writes it.
-std::vector<uint8_t> prefix_length_mask(const std::vector<ChatMessage>& messages,
-                                        const std::vector<std::string>& rendered_messages,
+// open-instruct's masking (sft_tulu_tokenize_and_truncate_v1): a non-assistant message i is
+// masked from len(tokens(render(messages[:i]))) to len(tokens(render(messages[:i+1]))), the
+// latter rendered with the generation prompt when an assistant message follows; everything
+// else is trained. A rendering of messages[:i] ends at the last turn's eos, so the "\n" after
+// it belongs to the masked range of the next turn.
+std::vector<uint8_t> open_instruct_mask(const std::string& name,
+                                        const std::vector<ChatMessage>& messages,
                                         const Tokenizer& tok, bool add_bos) {
-  std::string full;
-  for (const auto& m : rendered_messages)
-    full += m;
-  std::vector<uint8_t> mask(tok.encode(full, add_bos).size(), 1);
-  std::string prefix;
+  auto length = [&](size_t n, bool generation_prompt) {
+    const std::vector<ChatMessage> prefix(messages.begin(), messages.begin() + n);
+    return render_chat(name, prefix, tok, {add_bos, generation_prompt}).ids.size();
+  };
+  std::vector<uint8_t> mask(length(messages.size(), false), 1);
   for (size_t i = 0; i < messages.size(); ++i) {
-    const size_t start = i == 0 ? 0 : tok.encode(prefix, add_bos).size();
-    prefix += rendered_messages[i];
     if (messages[i].role == "assistant") continue;
+    const size_t start = i == 0 ? 0 : length(i, false);
     const bool assistant_next = i + 1 < messages.size() && messages[i + 1].role == "assistant";
-    const size_t end =
-        tok.encode(prefix + (assistant_next ? "<|assistant|>\n" : ""), add_bos).size();
-    std::fill(mask.begin() + start, mask.begin() + end, 0);
+    std::fill(mask.begin() + start, mask.begin() + length(i + 1, assistant_next), 0);
   }
   return mask;
 }
 
-TEST(ChatTemplate, TuluMaskMatchesPrefixLengthMasking) {
+TEST(ChatTemplate, TuluMaskMatchesOpenInstructMasking) {
   FLYWHEEL_REQUIRE_PATH(stories_model());
   const Tokenizer tok = Tokenizer::from_file(stories_model());
-  struct Case {
-    std::vector<ChatMessage> messages;
-    std::vector<std::string> rendered_messages;
-  };
-  const std::vector<Case> cases = {
-      {kConversation,
-       {"<|system|>\nYou are kind.\n", "<|user|>\nHi there\n",
-        "<|assistant|>\nHello! How can I help?</s>\n", "<|user|>\nTell a story.\n",
-        "<|assistant|>\nOnce upon a time, a cat sat.</s>"}},
+  const std::vector<std::vector<ChatMessage>> conversations = {
+      kConversation,
       // A user turn after a user turn, edge whitespace, and an eos literal inside a user turn.
-      {{{"system", "Be brief."},
-        {"user", "Hi"},
-        {"user", "  Are you there?"},
-        {"assistant", " Yes.\n"},
-        {"user", "Bye</s>now"},
-        {"assistant", "Bye!\n\nSee you."}},
-       {"<|system|>\nBe brief.\n", "<|user|>\nHi\n", "<|user|>\n  Are you there?\n",
-        "<|assistant|>\n Yes.\n</s>\n", "<|user|>\nBye</s>now\n",
-        "<|assistant|>\nBye!\n\nSee you.</s>"}},
+      {{"system", "Be brief."},
+       {"user", "Hi"},
+       {"user", "  Are you there?"},
+       {"assistant", " Yes.\n"},
+       {"user", "Bye</s>now"},
+       {"assistant", "Bye!\n\nSee you."}},
   };
-  for (const Case& c : cases) {
+  for (const auto& messages : conversations) {
     for (bool add_bos : {false, true}) {
-      const RenderedChat r = render_chat("tulu", c.messages, tok, {add_bos, false});
-      EXPECT_EQ(r.assistant_mask,
-                prefix_length_mask(c.messages, c.rendered_messages, tok, add_bos));
+      const RenderedChat r = render_chat("tulu", messages, tok, {add_bos, false});
+      EXPECT_EQ(r.assistant_mask, open_instruct_mask("tulu", messages, tok, add_bos));
     }
   }
 }

@@ -23,7 +23,8 @@ Result run(const std::string& args) {
   if (pipe == nullptr) return {-1, ""};
   std::string out;
   std::array<char, 4096> buf;
-  while (size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  while (size_t n = std::fread(buf.data(), 1, buf.size(), pipe))
+    out.append(buf.data(), n);
   const int raw = ::pclose(pipe);
   return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, out};
 }
@@ -45,7 +46,8 @@ TEST(Cli, HelpAndUserErrors) {
       {"generate --prompt hi", "--model is required"},
       {"generate --model /nonexistent --prompt hi", "/nonexistent/config.json"},
       {"generate --model x --prompt a --prompt-ids 1", "exactly one of --prompt and --prompt-ids"},
-      {"generate --model x --prompt a --max-new-tokens zero", "--max-new-tokens expects an integer"},
+      {"generate --model x --prompt a --max-new-tokens zero",
+       "--max-new-tokens expects an integer"},
       {"generate --model x --prompt a --temperature 0", "temperature must be > 0"},
       {"generate --model x --bogus", "unknown option --bogus"},
       {"inspect", "expected exactly one model directory"},
@@ -71,7 +73,8 @@ TEST(Cli, InspectTinyLlama) {
 TEST(Cli, GenerateWithPromptIds) {
   const auto dir = testing::fixtures_dir() + "/llama-tiny";
   FLYWHEEL_REQUIRE_PATH(dir);
-  auto r = run("generate --model " + dir + " --prompt-ids 1,5,9,200,33 --max-new-tokens 12 --greedy");
+  auto r =
+      run("generate --model " + dir + " --prompt-ids 1,5,9,200,33 --max-new-tokens 12 --greedy");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("116,17,9,130,112,76,256,234,215,29,278,34"), std::string::npos)
       << r.output;
@@ -82,8 +85,8 @@ TEST(Cli, GenerateStoriesText) {
   FLYWHEEL_REQUIRE_PATH(dir);
   std::ifstream in(dir + "/expected_greedy.json");
   const auto expected = nlohmann::json::parse(in);
-  auto r = run("generate --model " + dir +
-               " --prompt 'Once upon a time' --greedy --max-new-tokens 196");
+  auto r =
+      run("generate --model " + dir + " --prompt 'Once upon a time' --greedy --max-new-tokens 196");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(r.output, expected["greedy_text"].get<std::string>() + "\n");
 }

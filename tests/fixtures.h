@@ -10,8 +10,8 @@
 #include <stdlib.h>
 
 #include <cstdlib>
-#include <stdexcept>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 
 namespace flywheel::testing {
@@ -26,7 +26,9 @@ inline std::string fixtures_dir() {
   return shared_dir() + "/fixtures";
 }
 
-inline std::string models_dir() { return shared_dir() + "/models"; }
+inline std::string models_dir() {
+  return shared_dir() + "/models";
+}
 
 // A fresh empty directory under the system temp dir (mkdtemp, so parallel tests never collide).
 inline std::string make_temp_dir(const std::string& tag) {
@@ -38,10 +40,10 @@ inline std::string make_temp_dir(const std::string& tag) {
 
 }  // namespace flywheel::testing
 
-#define FLYWHEEL_REQUIRE_PATH(path)                                                        \
-  do {                                                                                     \
-    if (!std::filesystem::exists(path)) {                                                  \
-      GTEST_SKIP() << "skipped: " << (path)                                                \
+#define FLYWHEEL_REQUIRE_PATH(path)                                                          \
+  do {                                                                                       \
+    if (!std::filesystem::exists(path)) {                                                    \
+      GTEST_SKIP() << "skipped: " << (path)                                                  \
                    << " not found (needs ../shared or $FLYWHEEL_FIXTURES/$FLYWHEEL_SHARED)"; \
-    }                                                                                      \
+    }                                                                                        \
   } while (0)

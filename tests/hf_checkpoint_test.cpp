@@ -33,7 +33,8 @@ std::string load_error(const std::map<std::string, torch::Tensor>& tensors) {
 
 std::map<std::string, torch::Tensor> state_of(const torch::nn::Module& m) {
   std::map<std::string, torch::Tensor> out;
-  for (auto& [n, t] : named_parameters(m)) out[n] = t.detach().clone();
+  for (auto& [n, t] : named_parameters(m))
+    out[n] = t.detach().clone();
   return out;
 }
 
@@ -69,7 +70,8 @@ TEST(HfCheckpoint, TiedEmbeddingsHaveNoHeadParameter) {
   auto config = small_config();
   config.tie_word_embeddings = true;
   LlamaForCausalLM model(config);
-  for (auto& [name, t] : named_parameters(*model)) EXPECT_NE(name, "lm_head.weight");
+  for (auto& [name, t] : named_parameters(*model))
+    EXPECT_NE(name, "lm_head.weight");
   torch::NoGradGuard no_grad;
   auto ids = torch::randint(0, 32, {1, 5}, torch::kInt64);
   auto hidden = model->model->forward({ids});
@@ -92,7 +94,8 @@ TEST(HfCheckpoint, SaveWritesLoadableConfigAndWeights) {
   EXPECT_FALSE(again->config().o_bias);
   auto a = named_parameters(*model), b = named_parameters(*again);
   ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second));
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(torch::equal(a[i].second, b[i].second));
   std::filesystem::remove_all(dir);
 }
 

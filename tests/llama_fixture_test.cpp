@@ -14,14 +14,16 @@
 namespace flywheel {
 namespace {
 
-std::string tiny_dir() { return testing::fixtures_dir() + "/llama-tiny"; }
+std::string tiny_dir() {
+  return testing::fixtures_dir() + "/llama-tiny";
+}
 
 TEST(LlamaFixture, FullForwardMatchesHuggingFaceLogits) {
   FLYWHEEL_REQUIRE_PATH(tiny_dir());
   auto model = load_causal_lm(tiny_dir());
   SafetensorsFile expected(tiny_dir() + "/expected.safetensors");
-  auto ids = expected.tensor("input_ids");   // [2, 17]
-  auto want = expected.tensor("logits");     // [2, 17, 300]
+  auto ids = expected.tensor("input_ids");  // [2, 17]
+  auto want = expected.tensor("logits");    // [2, 17, 300]
   torch::NoGradGuard no_grad;
   auto got = model->forward({ids});
   ASSERT_EQ(got.sizes(), want.sizes());

@@ -15,7 +15,9 @@
 namespace flywheel {
 namespace {
 
-std::string stories_dir() { return testing::models_dir() + "/stories260K"; }
+std::string stories_dir() {
+  return testing::models_dir() + "/stories260K";
+}
 
 TEST(Stories260K, GreedyDecodingMatchesLlama2c) {
   FLYWHEEL_REQUIRE_PATH(stories_dir());

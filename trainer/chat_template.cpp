@@ -19,17 +19,17 @@ bool is_last(size_t i, const Messages& messages) {
   return i + 1 == messages.size();
 }
 
-// open-instruct's Tulu template. The "\n" after a non-final assistant turn is trained, as in
-// open-instruct's original prefix-length masking (finetune.py), whose message prefixes end
-// after it. Its newer masking renders messages[:i] with this template, which drops that "\n"
-// from the last turn, and so leaves it untrained.
+// open-instruct's Tulu template. The "\n" after a non-final assistant turn is not trained:
+// open-instruct masks a user turn from the end of the rendered messages[:i], and that
+// rendering ends at the eos, so the separator falls in the next (masked) turn.
 Segments render_tulu(const Messages& messages, const Tokenizer& tok, bool generation_prompt) {
   Segments out;
   for (size_t i = 0; i < messages.size(); ++i) {
     const ChatMessage& m = messages[i];
     if (m.role == "assistant") {
       out.push_back({"<|assistant|>\n", false});
-      out.push_back({m.content + tok.eos_token() + (is_last(i, messages) ? "" : "\n"), true});
+      out.push_back({m.content + tok.eos_token(), true});
+      if (!is_last(i, messages)) out.push_back({"\n", false});
     } else {
       out.push_back({"<|" + m.role + "|>\n" + m.content + "\n", false});
     }
@@ -39,7 +39,7 @@ Segments render_tulu(const Messages& messages, const Tokenizer& tok, bool genera
 }
 
 // chatml and zephyr render every message as header + content + end marker + "\n"; for the
-// assistant, all but the header is trained (the "\n" ends the message, as in Tulu).
+// assistant, content and end marker are trained (the "\n" separator is not, as in Tulu).
 Segments render_delimited(const Messages& messages, const std::string& header_open,
                           const std::string& header_close, const std::string& end,
                           bool generation_prompt) {
@@ -47,7 +47,8 @@ Segments render_delimited(const Messages& messages, const std::string& header_op
   for (const ChatMessage& m : messages) {
     const bool assistant = m.role == "assistant";
     out.push_back({header_open + m.role + header_close, false});
-    out.push_back({m.content + end + "\n", assistant});
+    out.push_back({m.content + end, assistant});
+    out.push_back({"\n", false});
   }
   if (generation_prompt) out.push_back({header_open + "assistant" + header_close, false});
   return out;

@@ -6,10 +6,13 @@
 //   chatml  <|im_start|>{role}\n{c}<|im_end|>\n
 //   zephyr  <|{role}|>\n{c}{eos}\n
 //
-// The assistant mask is 1 on the tokens of each assistant message's content and its end
-// token (eos, or <|im_end|> for chatml) and, where the template puts a separator after the
-// end token inside the assistant message (tulu's "\n"), on that separator too, matching
-// open-instruct's label masking; it is 0 on role headers, system and user turns.
+// The assistant mask is 1 on the tokens of each assistant message's content and its end token
+// (eos, or <|im_end|> for chatml) and 0 everywhere else: role headers, system and user turns,
+// and the "\n" separators between turns. For tulu this is exactly open-instruct's mask (it
+// masks each non-assistant turn from the end of the rendered previous messages, which end at
+// the eos, up to the assistant header). For chatml/zephyr, whose renderings end every turn
+// with "\n", open-instruct's method would also train that separator; we do not, as TRL's
+// assistant-only masks do not.
 #pragma once
 
 #include <cstdint>
@@ -26,8 +29,8 @@ struct ChatMessage {
 };
 
 struct RenderedChat {
-  std::string text;               // the rendered string (specials as literals)
-  std::vector<int64_t> ids;       // token ids
+  std::string text;                     // the rendered string (specials as literals)
+  std::vector<int64_t> ids;             // token ids
   std::vector<uint8_t> assistant_mask;  // 1 = train on this token; same length as ids
 };
 

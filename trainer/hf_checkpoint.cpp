@@ -28,7 +28,8 @@ bool is_ignorable(const std::string& name, const ModelConfig& config) {
 
 std::string shape_str(c10::IntArrayRef s) {
   std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  for (size_t i = 0; i < s.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(s[i]);
   return out + "]";
 }
 
@@ -67,8 +68,8 @@ void load_parameters(torch::nn::Module& module, const std::map<std::string, torc
                       shape_str(param.sizes()) + ")");
     }
     if (it->second.sizes() != param.sizes()) {
-      throw UserError(where + ": tensor '" + name + "' has shape " +
-                      shape_str(it->second.sizes()) + ", expected " + shape_str(param.sizes()));
+      throw UserError(where + ": tensor '" + name + "' has shape " + shape_str(it->second.sizes()) +
+                      ", expected " + shape_str(param.sizes()));
     }
     param.copy_(it->second);
     used.insert(name);

@@ -33,7 +33,8 @@ void load_parameters(torch::nn::Module& module, const std::map<std::string, torc
                      const ModelConfig& config, const std::string& where);
 
 // Parameters in registration order, with Hugging Face names.
-std::vector<std::pair<std::string, torch::Tensor>> named_parameters(const torch::nn::Module& module);
+std::vector<std::pair<std::string, torch::Tensor>> named_parameters(
+    const torch::nn::Module& module);
 
 // Writes config.json and the parameters (as config.dtype) into `dir`, sharding above
 // max_shard_bytes. The result loads in transformers' from_pretrained unchanged.

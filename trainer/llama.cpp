@@ -23,7 +23,9 @@ torch::Tensor repeat_kv(const torch::Tensor& x, int64_t n_rep) {
 
 // ---- building blocks ----
 
-void RMSNormImpl::reset() { weight = register_parameter("weight", torch::ones({dim_})); }
+void RMSNormImpl::reset() {
+  weight = register_parameter("weight", torch::ones({dim_}));
+}
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   auto h = x.to(torch::kFloat32);
@@ -33,22 +35,21 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 
 void AttentionImpl::reset() {
   const auto& c = config_;
-  q_proj = register_module("q_proj", linear(c.hidden_size, c.num_attention_heads * c.head_dim,
-                                            c.qkv_bias));
-  k_proj = register_module("k_proj", linear(c.hidden_size, c.num_key_value_heads * c.head_dim,
-                                            c.qkv_bias));
-  v_proj = register_module("v_proj", linear(c.hidden_size, c.num_key_value_heads * c.head_dim,
-                                            c.qkv_bias));
-  o_proj = register_module("o_proj", linear(c.num_attention_heads * c.head_dim, c.hidden_size,
-                                            c.o_bias));
+  q_proj = register_module("q_proj",
+                           linear(c.hidden_size, c.num_attention_heads * c.head_dim, c.qkv_bias));
+  k_proj = register_module("k_proj",
+                           linear(c.hidden_size, c.num_key_value_heads * c.head_dim, c.qkv_bias));
+  v_proj = register_module("v_proj",
+                           linear(c.hidden_size, c.num_key_value_heads * c.head_dim, c.qkv_bias));
+  o_proj = register_module("o_proj",
+                           linear(c.num_attention_heads * c.head_dim, c.hidden_size, c.o_bias));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
                                      const torch::Tensor& sin, const torch::Tensor& mask,
                                      KVCache* cache, int64_t layer) {
   const auto B = x.size(0), T = x.size(1);
-  const auto H = config_.num_attention_heads, K = config_.num_key_value_heads,
-             D = config_.head_dim;
+  const auto H = config_.num_attention_heads, K = config_.num_key_value_heads, D = config_.head_dim;
   auto q = q_proj(x).view({B, T, H, D}).transpose(1, 2);  // [B, H, T, D]
   auto k = k_proj(x).view({B, T, K, D}).transpose(1, 2);  // [B, K, T, D]
   auto v = v_proj(x).view({B, T, K, D}).transpose(1, 2);  // [B, K, T, D]
@@ -75,10 +76,10 @@ torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
 void DecoderLayerImpl::reset() {
   self_attn = register_module("self_attn", Attention(config_));
   mlp = register_module("mlp", MLP(config_));
-  input_layernorm = register_module("input_layernorm",
-                                    RMSNorm(config_.hidden_size, config_.rms_norm_eps));
-  post_attention_layernorm = register_module(
-      "post_attention_layernorm", RMSNorm(config_.hidden_size, config_.rms_norm_eps));
+  input_layernorm =
+      register_module("input_layernorm", RMSNorm(config_.hidden_size, config_.rms_norm_eps));
+  post_attention_layernorm = register_module("post_attention_layernorm",
+                                             RMSNorm(config_.hidden_size, config_.rms_norm_eps));
 }
 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
@@ -90,9 +91,8 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
 
 // ---- the decoder ----
 
-torch::Tensor build_attention_mask(const torch::Tensor& attention_mask, int64_t batch,
-                                   int64_t past, int64_t new_tokens,
-                                   std::optional<int64_t> sliding_window,
+torch::Tensor build_attention_mask(const torch::Tensor& attention_mask, int64_t batch, int64_t past,
+                                   int64_t new_tokens, std::optional<int64_t> sliding_window,
                                    const torch::Device& device) {
   const auto S = past + new_tokens;
   auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device);
@@ -122,7 +122,8 @@ void LlamaModelImpl::reset() {
   embed_tokens = register_module(
       "embed_tokens", nn::Embedding(nn::EmbeddingOptions(config_.vocab_size, config_.hidden_size)));
   layers = register_module("layers", nn::ModuleList());
-  for (int64_t i = 0; i < config_.num_hidden_layers; ++i) layers->push_back(DecoderLayer(config_));
+  for (int64_t i = 0; i < config_.num_hidden_layers; ++i)
+    layers->push_back(DecoderLayer(config_));
   norm = register_module("norm", RMSNorm(config_.hidden_size, config_.rms_norm_eps));
   inv_freq_ = rope_inv_freq(config_);
 }

@@ -149,9 +149,8 @@ TORCH_MODULE(LlamaForCausalLM);
 // Combines causality (by cache slot), sliding window, padding and an optional explicit mask
 // into [B, 1, T, S] bool. A query may always attend to itself, so rows for padding queries
 // are never empty (their outputs are garbage that callers ignore, but never NaN).
-torch::Tensor build_attention_mask(const torch::Tensor& attention_mask, int64_t batch,
-                                   int64_t past, int64_t new_tokens,
-                                   std::optional<int64_t> sliding_window,
+torch::Tensor build_attention_mask(const torch::Tensor& attention_mask, int64_t batch, int64_t past,
+                                   int64_t new_tokens, std::optional<int64_t> sliding_window,
                                    const torch::Device& device);
 
 }  // namespace flywheel

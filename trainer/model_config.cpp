@@ -60,8 +60,7 @@ class KeyReader {
 
   [[noreturn]] void fail(const std::string& key, const std::string& expected,
                          const json& got) const {
-    throw UserError(where_ + ": key '" + key + "': expected " + expected + ", got " +
-                    got.dump());
+    throw UserError(where_ + ": key '" + key + "': expected " + expected + ", got " + got.dump());
   }
 
   json leftovers() const {
@@ -139,10 +138,14 @@ torch::Dtype parse_dtype(const std::string& name, const std::string& where) {
 
 std::string dtype_name(torch::Dtype dtype) {
   switch (dtype) {
-    case torch::kFloat32: return "float32";
-    case torch::kBFloat16: return "bfloat16";
-    case torch::kFloat16: return "float16";
-    default: return std::string(c10::toString(dtype));
+    case torch::kFloat32:
+      return "float32";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kFloat16:
+      return "float16";
+    default:
+      return std::string(c10::toString(dtype));
   }
 }
 
@@ -194,13 +197,16 @@ ModelConfig parse_model_config(const json& j, const std::string& where) {
     r.fail("model_type", "one of llama, mistral, qwen2", c.model_type);
   }
   static const std::set<std::string> kSuffixes = {"ForCausalLM", "ForSequenceClassification"};
-  const auto prefix = c.model_type == "llama" ? "Llama" : c.model_type == "mistral" ? "Mistral"
-                                                                                      : "Qwen2";
+  const auto prefix = c.model_type == "llama"     ? "Llama"
+                      : c.model_type == "mistral" ? "Mistral"
+                                                  : "Qwen2";
   bool known_arch = false;
-  for (const auto& s : kSuffixes) known_arch |= c.architecture == prefix + s;
+  for (const auto& s : kSuffixes)
+    known_arch |= c.architecture == prefix + s;
   if (!known_arch) {
-    r.fail("architectures", std::string(prefix) + "ForCausalLM or " + prefix +
-                                "ForSequenceClassification (model_type is " + c.model_type + ")",
+    r.fail("architectures",
+           std::string(prefix) + "ForCausalLM or " + prefix +
+               "ForSequenceClassification (model_type is " + c.model_type + ")",
            c.architecture);
   }
 

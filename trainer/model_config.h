@@ -49,7 +49,7 @@ struct ModelConfig {
   int64_t bos_token_id = 1;
   std::vector<int64_t> eos_token_ids = {2};  // first is the primary eos
   std::optional<int64_t> pad_token_id;
-  int64_t num_labels = 1;               // *ForSequenceClassification
+  int64_t num_labels = 1;                // *ForSequenceClassification
   torch::Dtype dtype = torch::kFloat32;  // torch_dtype: parameters are stored in this dtype
   nlohmann::json extra = nlohmann::json::object();
 

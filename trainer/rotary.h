@@ -20,6 +20,7 @@ std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_fr
                                                      const torch::Tensor& position_ids);
 
 // x [B, H, T, D]; cos/sin [B, T, D] (cast to x's dtype, as Hugging Face does).
-torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos,
+                         const torch::Tensor& sin);
 
 }  // namespace flywheel

@@ -30,7 +30,8 @@ void* plugin_symbol(const char* name) {
   std::call_once(once, [] {
     const auto path = plugin_path();
     handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
-    if (handle == nullptr) load_error = std::string("cannot load ") + path.string() + ": " + ::dlerror();
+    if (handle == nullptr)
+      load_error = std::string("cannot load ") + path.string() + ": " + ::dlerror();
   });
   if (handle == nullptr) throw UserError("SentencePiece plugin: " + load_error);
   void* symbol = ::dlsym(handle, name);

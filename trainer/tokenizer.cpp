@@ -26,8 +26,7 @@ void require_in_vocab(int64_t id, int64_t vocab_size, const std::string& what) {
 // The literals encode() splits out: every control piece plus the current bos/eos/pad pieces
 // (which config files may point at ordinary pieces). Unknown pieces stay text, like HF's "<unk>"
 // in practice. Longest first, so the first literal matching at a position is the longest one.
-Specials special_literals(const SentencePieceBackend& sp,
-                          const std::vector<int64_t>& extra_ids) {
+Specials special_literals(const SentencePieceBackend& sp, const std::vector<int64_t>& extra_ids) {
   std::vector<int64_t> ids = extra_ids;
   for (int id = 0; id < sp.piece_size(); ++id) {
     if (sp.is_control(id)) ids.push_back(id);

@@ -8,8 +8,10 @@ torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::
                                            const torch::Tensor& v, const torch::Tensor& mask,
                                            bool is_causal) {
 #if FLYWHEEL_HAS_SDPA
-  return at::scaled_dot_product_attention(q, k, v, mask.defined() ? mask : c10::nullopt,
-                                          /*dropout_p=*/0.0, is_causal && !mask.defined());
+  c10::optional<at::Tensor> attn_mask;
+  if (mask.defined()) attn_mask = mask;
+  return at::scaled_dot_product_attention(q, k, v, attn_mask, /*dropout_p=*/0.0,
+                                          is_causal && !mask.defined());
 #else
   // Same arithmetic as Hugging Face's eager attention: scores in the input dtype, softmax in
   // float32, cast back before multiplying by V.
