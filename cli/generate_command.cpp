@@ -9,6 +9,7 @@
 #include "trainer/chat_template.h"
 #include "trainer/error.h"
 #include "trainer/hf_checkpoint.h"
+#include "trainer/model_builder.h"
 #include "trainer/tokenizer.h"
 
 namespace flywheel::cli {
@@ -31,17 +32,6 @@ std::vector<int64_t> parse_ids(const std::string& text) {
   }
   if (ids.empty()) throw UserError("flywheel generate: --prompt-ids is empty");
   return ids;
-}
-
-torch::Device parse_device(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
-  if (name.rfind("cuda", 0) == 0) {
-    if (!torch::cuda::is_available()) {
-      throw UserError("flywheel generate: --device " + name + " but CUDA is not available");
-    }
-    return torch::Device(name);
-  }
-  throw UserError("flywheel generate: --device expects cpu or cuda[:N], got '" + name + "'");
 }
 
 }  // namespace
@@ -89,7 +79,7 @@ int run_generate(const std::vector<std::string>& argv) {
 
   LoadOptions load;
   if (auto d = args.get("dtype")) load.dtype = parse_dtype(*d, "flywheel generate: --dtype");
-  load.device = parse_device(args.get("device").value_or("cpu"));
+  load.device = parse_device(args.get("device").value_or("cpu"), "flywheel generate: --device");
   auto model = load_causal_lm(dir, load);
   if (!args.flag("ignore-eos")) options.stop_ids = model->config().eos_token_ids;
 
@@ -118,9 +108,11 @@ int run_generate(const std::vector<std::string>& argv) {
 
   const auto generated = generate(model, {prompt}, options)[0];
   if (tokenizer) {
-    std::vector<int64_t> all = prompt;
-    all.insert(all.end(), generated.begin(), generated.end());
-    std::printf("%s\n", tokenizer->decode(all).c_str());
+    // Plain prompts print prompt + continuation (as llama2.c does); chat prompts print the
+    // assistant's reply alone, without the rendered template.
+    std::vector<int64_t> shown = args.get("chat") ? std::vector<int64_t>() : prompt;
+    shown.insert(shown.end(), generated.begin(), generated.end());
+    std::printf("%s\n", tokenizer->decode(shown).c_str());
   }
   if (args.get("prompt-ids")) {
     std::string line;

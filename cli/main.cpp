@@ -24,6 +24,9 @@ const std::vector<Command>& commands() {
        flywheel::cli::run_generate},
       {"inspect", "print a model directory's architecture, size and tensors",
        flywheel::cli::run_inspect},
+      {"train", "run a training recipe (SFT, DPO, reward model)", flywheel::cli::run_train},
+      {"quickstart-data", "generate the quickstart's data, tokenizer and model config",
+       flywheel::cli::run_quickstart_data},
   };
   return kCommands;
 }

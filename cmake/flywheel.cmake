@@ -1,6 +1,10 @@
 # Shared compile settings for every Flywheel target.
 function(flywheel_target_defaults target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  # -fPIC even for executables: with the default -fPIE, GCC copy-relocates libstdc++ objects
+  # such as std::cerr into the executable, and the SentencePiece plugin (loaded with
+  # RTLD_DEEPBIND, see trainer/sentencepiece_backend.h) would then use libstdc++'s own,
+  # never-initialised copy and crash on its first log line.
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter -fPIC)
   target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
 endfunction()
 

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libtorch-dev libgloo-dev
   libopenblas0-openmp  # without it LibTorch falls back to reference BLAS (~20x slower matmul)
-  libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev
+  libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev zlib1g-dev
   libsentencepiece-dev sentencepiece
   libgtest-dev
   python3-torch  # the PyTorch reference for benchmarks and the real torchrun

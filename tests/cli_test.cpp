@@ -1,40 +1,24 @@
 // Drives the real `flywheel` binary: help, exit codes, inspect and generate.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "tests/fixtures.h"
+#include "tests/run_binary.h"
 
 namespace flywheel {
 namespace {
 
-struct Result {
-  int status;
-  std::string output;  // stdout + stderr
-};
-
-Result run(const std::string& args) {
-  const std::string cmd = std::string(FLYWHEEL_BINARY) + " " + args + " 2>&1";
-  std::FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return {-1, ""};
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = std::fread(buf.data(), 1, buf.size(), pipe))
-    out.append(buf.data(), n);
-  const int raw = ::pclose(pipe);
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, out};
-}
+using testing::run_flywheel;
 
 TEST(Cli, HelpAndUserErrors) {
-  auto help = run("--help");
+  auto help = run_flywheel("--help");
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.output.find("generate"), std::string::npos);
-  EXPECT_EQ(run("generate --help").status, 0);
-  EXPECT_EQ(run("inspect --help").status, 0);
+  EXPECT_EQ(run_flywheel("generate --help").status, 0);
+  EXPECT_EQ(run_flywheel("inspect --help").status, 0);
 
   struct Case {
     const char* args;
@@ -53,7 +37,7 @@ TEST(Cli, HelpAndUserErrors) {
       {"inspect", "expected exactly one model directory"},
   };
   for (const auto& c : cases) {
-    auto r = run(c.args);
+    auto r = run_flywheel(c.args);
     EXPECT_EQ(r.status, 2) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
   }
@@ -62,7 +46,7 @@ TEST(Cli, HelpAndUserErrors) {
 TEST(Cli, InspectTinyLlama) {
   const auto dir = testing::fixtures_dir() + "/llama-tiny";
   FLYWHEEL_REQUIRE_PATH(dir);
-  auto r = run("inspect " + dir);
+  auto r = run_flywheel("inspect " + dir);
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("LlamaForCausalLM"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("model.layers.1.mlp.down_proj.weight"), std::string::npos);
@@ -73,8 +57,8 @@ TEST(Cli, InspectTinyLlama) {
 TEST(Cli, GenerateWithPromptIds) {
   const auto dir = testing::fixtures_dir() + "/llama-tiny";
   FLYWHEEL_REQUIRE_PATH(dir);
-  auto r =
-      run("generate --model " + dir + " --prompt-ids 1,5,9,200,33 --max-new-tokens 12 --greedy");
+  auto r = run_flywheel("generate --model " + dir +
+                        " --prompt-ids 1,5,9,200,33 --max-new-tokens 12 --greedy");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("116,17,9,130,112,76,256,234,215,29,278,34"), std::string::npos)
       << r.output;
@@ -85,8 +69,8 @@ TEST(Cli, GenerateStoriesText) {
   FLYWHEEL_REQUIRE_PATH(dir);
   std::ifstream in(dir + "/expected_greedy.json");
   const auto expected = nlohmann::json::parse(in);
-  auto r =
-      run("generate --model " + dir + " --prompt 'Once upon a time' --greedy --max-new-tokens 196");
+  auto r = run_flywheel("generate --model " + dir +
+                        " --prompt 'Once upon a time' --greedy --max-new-tokens 196");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(r.output, expected["greedy_text"].get<std::string>() + "\n");
 }

@@ -1,0 +1,70 @@
+// `flywheel train RECIPE.yaml [section.key=value ...]`: run a training recipe.
+#include <cstdio>
+
+#include <optional>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "rollout/generation_eval.h"
+#include "trainer/error.h"
+#include "trainer/objectives.h"
+#include "trainer/recipe.h"
+#include "trainer/train_loop.h"
+#include "verifiers/verifier.h"
+
+namespace flywheel::cli {
+
+int run_train(const std::vector<std::string>& argv) {
+  const std::vector<FlagSpec> specs = {
+      {"resume", "", "continue from the latest valid checkpoint in output_dir"},
+      {"print-config", "", "print the resolved recipe and exit"},
+  };
+  Args args("train", specs, argv);
+  if (args.help()) {
+    std::fputs(format_help("train", "RECIPE.yaml [section.key=value ...] [options]",
+                           "Runs an SFT, DPO or reward-model recipe. Any recipe key can be "
+                           "overridden on the command line, e.g. training.learning_rate=1e-5.",
+                           specs)
+                   .c_str(),
+               stdout);
+    return 0;
+  }
+  const auto& pos = args.positionals();
+  if (pos.empty()) throw UserError("flywheel train: expected a recipe file");
+  const Recipe recipe = load_recipe(pos[0], std::vector<std::string>(pos.begin() + 1, pos.end()));
+  if (args.flag("print-config")) {
+    std::fputs(recipe_to_yaml(recipe).c_str(), stdout);
+    return 0;
+  }
+  auto objective = make_objective(recipe, args.flag("resume"));
+  TrainOptions options;
+  options.resume = args.flag("resume");
+
+  // Held-out accuracy by generation, when the recipe asks for it.
+  std::optional<Tokenizer> tokenizer;
+  std::vector<GenerationEvalItem> items;
+  if (!recipe.eval.generation_file.empty()) {
+    LlamaForCausalLM* policy = objective->policy();
+    if (policy == nullptr) {
+      throw UserError(recipe.source + ": eval.generation_file needs a generating model (trainer: " +
+                      recipe.trainer + ")");
+    }
+    const auto verifier = find_verifier(recipe.eval.verifier);
+    tokenizer.emplace(Tokenizer::from_dir(recipe.model.tokenizer));
+    items = load_generation_eval(recipe.eval.generation_file, *tokenizer,
+                                 recipe.data.options.chat_template, recipe.data.options.add_bos,
+                                 recipe.eval.max_samples);
+    const GenerationEvalOptions gen{recipe.eval.max_new_tokens, recipe.eval.batch_size};
+    options.extra_eval = [&, policy, verifier, gen] {
+      std::map<std::string, double> out;
+      for (const auto& [k, v] : evaluate_generation(*policy, *tokenizer, items, verifier, gen)) {
+        out["generation/" + k] = v;
+      }
+      return out;
+    };
+  }
+  run_training(recipe, *objective, options);
+  return 0;
+}
+
+}  // namespace flywheel::cli

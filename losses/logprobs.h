@@ -1,0 +1,41 @@
+// Log-probabilities of label tokens under a causal LM's logits: the quantity SFT, DPO,
+// reward-free preference losses and PPO/GRPO all start from.
+//
+// Shapes: B = batch, T = time (tokens), V = vocab.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+
+namespace flywheel::losses {
+
+// Labels equal to this are not trained on (Hugging Face's convention).
+inline constexpr int64_t kIgnoreIndex = -100;
+
+// The float type log-softmax is computed in: float64 stays float64, everything else
+// (bfloat16, float16, float32) becomes float32.
+torch::ScalarType logps_dtype(torch::ScalarType logits_dtype);
+
+// log softmax(logits)[target] = logits[target] - logsumexp(logits), in logps_dtype. No second
+// [B, T, V] tensor of log-probs is built, and bfloat16/float16 logits are upcast one batch row
+// at a time, so scoring without autograd (reference model, rollouts) holds a float32 copy of
+// [T, V] rather than [B, T, V]. Differentiable.
+//   logits  [B, T, V]
+//   targets [B, T] int64, each in [0, V)
+//   ->      [B, T]
+torch::Tensor gather_logps(const torch::Tensor& logits, const torch::Tensor& targets);
+
+struct SequenceLogps {
+  torch::Tensor token_logps;  // [B, T-1] log p(labels[:, t+1] | logits[:, t]), 0 where ignored
+  torch::Tensor sum;          // [B] Σ token_logps
+  torch::Tensor count;        // [B] int64, labels != kIgnoreIndex after the shift
+  torch::Tensor mean;         // [B] sum / max(count, 1)
+};
+
+// Next-token log-probs of `labels` under `logits`: labels[:, 1:] scored by logits[:, :-1],
+// positions whose label is kIgnoreIndex masked out. Differentiable in logits.
+//   logits [B, T, V], labels [B, T] int64
+SequenceLogps sequence_logps(const torch::Tensor& logits, const torch::Tensor& labels);
+
+}  // namespace flywheel::losses

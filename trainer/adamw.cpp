@@ -1,0 +1,87 @@
+#include "trainer/adamw.h"
+
+#include <cmath>
+
+#include "trainer/error.h"
+
+namespace flywheel {
+
+AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWOptions options)
+    : options_(options) {
+  for (auto& [name, p] : params) {
+    auto zeros = torch::zeros_like(p, p.options().dtype(torch::kFloat32));
+    slots_.push_back({name, p, zeros, zeros.clone(), p.dim() > 1});
+  }
+}
+
+void AdamW::step(double lr) {
+  torch::NoGradGuard no_grad;
+  ++steps_;
+  const double bias1 = 1.0 - std::pow(options_.beta1, static_cast<double>(steps_));
+  const double bias2_sqrt = std::sqrt(1.0 - std::pow(options_.beta2, static_cast<double>(steps_)));
+  for (auto& s : slots_) {
+    const auto& grad = s.param.grad();
+    if (!grad.defined()) continue;
+    auto g = grad.to(torch::kFloat32);
+    if (s.decay && options_.weight_decay != 0.0) s.param.mul_(1.0 - lr * options_.weight_decay);
+    s.exp_avg.mul_(options_.beta1).add_(g, 1.0 - options_.beta1);
+    s.exp_avg_sq.mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
+    auto denom = (s.exp_avg_sq.sqrt() / bias2_sqrt).add_(options_.eps);
+    auto update = s.exp_avg / denom * (-lr / bias1);
+    s.param.add_(update.to(s.param.scalar_type()));
+  }
+}
+
+void AdamW::zero_grad() {
+  for (auto& s : slots_) {
+    if (s.param.grad().defined()) s.param.mutable_grad() = torch::Tensor();
+  }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> AdamW::state() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  out.emplace_back("step", torch::tensor(steps_, torch::kInt64));
+  for (const auto& s : slots_) {
+    out.emplace_back(s.name + ".exp_avg", s.exp_avg);
+    out.emplace_back(s.name + ".exp_avg_sq", s.exp_avg_sq);
+  }
+  return out;
+}
+
+void AdamW::load_state(const std::map<std::string, torch::Tensor>& state,
+                       const std::string& where) {
+  torch::NoGradGuard no_grad;
+  auto find = [&](const std::string& key, c10::IntArrayRef shape) {
+    auto it = state.find(key);
+    if (it == state.end()) throw UserError(where + ": missing optimizer tensor '" + key + "'");
+    if (it->second.sizes() != shape) {
+      throw UserError(where + ": optimizer tensor '" + key + "' has the wrong shape");
+    }
+    return it->second;
+  };
+  steps_ = find("step", {}).item<int64_t>();
+  for (auto& s : slots_) {
+    s.exp_avg.copy_(find(s.name + ".exp_avg", s.param.sizes()));
+    s.exp_avg_sq.copy_(find(s.name + ".exp_avg_sq", s.param.sizes()));
+  }
+}
+
+double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> norms;
+  for (const auto& p : params) {
+    if (p.grad().defined()) norms.push_back(p.grad().to(torch::kFloat32).norm());
+  }
+  if (norms.empty()) return 0.0;
+  const double total = torch::stack(norms).norm().item<double>();
+  if (max_norm > 0 && total > max_norm) {
+    // Same coefficient as torch.nn.utils.clip_grad_norm_.
+    const double scale = max_norm / (total + 1e-6);
+    for (const auto& p : params) {
+      if (p.grad().defined()) p.grad().mul_(scale);
+    }
+  }
+  return total;
+}
+
+}  // namespace flywheel

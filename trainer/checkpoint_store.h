@@ -1,0 +1,46 @@
+// Atomic, verified training checkpoints under one directory:
+//   ROOT/step-00000010/   files written by the caller + manifest.json
+// A checkpoint is written into ROOT/step-XXXXXXXX.tmp, its manifest (every file's size and
+// CRC-32) is written last, everything is fsync'ed, and only then is the directory renamed into
+// place. A reader trusts a checkpoint only if its manifest verifies, so a crash mid-write or a
+// damaged file is detected and the previous checkpoint used instead.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace flywheel {
+
+struct CheckpointRef {
+  int64_t step;
+  std::string dir;
+};
+
+class CheckpointStore {
+ public:
+  CheckpointStore(std::string root, int64_t keep_last);
+
+  // Calls write(dir) on a fresh temporary directory, seals it and renames it into place, then
+  // removes the oldest checkpoints beyond keep_last. Returns the final directory.
+  std::string save(int64_t step, const std::function<void(const std::string& dir)>& write) const;
+
+  // The newest checkpoint whose manifest verifies. Each newer one that fails is described in
+  // `problems` ("DIR: what is wrong").
+  std::optional<CheckpointRef> latest_valid(std::vector<std::string>* problems) const;
+
+  // All sealed checkpoint directories (verified or not), oldest first.
+  std::vector<CheckpointRef> list() const;
+
+ private:
+  std::string root_;
+  int64_t keep_last_;
+};
+
+// "" when every file listed in DIR/manifest.json exists with its size and CRC-32 (and no
+// manifest entry escapes DIR); otherwise what is wrong.
+std::string verify_manifest(const std::string& dir);
+
+}  // namespace flywheel

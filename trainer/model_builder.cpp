@@ -1,0 +1,39 @@
+#include "trainer/model_builder.h"
+
+#include "trainer/error.h"
+#include "trainer/hf_checkpoint.h"
+#include "trainer/init.h"
+
+namespace flywheel {
+
+torch::Device parse_device(const std::string& name, const std::string& where) {
+  if (name == "cpu") return torch::kCPU;
+  if (name.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available()) {
+      throw UserError(where + ": device '" + name + "' but CUDA is not available");
+    }
+    try {
+      return torch::Device(name);
+    } catch (const c10::Error&) {
+      throw UserError(where + ": invalid device '" + name + "' (expected cuda or cuda:N)");
+    }
+  }
+  throw UserError(where + ": device must be cpu or cuda[:N], got '" + name + "'");
+}
+
+LlamaForCausalLM build_causal_lm(const ModelSection& m, uint64_t seed) {
+  const auto dtype = parse_dtype(m.dtype, "model.dtype");
+  const auto device = parse_device(m.device, "model.device");
+  if (!m.path.empty()) {
+    auto model = load_causal_lm(m.path, {dtype, device});
+    return model;
+  }
+  auto config = load_model_config(m.config);
+  config.dtype = dtype;
+  LlamaForCausalLM model(config);
+  init_weights(*model, m.init_std, seed);
+  model->to(device, dtype);
+  return model;
+}
+
+}  // namespace flywheel

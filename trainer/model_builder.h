@@ -1,0 +1,19 @@
+// Building the model a recipe asks for: loaded from a checkpoint (model.path) or freshly
+// initialised from a config.json (model.config), in the recipe's dtype, on its device.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "trainer/llama.h"
+#include "trainer/recipe.h"
+
+namespace flywheel {
+
+// "cpu" | "cuda" | "cuda:N"; UserError when CUDA is asked for but not available.
+torch::Device parse_device(const std::string& name, const std::string& where);
+
+LlamaForCausalLM build_causal_lm(const ModelSection& model, uint64_t seed);
+
+}  // namespace flywheel

@@ -1,0 +1,47 @@
+// What one training algorithm (SFT, DPO, reward model) contributes to the shared loop in
+// train_loop.h: its examples, its model, and the loss of a micro-batch.
+//
+// Losses are normalised over the whole optimizer step: units() counts what the loss averages
+// over (loss tokens for SFT, examples for DPO and reward models) for any set of examples, the
+// loop sums it over every micro-batch of the step, and forward() divides its summed loss by
+// that total. So gradient accumulation — and later data parallelism — gives exactly the
+// gradient of one big batch, whatever the split.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "trainer/llama.h"
+
+namespace flywheel {
+
+struct MicroBatchResult {
+  torch::Tensor loss;                  // scalar: summed loss / normalizer (ready for backward)
+  std::map<std::string, double> sums;  // metric sums over this micro-batch's units
+  int64_t tokens = 0;                  // non-padding tokens processed
+};
+
+class Objective {
+ public:
+  virtual ~Objective() = default;
+
+  virtual int64_t size() const = 0;                  // training examples
+  virtual std::vector<int64_t> lengths() const = 0;  // per example, for length grouping
+  virtual double units(const std::vector<int64_t>& examples) const = 0;
+  virtual MicroBatchResult forward(const std::vector<int64_t>& examples, double normalizer) = 0;
+  // Held-out metrics on the eval file (empty map when there is none).
+  virtual std::map<std::string, double> evaluate() = 0;
+
+  virtual torch::nn::Module& model() = 0;
+  // The causal LM being trained, for evaluation by generation; null for reward models.
+  virtual LlamaForCausalLM* policy() { return nullptr; }
+  // Writes the model in Hugging Face format (config.json + safetensors) into `dir`.
+  virtual void save_model(const std::string& dir) = 0;
+};
+
+}  // namespace flywheel

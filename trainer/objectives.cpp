@@ -1,0 +1,14 @@
+#include "trainer/objectives.h"
+
+#include "trainer/error.h"
+
+namespace flywheel {
+
+std::unique_ptr<Objective> make_objective(const Recipe& recipe, bool resume) {
+  if (recipe.trainer == "sft") return make_sft_objective(recipe);
+  if (recipe.trainer == "dpo") return make_dpo_objective(recipe, resume);
+  if (recipe.trainer == "reward_model") return make_reward_objective(recipe);
+  throw UserError(recipe.source + ": unknown trainer '" + recipe.trainer + "'");
+}
+
+}  // namespace flywheel
