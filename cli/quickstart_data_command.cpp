@@ -2,12 +2,13 @@
 // nothing: two-digit addition problems (a task a verifier checks exactly), SFT and preference
 // files, a SentencePiece tokenizer trained on them, and a small Llama config.
 //
-//   DIR/sft_train.jsonl, sft_eval.jsonl      {"messages": [user "37+45", assistant "82"]}
+//   DIR/sft_train.jsonl, sft_eval.jsonl      {"messages": [user "37+45", assistant "082"]}
 //   DIR/dpo_train.jsonl, dpo_eval.jsonl      {"chosen": [...correct], "rejected": [...wrong]}
 //   DIR/tokenizer.model                      BPE, digits split, chat markers as single pieces,
 //                                            byte fallback (the template's "\n")
 //   DIR/config.json                          LlamaForCausalLM, ~0.8M parameters
 // The eval problems are disjoint from the training problems.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -29,10 +30,18 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+// Fixed-width numbers ("07+45" -> "052"): every answer digit sits at the same distance from
+// the operand digits it depends on, which a small model learns in a few hundred steps rather
+// than thousands. The verifier compares integers, so "052" and "52" are the same answer.
+std::string padded(int x, int width) {
+  std::string s = std::to_string(x);
+  return std::string(static_cast<size_t>(std::max(0, width - static_cast<int>(s.size()))), '0') + s;
+}
+
 struct Problem {
   int a, b;
-  std::string prompt() const { return std::to_string(a) + "+" + std::to_string(b); }
-  std::string answer() const { return std::to_string(a + b); }
+  std::string prompt() const { return padded(a, 2) + "+" + padded(b, 2); }
+  std::string answer() const { return padded(a + b, 3); }
 };
 
 json conversation(const Problem& p, const std::string& answer) {
@@ -48,7 +57,7 @@ std::string wrong_answer(const Problem& p, std::mt19937_64& rng) {
   const int candidates[] = {no_carry, right + 1, right - 1, right + 10, right - 10};
   for (;;) {
     const int w = candidates[rng() % 5];
-    if (w != right && w >= 0) return std::to_string(w);
+    if (w != right && w >= 0) return padded(w, 3);
   }
 }
 
