@@ -2,12 +2,15 @@
 //
 //   flywheel_bench_train_step --config PATH [--mode sft|dpo] [--batch B] [--seq T]
 //                             [--steps N] [--warmup W] [--seed S] [--lr LR]
+//                             [--profile TRACE.json]
 //
 // Builds the model with init_weights(std 0.02, seed), draws random token ids (seeded), and
 // times N full optimizer steps after W warm-up steps, exactly as trainer/train_loop.cpp and the
 // SFT / DPO objectives do them: forward, loss, backward, loss.item(), clip_grad_norm(1.0),
 // AdamW step, zero_grad. Prints one JSON line on stdout. bench/train_step_bench.py is the same
 // step in PyTorch-Python and prints the same line; bench/run_train_step.sh runs both.
+// --profile runs one more step (after the timed ones) under the autograd profiler and writes
+// a Chrome trace; bench/profile_compare.py sets two such traces side by side.
 //
 // Batches are what collate() builds for unpadded rows: attention_mask all ones, position_ids
 // 0..T-1, labels = ids with the first half of every row set to -100 (the "prompt").
@@ -19,6 +22,7 @@
 // the weight initialisation are the same as the Python script's, so both start from
 // identical weights and data and report the same first-step loss.
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -55,11 +59,13 @@ struct Flags {
   int64_t warmup = 3;
   uint64_t seed = 0;
   double lr = 1e-4;
+  std::string profile;  // when set: one extra step under the autograd profiler, a Chrome trace
 };
 
 constexpr const char* kUsage =
     "usage: flywheel_bench_train_step --config PATH [--mode sft|dpo] [--batch B] [--seq T]\n"
-    "                                 [--steps N] [--warmup W] [--seed S] [--lr LR]\n";
+    "                                 [--steps N] [--warmup W] [--seed S] [--lr LR]\n"
+    "                                 [--profile TRACE.json]\n";
 
 int64_t parse_int(const std::string& flag, const std::string& value, int64_t min) {
   size_t used = 0;
@@ -100,6 +106,8 @@ Flags parse_flags(int argc, char** argv) {
       f.warmup = parse_int(flag, value, 0);
     } else if (flag == "--seed") {
       f.seed = static_cast<uint64_t>(parse_int(flag, value, 0));
+    } else if (flag == "--profile") {
+      f.profile = value;
     } else if (flag == "--lr") {
       f.lr = std::stod(value);
     } else {
@@ -224,6 +232,11 @@ int run(const Flags& f) {
   }
   const double total_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  if (!f.profile.empty()) {
+    torch::autograd::profiler::RecordProfile guard(f.profile);
+    step();
+  }
 
   const int64_t tokens_per_step = batch.tokens;
   nlohmann::json out = {

@@ -2,7 +2,7 @@
 """The SFT / DPO training step of bench/train_step_bench.cpp, written in plain PyTorch-Python.
 
     /usr/bin/python3 bench/train_step_bench.py --config PATH [--mode sft|dpo] [--batch B]
-        [--seq T] [--steps N] [--warmup W] [--seed S] [--lr LR]
+        [--seq T] [--steps N] [--warmup W] [--seed S] [--lr LR] [--profile TRACE.json]
 
 Run it with Debian's python3-torch (/usr/bin/python3), which is built from the same PyTorch
 1.13.1 sources and links the same BLAS as the LibTorch Flywheel uses. Prints one JSON line in
@@ -230,6 +230,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--profile", help="after timing, profile one step into this Chrome trace")
     a = ap.parse_args()
 
     env = os.environ.get("OMP_NUM_THREADS", "")
@@ -288,6 +289,11 @@ def main():
             first_loss = last_loss
         ms.append(1000.0 * (time.perf_counter() - t0))
     total = time.perf_counter() - start
+
+    if a.profile:
+        with torch.autograd.profiler.profile() as prof:
+            step()
+        prof.export_chrome_trace(a.profile)
 
     tokens_per_step = rows * T
     print(json.dumps({

@@ -76,19 +76,7 @@ void check_render(const std::string& name, const std::vector<ChatMessage>& messa
   }
 }
 
-void expect_user_error(const std::function<void()>& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    const std::string message = e.what();
-    for (const auto& needle : needles) {
-      EXPECT_NE(message.find(needle), std::string::npos)
-          << "message \"" << message << "\" should mention \"" << needle << "\"";
-    }
-    return;
-  }
-  ADD_FAILURE() << "expected a UserError";
-}
+using testing::expect_user_error;
 
 TEST(ChatTemplate, Names) {
   EXPECT_EQ(chat_template_names(),

@@ -89,17 +89,7 @@ std::vector<JsonlRecord> read_all(const std::string& path) {
   return out;
 }
 
-// Runs `f`, expecting a UserError whose message contains every needle.
-void expect_user_error(const std::function<void()>& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no UserError thrown";
-  } catch (const UserError& e) {
-    for (const std::string& needle : needles)
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-          << "message: " << e.what() << "\nmissing: " << needle;
-  }
-}
+using testing::expect_user_error;
 
 Ids concat(std::initializer_list<Ids> parts) {
   Ids out;

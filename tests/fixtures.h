@@ -11,8 +11,12 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "trainer/error.h"
 
 namespace flywheel::testing {
 
@@ -36,6 +40,22 @@ inline std::string make_temp_dir(const std::string& tag) {
       (std::filesystem::temp_directory_path() / ("flywheel-" + tag + "-XXXXXX")).string();
   if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + pattern);
   return pattern;
+}
+
+inline  // Runs f, expecting a UserError whose message contains every one of `needles`.
+    void
+    expect_user_error(const std::function<void()>& f, const std::vector<std::string>& needles) {
+  try {
+    f();
+  } catch (const UserError& e) {
+    const std::string message = e.what();
+    for (const auto& needle : needles) {
+      EXPECT_NE(message.find(needle), std::string::npos)
+          << "message \"" << message << "\" should mention \"" << needle << "\"";
+    }
+    return;
+  }
+  ADD_FAILURE() << "expected a UserError";
 }
 
 }  // namespace flywheel::testing

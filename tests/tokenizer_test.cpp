@@ -39,20 +39,7 @@ struct ModelDir {
   std::string path;
 };
 
-// Runs f, expecting a UserError whose message contains every one of `needles`.
-void expect_user_error(const std::function<void()>& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    const std::string message = e.what();
-    for (const auto& needle : needles) {
-      EXPECT_NE(message.find(needle), std::string::npos)
-          << "message \"" << message << "\" should mention \"" << needle << "\"";
-    }
-    return;
-  }
-  ADD_FAILURE() << "expected a UserError";
-}
+using testing::expect_user_error;
 
 TEST(Tokenizer, EncodesOnceUponATimeLikeLlama2c) {
   FLYWHEEL_REQUIRE_PATH(stories_model());

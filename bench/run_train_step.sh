@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# SFT and DPO training-step throughput, Flywheel (LibTorch) vs the same step in PyTorch-Python,
+# side by side. See bench/README.md.
+#
+#   bench/run_train_step.sh            # all cases, REPS repetitions each, table at the end
+#
+# Environment (all optional):
+#   OMP_NUM_THREADS  threads for both sides (default: nproc)
+#   REPS             repetitions per case and side, alternated (default 3); medians reported
+#   STEPS, WARMUP    timed and warm-up steps per run (default 10 and 3)
+#   CASES            "model:mode:batch:seq ..." to override the default cases
+#   BUILD_DIR        the configured build directory (default build)
+#   PYTHON           a Python with torch (default /usr/bin/python3, Debian's python3-torch)
+#   SHARED           the shared assets directory (default ../shared next to the repository)
+#   RESULTS          where the raw JSON lines go (default: a new file under /tmp)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BUILD_DIR="${BUILD_DIR:-build}"
+PYTHON="${PYTHON:-/usr/bin/python3}"
+SHARED="${SHARED:-$ROOT/../shared}"
+REPS="${REPS:-3}"
+STEPS="${STEPS:-10}"
+WARMUP="${WARMUP:-3}"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+RESULTS="${RESULTS:-$(mktemp /tmp/flywheel-train-step-XXXXXX.jsonl)}"
+# Batch sizes give steps of roughly 0.3-2 s on a 2-core machine.
+CASES="${CASES:-stories260K:sft:8:256 stories260K:dpo:4:256 llama-10m:sft:4:256 llama-10m:dpo:2:256}"
+
+if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
+  echo "error: $PYTHON cannot import torch (install python3-torch or set PYTHON)" >&2
+  exit 2
+fi
+if [[ ! -f "$BUILD_DIR/build.ninja" && ! -f "$BUILD_DIR/Makefile" ]]; then
+  echo "error: $BUILD_DIR is not a configured build directory (run cmake first)" >&2
+  exit 2
+fi
+echo "building flywheel_bench_train_step in $BUILD_DIR ..." >&2
+cmake --build "$BUILD_DIR" --target flywheel_bench_train_step >&2
+BENCH="$BUILD_DIR/bin/flywheel_bench_train_step"
+
+config_for() {
+  case "$1" in
+    stories260K) echo "$SHARED/models/stories260K/config.json" ;;
+    *) echo "$ROOT/bench/configs/$1.json" ;;
+  esac
+}
+
+: >"$RESULTS"
+echo "threads=$OMP_NUM_THREADS reps=$REPS steps=$STEPS warmup=$WARMUP cores=$(nproc)" >&2
+for case in $CASES; do
+  IFS=: read -r model mode batch seq <<<"$case"
+  config="$(config_for "$model")"
+  if [[ ! -f "$config" ]]; then
+    echo "skipping $model $mode: $config not found (is $SHARED present?)" >&2
+    continue
+  fi
+  args=(--config "$config" --mode "$mode" --batch "$batch" --seq "$seq" --steps "$STEPS"
+        --warmup "$WARMUP" --seed 0)
+  for rep in $(seq 1 "$REPS"); do
+    # Alternate which side goes first, so a slow drift in machine load hits both alike.
+    if ((rep % 2 == 1)); then order=(pytorch flywheel); else order=(flywheel pytorch); fi
+    for impl in "${order[@]}"; do
+      load="$(cut -d' ' -f1 /proc/loadavg)"
+      if [[ $impl == pytorch ]]; then
+        line="$("$PYTHON" bench/train_step_bench.py "${args[@]}")"
+      else
+        line="$("$BENCH" "${args[@]}")"
+      fi
+      echo "$line" >>"$RESULTS"
+      echo "  [$model $mode rep $rep, load $load] $line" >&2
+    done
+  done
+done
+
+"$PYTHON" - "$RESULTS" <<'EOF'
+import json, statistics, sys
+from collections import defaultdict
+
+runs = defaultdict(list)
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    runs[(r["model"], r["mode"], r["batch"], r["seq"])].append(r)
+
+def tok_s(r):  # from the median step time: robust to a burst of load on a shared machine
+    return r["tokens_per_step"] * 1000.0 / r["step_ms_median"]
+
+print()
+print(f"{'model':<12} {'mode':<4} {'params':>9} {'batch x seq':>12} {'tok/step':>8} "
+      f"{'pytorch tok/s':>14} {'flywheel tok/s':>15} {'ratio':>6}  first-step loss (py / fw)")
+for (model, mode, batch, seq), rs in runs.items():
+    py = [r for r in rs if r["impl"] == "pytorch"]
+    fw = [r for r in rs if r["impl"] == "flywheel"]
+    if not py or not fw:
+        continue
+    p = statistics.median(tok_s(r) for r in py)
+    f = statistics.median(tok_s(r) for r in fw)
+    ratio = f / p
+    lp, lf = py[0]["first_loss"], fw[0]["first_loss"]
+    same = abs(lp - lf) <= 1e-4 * max(1.0, abs(lp))
+    shape = f"{batch}x{seq}" if mode == "sft" else f"{batch}x2x{seq}"
+    print(f"{model:<12} {mode:<4} {fw[0]['params']:>9} {shape:>12} {fw[0]['tokens_per_step']:>8} "
+          f"{p:>14.0f} {f:>15.0f} {ratio:>6.2f}  {lp:.5f} / {lf:.5f}"
+          + ("" if same else "  MISMATCH"))
+print()
+all_runs = [r for rs in runs.values() for r in rs]
+threads = sorted({r["threads"] for r in all_runs})
+print(f"threads {threads}; medians over runs of each run's median step time; "
+      f"ratio = flywheel / pytorch (>= 1: Flywheel at least as fast)")
+print(f"raw results: {sys.argv[1]}")
+EOF
