@@ -59,6 +59,29 @@ TEST(LlamaFixture, PaddedBatchesMatchUnpadded) {
   EXPECT_FALSE(got.isnan().any().item<bool>());
 }
 
+// Packed rows (two sequences in one row, positions restarting, attention kept inside each
+// sequence by a [B, T, T] mask) give each sequence's own logits.
+TEST(LlamaFixture, PackedRowMatchesSeparateSequences) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  auto model = load_causal_lm(tiny_dir());
+  SafetensorsFile expected(tiny_dir() + "/expected.safetensors");
+  auto ids = expected.tensor("input_ids");
+  auto want = expected.tensor("logits");
+  torch::NoGradGuard no_grad;
+  const int64_t a = 7, b = 6;
+  auto row = torch::cat({ids[0].narrow(0, 0, a), ids[1].narrow(0, 0, b)}).unsqueeze(0);
+  auto positions =
+      torch::cat({torch::arange(a, torch::kInt64), torch::arange(b, torch::kInt64)}).unsqueeze(0);
+  auto segment = torch::cat({torch::zeros({a}, torch::kInt64), torch::ones({b}, torch::kInt64)});
+  auto mask = (segment.unsqueeze(1) == segment.unsqueeze(0)).unsqueeze(0);  // [1, T, T]
+  auto got = model->forward({row, positions, mask})[0];
+  const double diff =
+      std::max((got.narrow(0, 0, a) - want[0].narrow(0, 0, a)).abs().max().item<double>(),
+               (got.narrow(0, a, b) - want[1].narrow(0, 0, b)).abs().max().item<double>());
+  std::printf("packed row max diff %.3g\n", diff);
+  EXPECT_LT(diff, 1e-4);
+}
+
 // Decoding one token at a time through the KV cache gives the full-forward logits.
 TEST(LlamaFixture, CachedDecodingMatchesFullForward) {
   FLYWHEEL_REQUIRE_PATH(tiny_dir());
