@@ -13,6 +13,15 @@
 #   PYTHON           a Python with torch (default /usr/bin/python3, Debian's python3-torch)
 #   SHARED           the shared assets directory (default ../shared next to the repository)
 #   RESULTS          where the raw JSON lines go (default: a new file under /tmp)
+#   IDLE_PCT         before each run, wait until the machine is at least this % idle over
+#                    2 s (default 85; 0 = do not wait) ...
+#   IDLE_WAIT_S      ... but at most this long (default 900), then run anyway
+#
+# On a shared machine, other processes' CPU use during a run ruins it: with all cores in use
+# by LibTorch's OpenMP team, a descheduled thread stalls every parallel region, and a step
+# can take 10x longer. So each run waits for an idle machine, and the CPU time other processes
+# used during the run is recorded with it ("foreign_cpu": busy core-seconds not ours / wall
+# core-seconds); the table flags cases whose chosen runs saw more than 10%.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,6 +49,44 @@ echo "building flywheel_bench_train_step in $BUILD_DIR ..." >&2
 cmake --build "$BUILD_DIR" --target flywheel_bench_train_step >&2
 BENCH="$BUILD_DIR/bin/flywheel_bench_train_step"
 
+# Busy and total jiffies of all CPUs since boot.
+cpu_jiffies() {
+  local _ user nice system idle iowait irq softirq steal
+  read -r _ user nice system idle iowait irq softirq steal _ </proc/stat
+  echo "$((user + nice + system + irq + softirq + steal)) $((user + nice + system + idle + iowait + irq + softirq + steal))"
+}
+
+# Percent idle over the next 2 s.
+idle_pct() {
+  local b1 t1 b2 t2
+  read -r b1 t1 <<<"$(cpu_jiffies)"
+  sleep 2
+  read -r b2 t2 <<<"$(cpu_jiffies)"
+  echo $((100 - 100 * (b2 - b1) / (t2 - t1 > 0 ? t2 - t1 : 1)))
+}
+
+wait_for_idle() {
+  local want="${IDLE_PCT:-85}" limit="${IDLE_WAIT_S:-900}" start=$SECONDS idle
+  ((want > 0)) || return 0
+  while idle="$(idle_pct)"; ((idle < want)); do
+    if ((SECONDS - start >= limit)); then
+      echo "  (machine still only $idle% idle after ${limit}s; running anyway)" >&2
+      return 0
+    fi
+  done
+}
+
+# Our children's CPU time so far, in jiffies, into $ours. `times` must run in this shell (a
+# command substitution's subshell would report its own, empty, children).
+TIMES_FILE="$(mktemp)"
+trap 'rm -f "$TIMES_FILE"' EXIT
+children_jiffies() {
+  times >"$TIMES_FILE"
+  ours="$(tail -n 1 "$TIMES_FILE" | awk -v hz="$(getconf CLK_TCK)" '{ t = 0
+    for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] }
+    printf "%d\n", t * hz }')"
+}
+
 config_for() {
   case "$1" in
     stories260K) echo "$SHARED/models/stories260K/config.json" ;;
@@ -62,14 +109,23 @@ for case in $CASES; do
     # Alternate which side goes first, so a slow drift in machine load hits both alike.
     if ((rep % 2 == 1)); then order=(pytorch flywheel); else order=(flywheel pytorch); fi
     for impl in "${order[@]}"; do
-      load="$(cut -d' ' -f1 /proc/loadavg)"
+      wait_for_idle
+      read -r busy0 total0 <<<"$(cpu_jiffies)"
+      children_jiffies
+      ours0=$ours
       if [[ $impl == pytorch ]]; then
         line="$("$PYTHON" bench/train_step_bench.py "${args[@]}")"
       else
         line="$("$BENCH" "${args[@]}")"
       fi
+      read -r busy1 total1 <<<"$(cpu_jiffies)"
+      children_jiffies
+      ours1=$ours
+      foreign="$(awk -v b=$((busy1 - busy0)) -v o=$((ours1 - ours0)) -v t=$((total1 - total0)) \
+        'BEGIN { f = t > 0 ? (b - o) / t : 0; printf "%.3f", f < 0 ? 0 : f }')"
+      line="${line%\}}, \"foreign_cpu\": $foreign}"
       echo "$line" >>"$RESULTS"
-      echo "  [$model $mode rep $rep, load $load] $line" >&2
+      echo "  [$model $mode rep $rep] $line" >&2
     done
   done
 done
@@ -97,12 +153,13 @@ for (model, mode, batch, seq), rs in runs.items():
     p = statistics.median(tok_s(r) for r in py)
     f = statistics.median(tok_s(r) for r in fw)
     ratio = f / p
+    busy = max(r.get("foreign_cpu", 0) for r in py + fw) > 0.10
     lp, lf = py[0]["first_loss"], fw[0]["first_loss"]
     same = abs(lp - lf) <= 1e-4 * max(1.0, abs(lp))
     shape = f"{batch}x{seq}" if mode == "sft" else f"{batch}x2x{seq}"
     print(f"{model:<12} {mode:<4} {fw[0]['params']:>9} {shape:>12} {fw[0]['tokens_per_step']:>8} "
           f"{p:>14.0f} {f:>15.0f} {ratio:>6.2f}  {lp:.5f} / {lf:.5f}"
-          + ("" if same else "  MISMATCH"))
+          + ("" if same else "  LOSS MISMATCH") + ("  (busy machine)" if busy else ""))
 print()
 all_runs = [r for rs in runs.values() for r in rs]
 threads = sorted({r["threads"] for r in all_runs})
