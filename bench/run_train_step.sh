@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SFT and DPO training-step throughput, Flywheel (LibTorch) vs the same step in PyTorch-Python,
-# side by side. See bench/README.md.
+# side by side, and the Python step again under Flywheel's host-allocator policy
+# ("pytorch-keepmem"). See bench/README.md.
 #
 #   bench/run_train_step.sh            # all cases, REPS repetitions each, table at the end
 #
@@ -87,6 +88,10 @@ children_jiffies() {
     printf "%d\n", t * hz }')"
 }
 
+# Flywheel's host-allocator policy (trainer/runtime.h) applied to the Python baseline through
+# glibc's tunables, to show how much of the difference is the allocator.
+KEEPMEM="glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=2147483647"
+
 config_for() {
   case "$1" in
     stories260K) echo "$SHARED/models/stories260K/config.json" ;;
@@ -107,7 +112,11 @@ for case in $CASES; do
         --warmup "$WARMUP" --seed 0)
   for rep in $(seq 1 "$REPS"); do
     # Alternate which side goes first, so a slow drift in machine load hits both alike.
-    if ((rep % 2 == 1)); then order=(pytorch flywheel); else order=(flywheel pytorch); fi
+    if ((rep % 2 == 1)); then
+      order=(pytorch pytorch-keepmem flywheel)
+    else
+      order=(flywheel pytorch-keepmem pytorch)
+    fi
     for impl in "${order[@]}"; do
       wait_for_idle
       read -r busy0 total0 <<<"$(cpu_jiffies)"
@@ -115,6 +124,9 @@ for case in $CASES; do
       ours0=$ours
       if [[ $impl == pytorch ]]; then
         line="$("$PYTHON" bench/train_step_bench.py "${args[@]}")"
+      elif [[ $impl == pytorch-keepmem ]]; then
+        line="$(GLIBC_TUNABLES="$KEEPMEM" "$PYTHON" bench/train_step_bench.py "${args[@]}")"
+        line="${line/\"impl\": \"pytorch\"/\"impl\": \"pytorch-keepmem\"}"
       else
         line="$("$BENCH" "${args[@]}")"
       fi
@@ -144,26 +156,29 @@ def tok_s(r):  # from the median step time: robust to a burst of load on a share
 
 print()
 print(f"{'model':<12} {'mode':<4} {'params':>9} {'batch x seq':>12} {'tok/step':>8} "
-      f"{'pytorch tok/s':>14} {'flywheel tok/s':>15} {'ratio':>6}  first-step loss (py / fw)")
+      f"{'pytorch':>8} {'py-keepmem':>10} {'flywheel':>8} {'ratio':>6} {'ratio-km':>8}  "
+      f"first-step loss (py / fw)")
 for (model, mode, batch, seq), rs in runs.items():
     py = [r for r in rs if r["impl"] == "pytorch"]
+    km = [r for r in rs if r["impl"] == "pytorch-keepmem"]
     fw = [r for r in rs if r["impl"] == "flywheel"]
-    if not py or not fw:
+    if not py or not km or not fw:
         continue
     p = statistics.median(tok_s(r) for r in py)
+    k = statistics.median(tok_s(r) for r in km)
     f = statistics.median(tok_s(r) for r in fw)
-    ratio = f / p
-    busy = max(r.get("foreign_cpu", 0) for r in py + fw) > 0.10
+    busy = max(r.get("foreign_cpu", 0) for r in py + km + fw) > 0.10
     lp, lf = py[0]["first_loss"], fw[0]["first_loss"]
     same = abs(lp - lf) <= 1e-4 * max(1.0, abs(lp))
     shape = f"{batch}x{seq}" if mode == "sft" else f"{batch}x2x{seq}"
     print(f"{model:<12} {mode:<4} {fw[0]['params']:>9} {shape:>12} {fw[0]['tokens_per_step']:>8} "
-          f"{p:>14.0f} {f:>15.0f} {ratio:>6.2f}  {lp:.5f} / {lf:.5f}"
+          f"{p:>8.0f} {k:>10.0f} {f:>8.0f} {f / p:>6.2f} {f / k:>8.2f}  {lp:.5f} / {lf:.5f}"
           + ("" if same else "  LOSS MISMATCH") + ("  (busy machine)" if busy else ""))
 print()
 all_runs = [r for rs in runs.values() for r in rs]
 threads = sorted({r["threads"] for r in all_runs})
-print(f"threads {threads}; medians over runs of each run's median step time; "
-      f"ratio = flywheel / pytorch (>= 1: Flywheel at least as fast)")
+print(f"threads {threads}; tokens/s from the median over runs of each run's median step time")
+print("ratio = flywheel / pytorch, ratio-km = flywheel / py-keepmem (>= 1: Flywheel at least "
+      "as fast)")
 print(f"raw results: {sys.argv[1]}")
 EOF

@@ -44,7 +44,7 @@
 #include "trainer/init.h"
 #include "trainer/llama.h"
 #include "trainer/model_config.h"
-#include "trainer/threads.h"
+#include "trainer/runtime.h"
 
 namespace {
 
@@ -153,7 +153,7 @@ double median(std::vector<double> v) {
 }
 
 int run(const Flags& f) {
-  const int threads = flywheel::configure_threads();
+  const int threads = flywheel::configure_runtime();
   const auto config = flywheel::load_model_config(f.config);
   flywheel::LlamaForCausalLM model(config);
   flywheel::init_weights(*model, /*std=*/0.02, f.seed);
@@ -249,6 +249,7 @@ int run(const Flags& f) {
       {"tokens_per_step", tokens_per_step},
       {"step_ms", 1000.0 * total_s / static_cast<double>(f.steps)},
       {"step_ms_median", median(ms)},
+      {"step_ms_min", *std::min_element(ms.begin(), ms.end())},
       {"tokens_per_sec", static_cast<double>(tokens_per_step * f.steps) / total_s},
       {"threads", threads},
       {"steps", f.steps},

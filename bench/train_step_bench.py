@@ -306,6 +306,7 @@ def main():
         "tokens_per_step": tokens_per_step,
         "step_ms": 1000.0 * total / a.steps,
         "step_ms_median": statistics.median(ms),
+        "step_ms_min": min(ms),
         "tokens_per_sec": tokens_per_step * a.steps / total,
         "threads": threads,
         "steps": a.steps,

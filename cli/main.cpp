@@ -8,7 +8,7 @@
 
 #include "cli/commands.h"
 #include "trainer/error.h"
-#include "trainer/threads.h"
+#include "trainer/runtime.h"
 
 namespace {
 
@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   try {
     for (const auto& c : commands()) {
       if (name != c.name) continue;
-      flywheel::configure_threads();
+      flywheel::configure_runtime();
       return c.run(std::vector<std::string>(argv + 2, argv + argc));
     }
     throw flywheel::UserError("unknown command '" + name + "' (run 'flywheel --help')");

@@ -26,9 +26,15 @@ void AdamW::step(double lr) {
     if (s.decay && options_.weight_decay != 0.0) s.param.mul_(1.0 - lr * options_.weight_decay);
     s.exp_avg.mul_(options_.beta1).add_(g, 1.0 - options_.beta1);
     s.exp_avg_sq.mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
-    auto denom = (s.exp_avg_sq.sqrt() / bias2_sqrt).add_(options_.eps);
-    auto update = s.exp_avg / denom * (-lr / bias1);
-    s.param.add_(update.to(s.param.scalar_type()));
+    // In place after the one allocation, and the same arithmetic as torch.optim.AdamW:
+    // param += (-lr / bias1) * exp_avg / (sqrt(exp_avg_sq) / bias2_sqrt + eps).
+    auto denom = s.exp_avg_sq.sqrt().div_(bias2_sqrt).add_(options_.eps);
+    if (s.param.scalar_type() == torch::kFloat32) {
+      s.param.addcdiv_(s.exp_avg, denom, -lr / bias1);
+    } else {
+      // Low-precision weights: form the update in float32, round once when adding it.
+      s.param.add_(s.exp_avg.div(denom).mul_(-lr / bias1).to(s.param.scalar_type()));
+    }
   }
 }
 

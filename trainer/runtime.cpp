@@ -1,8 +1,13 @@
-#include "trainer/threads.h"
+#include "trainer/runtime.h"
 
 #include <torch/torch.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -24,7 +29,15 @@ int env_int(const char* name, int fallback) {
   return static_cast<int>(x);
 }
 
-}  // namespace
+void keep_freed_host_memory() {
+#ifdef __GLIBC__
+  // Serve blocks up to glibc's largest mmap threshold (32 MiB on 64-bit) from the heap, where
+  // freed blocks are reused, and never trim the heap. Setting either value fixes both (glibc
+  // stops adapting them), so both are set.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);
+#endif
+}
 
 int configure_threads() {
   const int cores = std::max(1u, std::thread::hardware_concurrency());
@@ -32,6 +45,13 @@ int configure_threads() {
   const int threads = env_int("OMP_NUM_THREADS", std::max(1, cores / local_ranks));
   torch::set_num_threads(threads);
   return threads;
+}
+
+}  // namespace
+
+int configure_runtime() {
+  keep_freed_host_memory();
+  return configure_threads();
 }
 
 }  // namespace flywheel
