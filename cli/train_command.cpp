@@ -1,12 +1,15 @@
 // `flywheel train RECIPE.yaml [section.key=value ...]`: run a training recipe.
 #include <cstdio>
 
+#include <chrono>
 #include <optional>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "rollout/generation_eval.h"
+#include "trainer/communicator.h"
 #include "trainer/error.h"
+#include "trainer/model_builder.h"
 #include "trainer/objectives.h"
 #include "trainer/recipe.h"
 #include "trainer/train_loop.h"
@@ -31,14 +34,25 @@ int run_train(const std::vector<std::string>& argv) {
   }
   const auto& pos = args.positionals();
   if (pos.empty()) throw UserError("flywheel train: expected a recipe file");
-  const Recipe recipe = load_recipe(pos[0], std::vector<std::string>(pos.begin() + 1, pos.end()));
+  Recipe recipe = load_recipe(pos[0], std::vector<std::string>(pos.begin() + 1, pos.end()));
   if (args.flag("print-config")) {
     std::fputs(recipe_to_yaml(recipe).c_str(), stdout);
     return 0;
   }
-  auto objective = make_objective(recipe, args.flag("resume"));
+  // Under a launcher: join the job, and on GPUs bind this rank's device from LOCAL_RANK.
+  const WorldInfo world = world_from_env();
+  if (world.distributed() && recipe.model.device == "cuda") {
+    recipe.model.device = "cuda:" + std::to_string(world.local_rank);
+  }
+  CommunicatorOptions comm_options;
+  comm_options.timeout = std::chrono::seconds(recipe.distributed.timeout_s);
+  comm_options.rendezvous_timeout = std::chrono::seconds(recipe.distributed.rendezvous_timeout_s);
+  auto comm = connect(world, parse_device(recipe.model.device, "model.device"), comm_options);
+
+  auto objective = make_objective(recipe, args.flag("resume"), *comm);
   TrainOptions options;
   options.resume = args.flag("resume");
+  options.comm = comm.get();
 
   // Held-out accuracy by generation, when the recipe asks for it.
   std::optional<Tokenizer> tokenizer;

@@ -82,12 +82,20 @@ CheckpointStore::CheckpointStore(std::string root, int64_t keep_last)
 
 std::string CheckpointStore::save(int64_t step,
                                   const std::function<void(const std::string&)>& write) const {
-  const fs::path final_dir = fs::path(root_) / step_name(step);
+  write(begin(step));
+  return commit(step);
+}
+
+std::string CheckpointStore::begin(int64_t step) const {
   const fs::path tmp = fs::path(root_) / (step_name(step) + ".tmp");
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  write(tmp.string());
+  return tmp.string();
+}
 
+std::string CheckpointStore::commit(int64_t step) const {
+  const fs::path final_dir = fs::path(root_) / step_name(step);
+  const fs::path tmp = fs::path(root_) / (step_name(step) + ".tmp");
   json files = json::object();
   for (const auto& e : fs::recursive_directory_iterator(tmp)) {
     if (!e.is_regular_file()) continue;
@@ -127,6 +135,12 @@ std::vector<CheckpointRef> CheckpointStore::list() const {
   std::sort(out.begin(), out.end(),
             [](const CheckpointRef& a, const CheckpointRef& b) { return a.step < b.step; });
   return out;
+}
+
+std::optional<CheckpointRef> CheckpointStore::find(int64_t step) const {
+  const fs::path dir = fs::path(root_) / step_name(step);
+  if (!fs::is_directory(dir) || !verify_manifest(dir.string()).empty()) return std::nullopt;
+  return CheckpointRef{step, dir.string()};
 }
 
 std::optional<CheckpointRef> CheckpointStore::latest_valid(

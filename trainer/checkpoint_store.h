@@ -26,6 +26,13 @@ class CheckpointStore {
   // Calls write(dir) on a fresh temporary directory, seals it and renames it into place, then
   // removes the oldest checkpoints beyond keep_last. Returns the final directory.
   std::string save(int64_t step, const std::function<void(const std::string& dir)>& write) const;
+  // save() in two halves, for writers in several processes: begin() makes the fresh temporary
+  // directory and returns it; once every file is in it, commit() seals and renames it.
+  std::string begin(int64_t step) const;
+  std::string commit(int64_t step) const;
+
+  // The checkpoint of `step` if it exists and its manifest verifies.
+  std::optional<CheckpointRef> find(int64_t step) const;
 
   // The newest checkpoint whose manifest verifies. Each newer one that fails is described in
   // `problems` ("DIR: what is wrong").

@@ -3,6 +3,8 @@
 // The reference log-probs are computed once, before the first update, with the initial policy
 // (which is the reference) and cached in RUN/reference_logps.safetensors — open-instruct's
 // dpo_tune_cache approach — so no reference model is held during training. SimPO needs none.
+// Under data parallelism each rank scores every world_size-th pair and a sum over ranks
+// assembles the whole cache on every rank; rank 0 writes the file.
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -26,8 +28,9 @@ struct PairLogps {
 
 class DpoObjective final : public Objective {
  public:
-  DpoObjective(const Recipe& recipe, bool resume)
+  DpoObjective(const Recipe& recipe, bool resume, Communicator& comm)
       : recipe_(recipe),
+        comm_(comm),
         model_(build_causal_lm(recipe.model, recipe.seed)),
         tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)) {
     options_.type = losses::parse_preference_loss_type(recipe.loss.type);
@@ -39,12 +42,17 @@ class DpoObjective final : public Objective {
     DataStats stats;
     train_ =
         load_preference_examples(recipe.data.train_file, tokenizer_, recipe.data.options, &stats);
-    std::fprintf(stderr, "%s: %s\n", recipe.data.train_file.c_str(), stats.summary().c_str());
+    if (comm_.is_main()) {
+      std::fprintf(stderr, "%s: %s\n", recipe.data.train_file.c_str(), stats.summary().c_str());
+    }
     if (!recipe.data.eval_file.empty()) {
       DataStats eval_stats;
       eval_ = load_preference_examples(recipe.data.eval_file, tokenizer_, recipe.data.options,
                                        &eval_stats);
-      std::fprintf(stderr, "%s: %s\n", recipe.data.eval_file.c_str(), eval_stats.summary().c_str());
+      if (comm_.is_main()) {
+        std::fprintf(stderr, "%s: %s\n", recipe.data.eval_file.c_str(),
+                     eval_stats.summary().c_str());
+      }
     }
     if (options_.type != losses::PreferenceLossType::kSimpo) prepare_reference(resume);
   }
@@ -60,6 +68,11 @@ class DpoObjective final : public Objective {
 
   double units(const std::vector<int64_t>& examples) const override {
     return static_cast<double>(examples.size());
+  }
+
+  std::vector<std::string> metric_names() const override {
+    return {"logps/chosen",   "logps/rejected",  "rewards/accuracies",
+            "rewards/chosen", "rewards/margins", "rewards/rejected"};
   }
 
   MicroBatchResult forward(const std::vector<int64_t>& examples, double normalizer) override {
@@ -155,38 +168,52 @@ class DpoObjective final : public Objective {
 
   PairLogps reference_for(const std::vector<PreferenceExample>& data) {
     torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> chosen, rejected;
-    for (const auto& batch : chunks(data.size())) {
+    const auto n = static_cast<int64_t>(data.size());
+    auto chosen = torch::zeros({n}, torch::kFloat64);
+    auto rejected = torch::zeros({n}, torch::kFloat64);
+    std::vector<int64_t> mine;  // this rank's share: every world_size-th pair
+    for (int64_t i = comm_.rank(); i < n; i += comm_.world_size())
+      mine.push_back(i);
+    const auto B = static_cast<size_t>(recipe_.training.micro_batch_size);
+    for (size_t i = 0; i < mine.size(); i += B) {
+      const std::vector<int64_t> batch(
+          mine.begin() + static_cast<std::ptrdiff_t>(i),
+          mine.begin() + static_cast<std::ptrdiff_t>(std::min(mine.size(), i + B)));
       int64_t tokens = 0;
       const auto lp = pair_logps(data, batch, &tokens);
-      chosen.push_back(lp.chosen.to(torch::kCPU, torch::kFloat64));
-      rejected.push_back(lp.rejected.to(torch::kCPU, torch::kFloat64));
+      const auto idx = torch::tensor(batch, torch::kInt64);
+      chosen.index_copy_(0, idx, lp.chosen.to(torch::kCPU, torch::kFloat64));
+      rejected.index_copy_(0, idx, lp.rejected.to(torch::kCPU, torch::kFloat64));
     }
-    if (chosen.empty())
-      return {torch::zeros({0}, torch::kFloat64), torch::zeros({0}, torch::kFloat64), {}, {}};
-    return {torch::cat(chosen), torch::cat(rejected), {}, {}};
+    // The other ranks' entries are zero here, so a sum over ranks fills them in.
+    return {comm_.all_reduce_sum_cpu(chosen), comm_.all_reduce_sum_cpu(rejected), {}, {}};
   }
 
   // Loads the cache when resuming and it matches the data; computes and saves it otherwise.
   void prepare_reference(bool resume) {
     const std::string path = recipe_.output_dir + "/reference_logps.safetensors";
-    if (resume && std::filesystem::exists(path)) {
+    // Rank 0 decides whether the cache can be reused, so that every rank takes the same path.
+    auto reuse = torch::zeros({1}, torch::kFloat64);
+    if (comm_.is_main() && resume && std::filesystem::exists(path)) {
       SafetensorsFile f(path);
       auto sized = [&](const char* name, size_t n) {
         return f.contains(name) &&
                f.entry(name).shape == std::vector<int64_t>{static_cast<int64_t>(n)};
       };
-      if (sized("train.chosen", train_.size()) && sized("eval.chosen", eval_.size())) {
-        train_ref_ = {f.tensor("train.chosen").clone(), f.tensor("train.rejected").clone(), {}, {}};
-        eval_ref_ = {f.tensor("eval.chosen").clone(), f.tensor("eval.rejected").clone(), {}, {}};
-        std::fprintf(stderr, "reference log-probs: loaded %s\n", path.c_str());
-        return;
-      }
+      if (sized("train.chosen", train_.size()) && sized("eval.chosen", eval_.size())) reuse[0] = 1;
+    }
+    if (comm_.all_reduce_sum_cpu(reuse).item<double>() > 0) {
+      SafetensorsFile f(path);
+      train_ref_ = {f.tensor("train.chosen").clone(), f.tensor("train.rejected").clone(), {}, {}};
+      eval_ref_ = {f.tensor("eval.chosen").clone(), f.tensor("eval.rejected").clone(), {}, {}};
+      if (comm_.is_main()) std::fprintf(stderr, "reference log-probs: loaded %s\n", path.c_str());
+      return;
     }
     model_->eval();
     train_ref_ = reference_for(train_);
     eval_ref_ = reference_for(eval_);
     model_->train();
+    if (!comm_.is_main()) return;
     std::filesystem::create_directories(recipe_.output_dir);
     write_safetensors(path, {{"train.chosen", train_ref_.chosen},
                              {"train.rejected", train_ref_.rejected},
@@ -197,6 +224,7 @@ class DpoObjective final : public Objective {
   }
 
   const Recipe& recipe_;
+  Communicator& comm_;
   LlamaForCausalLM model_;
   Tokenizer tokenizer_;
   losses::PreferenceOptions options_;
@@ -206,8 +234,9 @@ class DpoObjective final : public Objective {
 
 }  // namespace
 
-std::unique_ptr<Objective> make_dpo_objective(const Recipe& recipe, bool resume) {
-  return std::make_unique<DpoObjective>(recipe, resume);
+std::unique_ptr<Objective> make_dpo_objective(const Recipe& recipe, bool resume,
+                                              Communicator& comm) {
+  return std::make_unique<DpoObjective>(recipe, resume, comm);
 }
 
 }  // namespace flywheel

@@ -4,8 +4,9 @@
 // Losses are normalised over the whole optimizer step: units() counts what the loss averages
 // over (loss tokens for SFT, examples for DPO and reward models) for any set of examples, the
 // loop sums it over every micro-batch of the step, and forward() divides its summed loss by
-// that total. So gradient accumulation — and later data parallelism — gives exactly the
-// gradient of one big batch, whatever the split.
+// that total. So gradient accumulation and data parallelism give exactly the gradient of one
+// big batch, whatever the split: every rank knows the whole step's examples, so every rank
+// computes the same normaliser without communicating.
 #pragma once
 
 #include <torch/torch.h>
@@ -34,6 +35,9 @@ class Objective {
   virtual std::vector<int64_t> lengths() const = 0;  // per example, for length grouping
   virtual double units(const std::vector<int64_t>& examples) const = 0;
   virtual MicroBatchResult forward(const std::vector<int64_t>& examples, double normalizer) = 0;
+  // The keys forward() puts in `sums`, the same on every rank (metrics are summed across ranks
+  // in this order, including on a rank that had no examples in a step).
+  virtual std::vector<std::string> metric_names() const = 0;
   // Held-out metrics on the eval file (empty map when there is none).
   virtual std::map<std::string, double> evaluate() = 0;
 

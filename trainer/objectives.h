@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "trainer/batching.h"
+#include "trainer/communicator.h"
 #include "trainer/objective.h"
 #include "trainer/recipe.h"
 
@@ -21,11 +22,14 @@ inline TokenBatch on_device(TokenBatch b, const torch::Device& device) {
   return b;
 }
 
-std::unique_ptr<Objective> make_sft_objective(const Recipe& recipe);
-std::unique_ptr<Objective> make_dpo_objective(const Recipe& recipe, bool resume);
-std::unique_ptr<Objective> make_reward_objective(const Recipe& recipe);
+// `comm` is the training job's: data statistics are reported by rank 0 only, and DPO's
+// reference pass is split across ranks.
+std::unique_ptr<Objective> make_sft_objective(const Recipe& recipe, Communicator& comm);
+std::unique_ptr<Objective> make_dpo_objective(const Recipe& recipe, bool resume,
+                                              Communicator& comm);
+std::unique_ptr<Objective> make_reward_objective(const Recipe& recipe, Communicator& comm);
 
 // Dispatches on recipe.trainer.
-std::unique_ptr<Objective> make_objective(const Recipe& recipe, bool resume);
+std::unique_ptr<Objective> make_objective(const Recipe& recipe, bool resume, Communicator& comm);
 
 }  // namespace flywheel

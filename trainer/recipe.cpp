@@ -278,6 +278,15 @@ void parse_checkpoint(Section s, CheckpointSection* c) {
   s.finish();
 }
 
+void parse_distributed(Section s, DistributedSection* d) {
+  s.integer("zero_stage", &d->zero_stage, 0);
+  if (d->zero_stage > 2) s.fail("zero_stage", "0, 1 or 2");
+  s.number("bucket_mb", &d->bucket_mb, 0.001, 1e6);
+  s.integer("timeout_s", &d->timeout_s, 1);
+  s.integer("rendezvous_timeout_s", &d->rendezvous_timeout_s, 1);
+  s.finish();
+}
+
 }  // namespace
 
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides) {
@@ -310,6 +319,7 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
   parse_logging(top.child("logging"), &r.logging);
   parse_eval(top.child("eval"), &r.eval);
   parse_checkpoint(top.child("checkpoint"), &r.checkpoint);
+  parse_distributed(top.child("distributed"), &r.distributed);
   top.finish();
   if (r.data.packing && r.trainer != "sft") top.fail("data", "packing only with trainer: sft");
   return r;
@@ -390,6 +400,12 @@ std::string recipe_to_yaml(const Recipe& r) {
   section("checkpoint", [&] {
     kv("every_steps", r.checkpoint.every_steps);
     kv("keep_last", r.checkpoint.keep_last);
+  });
+  section("distributed", [&] {
+    kv("zero_stage", r.distributed.zero_stage);
+    kv("bucket_mb", r.distributed.bucket_mb);
+    kv("timeout_s", r.distributed.timeout_s);
+    kv("rendezvous_timeout_s", r.distributed.rendezvous_timeout_s);
   });
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

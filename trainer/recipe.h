@@ -79,6 +79,16 @@ struct CheckpointSection {
   int64_t keep_last = 2;
 };
 
+// Data parallelism across the ranks a launcher started (torchrun, flywheel-launch, srun);
+// ignored by a single process. micro_batch_size stays per rank: a step is
+// micro_batch_size x gradient_accumulation_steps x world_size examples.
+struct DistributedSection {
+  int64_t zero_stage = 0;  // 0: replicated AdamW state; 1: sharded state; 2: + sharded grads
+  double bucket_mb = 25;   // gradient all-reduce bucket size
+  int64_t timeout_s = 1800;
+  int64_t rendezvous_timeout_s = 300;
+};
+
 struct Recipe {
   std::string source;   // the recipe file
   std::string trainer;  // sft | dpo | reward_model
@@ -91,6 +101,7 @@ struct Recipe {
   LoggingSection logging;
   EvalSection eval;
   CheckpointSection checkpoint;
+  DistributedSection distributed;
 };
 
 // Parses `path` with `overrides` ("section.key=value") applied; relative paths in the recipe

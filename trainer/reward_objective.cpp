@@ -22,7 +22,7 @@ bool is_ranking_file(const std::string& path) {
 
 // Every example as K responses, best first (a preference pair is K = 2).
 std::vector<RankingExample> load(const std::string& path, bool ranking, const Tokenizer& tok,
-                                 const DataOptions& options) {
+                                 const DataOptions& options, bool report) {
   DataStats stats;
   std::vector<RankingExample> out;
   if (ranking) {
@@ -32,7 +32,7 @@ std::vector<RankingExample> load(const std::string& path, bool ranking, const To
       out.push_back({{std::move(p.chosen), std::move(p.rejected)}});
     }
   }
-  std::fprintf(stderr, "%s: %s\n", path.c_str(), stats.summary().c_str());
+  if (report) std::fprintf(stderr, "%s: %s\n", path.c_str(), stats.summary().c_str());
   return out;
 }
 
@@ -48,17 +48,17 @@ LlamaForSequenceClassification build_reward_model(const Recipe& r) {
 
 class RewardObjective final : public Objective {
  public:
-  explicit RewardObjective(const Recipe& recipe)
+  RewardObjective(const Recipe& recipe, bool report)
       : recipe_(recipe),
         model_(build_reward_model(recipe)),
         tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)) {
     bt_.center_coefficient = recipe.loss.rm_center_coefficient;
     bt_.validate();
     train_ = load(recipe.data.train_file, is_ranking_file(recipe.data.train_file), tokenizer_,
-                  recipe.data.options);
+                  recipe.data.options, report);
     if (!recipe.data.eval_file.empty()) {
       eval_ = load(recipe.data.eval_file, is_ranking_file(recipe.data.eval_file), tokenizer_,
-                   recipe.data.options);
+                   recipe.data.options, report);
     }
   }
 
@@ -78,6 +78,8 @@ class RewardObjective final : public Objective {
   double units(const std::vector<int64_t>& examples) const override {
     return static_cast<double>(examples.size());
   }
+
+  std::vector<std::string> metric_names() const override { return {"accuracy", "margin"}; }
 
   MicroBatchResult forward(const std::vector<int64_t>& examples, double normalizer) override {
     MicroBatchResult r;
@@ -173,8 +175,8 @@ class RewardObjective final : public Objective {
 
 }  // namespace
 
-std::unique_ptr<Objective> make_reward_objective(const Recipe& recipe) {
-  return std::make_unique<RewardObjective>(recipe);
+std::unique_ptr<Objective> make_reward_objective(const Recipe& recipe, Communicator& comm) {
+  return std::make_unique<RewardObjective>(recipe, comm.is_main());
 }
 
 }  // namespace flywheel

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "trainer/error.h"
+#include "trainer/world.h"
 
 namespace flywheel {
 namespace {
@@ -41,7 +42,7 @@ void keep_freed_host_memory() {
 
 int configure_threads() {
   const int cores = std::max(1u, std::thread::hardware_concurrency());
-  const int local_ranks = env_int("LOCAL_WORLD_SIZE", 1);
+  const int local_ranks = world_from_env().local_world_size;
   const int threads = env_int("OMP_NUM_THREADS", std::max(1, cores / local_ranks));
   torch::set_num_threads(threads);
   return threads;

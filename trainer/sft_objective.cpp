@@ -79,6 +79,8 @@ class SftObjective final : public Objective {
     return n;
   }
 
+  std::vector<std::string> metric_names() const override { return {}; }
+
   MicroBatchResult forward(const std::vector<int64_t>& examples, double normalizer) override {
     const auto batch = make_batch(examples);
     auto logits = model_->forward({batch.input_ids, batch.position_ids, batch.attention_mask});
@@ -157,9 +159,9 @@ class SftObjective final : public Objective {
 
 }  // namespace
 
-std::unique_ptr<Objective> make_sft_objective(const Recipe& recipe) {
+std::unique_ptr<Objective> make_sft_objective(const Recipe& recipe, Communicator& comm) {
   auto objective = std::make_unique<SftObjective>(recipe);
-  std::fprintf(stderr, "%s\n", objective->report().c_str());
+  if (comm.is_main()) std::fprintf(stderr, "%s\n", objective->report().c_str());
   return objective;
 }
 

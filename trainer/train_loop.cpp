@@ -2,15 +2,18 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "trainer/adamw.h"
 #include "trainer/batching.h"
 #include "trainer/checkpoint_store.h"
 #include "trainer/error.h"
+#include "trainer/grad_sync.h"
 #include "trainer/hf_checkpoint.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/metrics_log.h"
@@ -54,16 +57,25 @@ void save_checkpoint(const CheckpointStore& store, int64_t step, int64_t epoch,
 }
 
 // Restores model, optimizer and RNG from the newest valid checkpoint; returns its step (0
-// when there is none).
+// when there is none). Rank 0 picks the checkpoint, so every rank loads the same one.
 int64_t restore_latest(const CheckpointStore& store, Objective& objective, AdamW& optimizer,
-                       std::vector<std::string>* notes) {
+                       Communicator& comm, std::vector<std::string>* notes) {
   std::vector<std::string> problems;
-  const auto found = store.latest_valid(&problems);
+  auto found = store.latest_valid(&problems);
+  auto chosen = torch::full({1}, found ? static_cast<double>(found->step) : -1.0, torch::kFloat64);
+  if (!comm.is_main()) chosen.zero_();
+  const auto step = static_cast<int64_t>(comm.all_reduce_sum_cpu(chosen).item<double>());
   for (const auto& p : problems)
     notes->push_back("skipping damaged checkpoint " + p);
-  if (!found) {
+  if (step < 0) {
     notes->push_back("no valid checkpoint to resume from; starting at step 0");
     return 0;
+  }
+  if (!found || found->step != step) found = store.find(step);
+  if (!found) {
+    throw UserError("rank " + std::to_string(comm.rank()) + " cannot see checkpoint step " +
+                    std::to_string(step) + " that rank 0 resumes from (is output_dir on a " +
+                    "shared filesystem?)");
   }
   const std::string model_dir = found->dir + "/model";
   const auto config = load_model_config(model_dir + "/config.json");
@@ -77,19 +89,51 @@ int64_t restore_latest(const CheckpointStore& store, Objective& objective, AdamW
   auto generator = at::detail::getDefaultCPUGenerator();
   generator.set_state(rng.tensor("torch_cpu").clone());
   notes->push_back("resumed from " + found->dir);
-  return found->step;
+  return step;
+}
+
+// Rank 0's parameters on every rank, so replicas start identical whatever each loaded.
+void broadcast_parameters(const std::vector<torch::Tensor>& params, Communicator& comm) {
+  if (comm.world_size() == 1) return;
+  torch::NoGradGuard no_grad;
+  for (const auto& p : params)
+    comm.broadcast(p.detach(), 0);
+}
+
+// This rank's micro-batches of a step: the step's examples are cut into micro-batches in
+// order, and rank r takes the r-th run of `accumulation` of them. 2 ranks x micro-batch b
+// therefore see the same examples as 1 rank x 2b.
+std::vector<std::vector<int64_t>> my_micro_batches(const std::vector<int64_t>& batch,
+                                                   int64_t micro_batch_size, int64_t accumulation,
+                                                   const Communicator& comm) {
+  std::vector<std::vector<int64_t>> out;
+  const auto micro = static_cast<size_t>(micro_batch_size);
+  const auto first = static_cast<size_t>(comm.rank() * accumulation) * micro;
+  const auto last = std::min(batch.size(), first + static_cast<size_t>(accumulation) * micro);
+  for (size_t i = first; i < last; i += micro) {
+    const auto end = std::min(last, i + micro);
+    out.emplace_back(batch.begin() + static_cast<std::ptrdiff_t>(i),
+                     batch.begin() + static_cast<std::ptrdiff_t>(end));
+  }
+  return out;
 }
 
 }  // namespace
 
 TrainSummary run_training(const Recipe& recipe, Objective& objective, const TrainOptions& options) {
+  auto single = single_process_communicator();
+  Communicator& comm = options.comm != nullptr ? *options.comm : *single;
+  const bool main = comm.is_main();
   const auto& t = recipe.training;
-  fs::create_directories(recipe.output_dir);
-  write_file_atomic(recipe.output_dir + "/config.yaml", recipe_to_yaml(recipe));
+  if (main) {
+    fs::create_directories(recipe.output_dir);
+    write_file_atomic(recipe.output_dir + "/config.yaml", recipe_to_yaml(recipe));
+  }
 
   const int64_t examples = objective.size();
   if (examples == 0) throw UserError(recipe.data.train_file + ": no training examples");
-  const int64_t global_batch = t.micro_batch_size * t.gradient_accumulation_steps;
+  const int64_t global_batch =
+      t.micro_batch_size * t.gradient_accumulation_steps * comm.world_size();
   const int64_t steps_per_epoch = (examples + global_batch - 1) / global_batch;
   int64_t total_steps = t.epochs * steps_per_epoch;
   if (t.max_steps > 0) total_steps = std::min(total_steps, t.max_steps);
@@ -106,7 +150,7 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
   std::vector<std::string> notes;
   int64_t step = 0;
   if (options.resume) {
-    step = restore_latest(store, objective, optimizer, &notes);
+    step = restore_latest(store, objective, optimizer, comm, &notes);
   } else if (!store.list().empty()) {
     throw UserError(recipe.output_dir + " already holds a run (" + store.list().back().dir +
                     "): pass --resume to continue it, or choose another output_dir");
@@ -116,18 +160,30 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
                     std::to_string(step) + ", the run has " + std::to_string(total_steps) +
                     " steps: the run is complete");
   }
+  broadcast_parameters(param_tensors, comm);
+  GradientSync grad_sync(param_tensors, comm,
+                         static_cast<int64_t>(recipe.distributed.bucket_mb * (1 << 20)));
 
-  // A fresh run starts a fresh log; a resumed one continues it.
-  MetricsLog log(recipe.output_dir + "/metrics.jsonl", recipe.logging.progress, total_steps,
-                 recipe.logging.every_steps, step, /*append=*/step > 0);
-  for (const auto& n : notes)
-    log.message(n);
-  log.message(recipe.trainer + ": " + std::to_string(examples) + " examples, " +
-              std::to_string(total_steps) + " steps of " + std::to_string(global_batch) +
-              " examples (" + std::to_string(t.micro_batch_size) + " x " +
-              std::to_string(t.gradient_accumulation_steps) + " accumulation), warmup " +
-              std::to_string(schedule.warmup_steps()));
+  // Rank 0 writes the log. A fresh run starts a fresh log; a resumed one continues it.
+  std::optional<MetricsLog> log;
+  if (main) {
+    log.emplace(recipe.output_dir + "/metrics.jsonl", recipe.logging.progress, total_steps,
+                recipe.logging.every_steps, step, /*append=*/step > 0);
+    for (const auto& n : notes)
+      log->message(n);
+    std::string world;
+    if (comm.world_size() > 1) {
+      world = " x " + std::to_string(comm.world_size()) + " ranks (" + comm.world().launcher +
+              ", " + std::to_string(grad_sync.num_buckets()) + " gradient buckets)";
+    }
+    log->message(recipe.trainer + ": " + std::to_string(examples) + " examples, " +
+                 std::to_string(total_steps) + " steps of " + std::to_string(global_batch) +
+                 " examples (" + std::to_string(t.micro_batch_size) + " x " +
+                 std::to_string(t.gradient_accumulation_steps) + " accumulation" + world +
+                 "), warmup " + std::to_string(schedule.warmup_steps()));
+  }
 
+  // Held-out evaluation runs on rank 0; the other ranks go on and wait in the next collective.
   auto evaluate = [&] {
     auto metrics = objective.evaluate();
     if (options.extra_eval) {
@@ -137,12 +193,13 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
     return metrics;
   };
   TrainSummary summary;
-  if (step == 0) {
+  if (step == 0 && main) {
     summary.eval_before = evaluate();
-    if (!summary.eval_before.empty()) log.eval(0, summary.eval_before);
+    if (!summary.eval_before.empty()) log->eval(0, summary.eval_before);
   }
 
   const auto lengths = objective.lengths();
+  const auto metric_names = objective.metric_names();
   int64_t planned_epoch = -1;
   std::vector<std::vector<int64_t>> plan;
   int64_t last_saved = -1;
@@ -155,28 +212,28 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
       planned_epoch = epoch;
     }
     const auto& batch = plan[static_cast<size_t>(step % steps_per_epoch)];
-    std::vector<std::vector<int64_t>> micro;
-    for (size_t i = 0; i < batch.size(); i += static_cast<size_t>(t.micro_batch_size)) {
-      const auto end = std::min(batch.size(), i + static_cast<size_t>(t.micro_batch_size));
-      micro.emplace_back(batch.begin() + static_cast<std::ptrdiff_t>(i),
-                         batch.begin() + static_cast<std::ptrdiff_t>(end));
-    }
-    double normalizer = 0;
-    for (const auto& m : micro)
-      normalizer += objective.units(m);
+    // The normaliser covers the whole step, every rank's examples included.
+    const double normalizer = std::max(objective.units(batch), 1.0);
+    const auto micro =
+        my_micro_batches(batch, t.micro_batch_size, t.gradient_accumulation_steps, comm);
 
     objective.model().train();
-    double loss = 0;
-    int64_t tokens = 0;
-    Metrics sums;
-    for (const auto& m : micro) {
-      auto result = objective.forward(m, std::max(normalizer, 1.0));
+    // loss, tokens, then metric_names' sums: summed over this rank's micro-batches, then ranks.
+    std::vector<double> totals(2 + metric_names.size(), 0.0);
+    for (size_t i = 0; i < micro.size(); ++i) {
+      auto result = objective.forward(micro[i], normalizer);
+      if (i + 1 == micro.size()) grad_sync.arm();
       result.loss.backward();
-      loss += result.loss.item<double>();
-      tokens += result.tokens;
-      for (const auto& [k, v] : result.sums)
-        sums[k] += v;
+      totals[0] += result.loss.item<double>();
+      totals[1] += static_cast<double>(result.tokens);
+      for (const auto& [k, v] : result.sums) {
+        const auto it = std::find(metric_names.begin(), metric_names.end(), k);
+        TORCH_CHECK(it != metric_names.end(), "metric '", k, "' is not in metric_names()");
+        totals[2 + static_cast<size_t>(it - metric_names.begin())] += v;
+      }
     }
+    grad_sync.finish();
+    totals = comm.all_reduce_sum(totals);
     const double grad_norm = clip_grad_norm(param_tensors, t.max_grad_norm);
     const double lr = schedule.at(step);
     optimizer.step(lr);
@@ -185,42 +242,48 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
 
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    Metrics metrics = {{"loss", loss},
-                       {"lr", lr},
-                       {"grad_norm", grad_norm},
-                       {"tokens_per_sec", static_cast<double>(tokens) / seconds},
-                       {"epoch", static_cast<double>(step) / static_cast<double>(steps_per_epoch)}};
-    for (const auto& [k, v] : sums)
-      metrics[k] = v / std::max(normalizer, 1.0);
-    log.train_step(step, metrics);
-
-    if (step < total_steps && recipe.logging.eval_every_steps > 0 &&
-        step % recipe.logging.eval_every_steps == 0) {
-      log.eval(step, evaluate());
+    if (main) {
+      Metrics metrics = {
+          {"loss", totals[0]},
+          {"lr", lr},
+          {"grad_norm", grad_norm},
+          {"tokens_per_sec", totals[1] / seconds},
+          {"epoch", static_cast<double>(step) / static_cast<double>(steps_per_epoch)}};
+      for (size_t k = 0; k < metric_names.size(); ++k)
+        metrics[metric_names[k]] = totals[2 + k] / normalizer;
+      log->train_step(step, metrics);
+      if (step < total_steps && recipe.logging.eval_every_steps > 0 &&
+          step % recipe.logging.eval_every_steps == 0) {
+        log->eval(step, evaluate());
+      }
     }
     if (step < total_steps && recipe.checkpoint.every_steps > 0 &&
         step % recipe.checkpoint.every_steps == 0) {
-      save_checkpoint(store, step, epoch, objective, optimizer, recipe);
+      if (main) save_checkpoint(store, step, epoch, objective, optimizer, recipe);
       last_saved = step;
     }
   }
   summary.steps = step;
-  if (last_saved != step) {
-    save_checkpoint(store, step, (step - 1) / steps_per_epoch, objective, optimizer, recipe);
+  if (main) {
+    if (last_saved != step) {
+      save_checkpoint(store, step, (step - 1) / steps_per_epoch, objective, optimizer, recipe);
+    }
+    summary.eval_after = evaluate();
+    if (!summary.eval_after.empty()) log->eval(step, summary.eval_after);
+
+    // The final model, self-contained (weights, config, tokenizer), swapped in atomically.
+    const fs::path final_dir = fs::path(recipe.output_dir) / "model";
+    const fs::path tmp = fs::path(recipe.output_dir) / "model.tmp";
+    fs::remove_all(tmp);
+    objective.save_model(tmp.string());
+    copy_tokenizer_files(recipe.model.tokenizer, tmp.string());
+    fs::remove_all(final_dir);
+    fs::rename(tmp, final_dir);
+    log->message("saved " + final_dir.string());
   }
-
-  summary.eval_after = evaluate();
-  if (!summary.eval_after.empty()) log.eval(step, summary.eval_after);
-
-  // The final model, self-contained (weights, config, tokenizer), swapped in atomically.
-  const fs::path final_dir = fs::path(recipe.output_dir) / "model";
-  const fs::path tmp = fs::path(recipe.output_dir) / "model.tmp";
-  fs::remove_all(tmp);
-  objective.save_model(tmp.string());
-  copy_tokenizer_files(recipe.model.tokenizer, tmp.string());
-  fs::remove_all(final_dir);
-  fs::rename(tmp, final_dir);
-  log.message("saved " + final_dir.string());
+  // Nobody leaves before rank 0 has written the model: a launcher treats the first exit as
+  // the end of the job.
+  comm.barrier();
   return summary;
 }
 
