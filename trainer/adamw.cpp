@@ -14,27 +14,33 @@ AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWOpt
   }
 }
 
-void AdamW::step(double lr) {
+void adamw_update(torch::Tensor param, const torch::Tensor& grad, torch::Tensor exp_avg,
+                  torch::Tensor exp_avg_sq, double lr, bool decay, int64_t step,
+                  const AdamWOptions& options) {
   torch::NoGradGuard no_grad;
+  const double bias1 = 1.0 - std::pow(options.beta1, static_cast<double>(step));
+  const double bias2_sqrt = std::sqrt(1.0 - std::pow(options.beta2, static_cast<double>(step)));
+  auto g = grad.to(torch::kFloat32);
+  if (decay && options.weight_decay != 0.0) param.mul_(1.0 - lr * options.weight_decay);
+  exp_avg.mul_(options.beta1).add_(g, 1.0 - options.beta1);
+  exp_avg_sq.mul_(options.beta2).addcmul_(g, g, 1.0 - options.beta2);
+  // In place after the one allocation, and the same arithmetic as torch.optim.AdamW:
+  // param += (-lr / bias1) * exp_avg / (sqrt(exp_avg_sq) / bias2_sqrt + eps).
+  auto denom = exp_avg_sq.sqrt().div_(bias2_sqrt).add_(options.eps);
+  if (param.scalar_type() == torch::kFloat32) {
+    param.addcdiv_(exp_avg, denom, -lr / bias1);
+  } else {
+    // Low-precision weights: form the update in float32, round once when adding it.
+    param.add_(exp_avg.div(denom).mul_(-lr / bias1).to(param.scalar_type()));
+  }
+}
+
+void AdamW::step(double lr) {
   ++steps_;
-  const double bias1 = 1.0 - std::pow(options_.beta1, static_cast<double>(steps_));
-  const double bias2_sqrt = std::sqrt(1.0 - std::pow(options_.beta2, static_cast<double>(steps_)));
   for (auto& s : slots_) {
     const auto& grad = s.param.grad();
     if (!grad.defined()) continue;
-    auto g = grad.to(torch::kFloat32);
-    if (s.decay && options_.weight_decay != 0.0) s.param.mul_(1.0 - lr * options_.weight_decay);
-    s.exp_avg.mul_(options_.beta1).add_(g, 1.0 - options_.beta1);
-    s.exp_avg_sq.mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
-    // In place after the one allocation, and the same arithmetic as torch.optim.AdamW:
-    // param += (-lr / bias1) * exp_avg / (sqrt(exp_avg_sq) / bias2_sqrt + eps).
-    auto denom = s.exp_avg_sq.sqrt().div_(bias2_sqrt).add_(options_.eps);
-    if (s.param.scalar_type() == torch::kFloat32) {
-      s.param.addcdiv_(s.exp_avg, denom, -lr / bias1);
-    } else {
-      // Low-precision weights: form the update in float32, round once when adding it.
-      s.param.add_(s.exp_avg.div(denom).mul_(-lr / bias1).to(s.param.scalar_type()));
-    }
+    adamw_update(s.param, grad, s.exp_avg, s.exp_avg_sq, lr, s.decay, steps_, options_);
   }
 }
 

@@ -23,6 +23,13 @@ struct AdamWOptions {
   double weight_decay = 0.0;
 };
 
+// One AdamW update of `param` (any dtype; a view is fine) with float32 moments, at 1-based
+// step `step`. Shared by AdamW and the sharded optimizer (trainer/zero.h) so both do exactly
+// the same arithmetic.
+void adamw_update(torch::Tensor param, const torch::Tensor& grad, torch::Tensor exp_avg,
+                  torch::Tensor exp_avg_sq, double lr, bool decay, int64_t step,
+                  const AdamWOptions& options);
+
 class AdamW {
  public:
   AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWOptions options);

@@ -86,8 +86,12 @@ std::string CheckpointStore::save(int64_t step,
   return commit(step);
 }
 
+std::string CheckpointStore::staging_dir(int64_t step) const {
+  return (fs::path(root_) / (step_name(step) + ".tmp")).string();
+}
+
 std::string CheckpointStore::begin(int64_t step) const {
-  const fs::path tmp = fs::path(root_) / (step_name(step) + ".tmp");
+  const fs::path tmp = staging_dir(step);
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   return tmp.string();
@@ -95,7 +99,7 @@ std::string CheckpointStore::begin(int64_t step) const {
 
 std::string CheckpointStore::commit(int64_t step) const {
   const fs::path final_dir = fs::path(root_) / step_name(step);
-  const fs::path tmp = fs::path(root_) / (step_name(step) + ".tmp");
+  const fs::path tmp = staging_dir(step);
   json files = json::object();
   for (const auto& e : fs::recursive_directory_iterator(tmp)) {
     if (!e.is_regular_file()) continue;

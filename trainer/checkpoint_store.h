@@ -29,6 +29,7 @@ class CheckpointStore {
   // save() in two halves, for writers in several processes: begin() makes the fresh temporary
   // directory and returns it; once every file is in it, commit() seals and renames it.
   std::string begin(int64_t step) const;
+  std::string staging_dir(int64_t step) const;  // what begin() returns, without creating it
   std::string commit(int64_t step) const;
 
   // The checkpoint of `step` if it exists and its manifest verifies.

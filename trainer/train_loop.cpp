@@ -18,6 +18,7 @@
 #include "trainer/lr_schedule.h"
 #include "trainer/metrics_log.h"
 #include "trainer/safetensors.h"
+#include "trainer/zero.h"
 
 namespace flywheel {
 namespace {
@@ -42,23 +43,113 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
   }
 }
 
+// AdamW replicated on every rank (ZeRO stage 0, and any single process) or sharded across
+// ranks (stages 1 and 2), with the gradient synchronisation each needs, behind what the loop
+// uses.
+class Optimizer {
+ public:
+  Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& params,
+            const AdamWOptions& options, Communicator& comm, int64_t zero_stage,
+            int64_t bucket_bytes)
+      : params_(params), comm_(comm), zero_stage_(zero_stage) {
+    for (const auto& [name, p] : params)
+      tensors_.push_back(p);
+    std::optional<OwnerShards> owners;
+    if (zero_stage == 0) {
+      replicated_.emplace(params, options);
+    } else {
+      sharded_.emplace(params, options, comm);
+      if (zero_stage == 2) owners = OwnerShards{sharded_->shard_size(), sharded_->gradient_shard()};
+    }
+    sync_.emplace(tensors_, comm, bucket_bytes, owners);
+  }
+
+  GradientSync& sync() { return *sync_; }
+  int64_t zero_stage() const { return zero_stage_; }
+
+  // After sync().finish(): clip to max_norm, update at lr, clear the gradients; returns the
+  // gradient norm before clipping.
+  double step(double max_norm, double lr) {
+    double norm = 0;
+    if (replicated_) {
+      norm = clip_grad_norm(tensors_, max_norm);
+      replicated_->step(lr);
+      replicated_->zero_grad();
+    } else {
+      if (zero_stage_ == 1) sharded_->take_gradient_from_params();
+      norm = sharded_->clip_grad_norm(max_norm);
+      sharded_->step(lr);
+      sharded_->zero_grad();
+    }
+    return norm;
+  }
+
+  // This rank's optimizer files: all of the state from rank 0 when replicated, every rank's
+  // shard when sharded.
+  void write(const std::string& dir) const {
+    if (replicated_) {
+      if (comm_.is_main()) write_safetensors(dir + "/optimizer.safetensors", replicated_->state());
+    } else {
+      sharded_->save_shard(dir);
+    }
+  }
+
+  // From a checkpoint written at any world size and ZeRO stage.
+  void load(const std::string& dir) {
+    const auto state = read_optimizer_state(dir, params_);
+    if (replicated_) {
+      replicated_->load_state(state, dir);
+    } else {
+      sharded_->load_state(state, dir);
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, torch::Tensor>> params_;
+  std::vector<torch::Tensor> tensors_;
+  Communicator& comm_;
+  int64_t zero_stage_;
+  std::optional<AdamW> replicated_;
+  std::optional<ShardedAdamW> sharded_;
+  std::optional<GradientSync> sync_;
+};
+
+// Rank 0 writes the model, RNG and trainer state; every rank its optimizer files (see
+// Optimizer::write). With several ranks, rank 0 opens the staging directory before and seals
+// it after everyone has written (checkpoints need a filesystem all ranks share).
 void save_checkpoint(const CheckpointStore& store, int64_t step, int64_t epoch,
-                     Objective& objective, const AdamW& optimizer, const Recipe& recipe) {
-  store.save(step, [&](const std::string& dir) {
-    objective.save_model(dir + "/model");
-    copy_tokenizer_files(recipe.model.tokenizer, dir + "/model");
-    write_safetensors(dir + "/optimizer.safetensors", optimizer.state());
-    auto rng = at::detail::getDefaultCPUGenerator().get_state();
-    write_safetensors(dir + "/rng.safetensors", {{"torch_cpu", rng}});
-    write_file_atomic(
-        dir + "/trainer_state.json",
-        json{{"step", step}, {"epoch", epoch}, {"recipe", recipe.source}}.dump(2) + "\n");
-  });
+                     Objective& objective, const Optimizer& optimizer, const Recipe& recipe,
+                     Communicator& comm) {
+  auto write = [&](const std::string& dir) {
+    if (comm.is_main()) {
+      objective.save_model(dir + "/model");
+      copy_tokenizer_files(recipe.model.tokenizer, dir + "/model");
+      auto rng = at::detail::getDefaultCPUGenerator().get_state();
+      write_safetensors(dir + "/rng.safetensors", {{"torch_cpu", rng}});
+      write_file_atomic(dir + "/trainer_state.json", json{{"step", step},
+                                                          {"epoch", epoch},
+                                                          {"world_size", comm.world_size()},
+                                                          {"zero_stage", optimizer.zero_stage()},
+                                                          {"recipe", recipe.source}}
+                                                             .dump(2) +
+                                                         "\n");
+    }
+    optimizer.write(dir);
+  };
+  if (comm.world_size() == 1) {
+    store.save(step, write);
+    return;
+  }
+  if (comm.is_main()) store.begin(step);
+  comm.barrier();
+  write(store.staging_dir(step));
+  comm.barrier();
+  if (comm.is_main()) store.commit(step);
 }
 
 // Restores model, optimizer and RNG from the newest valid checkpoint; returns its step (0
 // when there is none). Rank 0 picks the checkpoint, so every rank loads the same one.
-int64_t restore_latest(const CheckpointStore& store, Objective& objective, AdamW& optimizer,
+int64_t restore_latest(const CheckpointStore& store, Objective& objective, Optimizer& optimizer,
                        Communicator& comm, std::vector<std::string>* notes) {
   std::vector<std::string> problems;
   auto found = store.latest_valid(&problems);
@@ -80,11 +171,7 @@ int64_t restore_latest(const CheckpointStore& store, Objective& objective, AdamW
   const std::string model_dir = found->dir + "/model";
   const auto config = load_model_config(model_dir + "/config.json");
   load_parameters(objective.model(), load_safetensors_dir(model_dir), config, model_dir);
-  std::map<std::string, torch::Tensor> state;
-  SafetensorsFile opt(found->dir + "/optimizer.safetensors");
-  for (const auto& e : opt.entries())
-    state[e.name] = opt.tensor(e.name);
-  optimizer.load_state(state, opt.path());
+  optimizer.load(found->dir);
   SafetensorsFile rng(found->dir + "/rng.safetensors");
   auto generator = at::detail::getDefaultCPUGenerator();
   generator.set_state(rng.tensor("torch_cpu").clone());
@@ -144,7 +231,10 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
   std::vector<torch::Tensor> param_tensors;
   for (auto& [name, p] : params)
     param_tensors.push_back(p);
-  AdamW optimizer(params, {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay});
+  // Sharding needs more than one rank; a single process runs plain AdamW whatever the recipe.
+  const int64_t zero_stage = comm.world_size() > 1 ? recipe.distributed.zero_stage : 0;
+  Optimizer optimizer(params, {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay}, comm,
+                      zero_stage, static_cast<int64_t>(recipe.distributed.bucket_mb * (1 << 20)));
   const CheckpointStore store(recipe.output_dir + "/checkpoints", recipe.checkpoint.keep_last);
 
   std::vector<std::string> notes;
@@ -161,8 +251,7 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
                     " steps: the run is complete");
   }
   broadcast_parameters(param_tensors, comm);
-  GradientSync grad_sync(param_tensors, comm,
-                         static_cast<int64_t>(recipe.distributed.bucket_mb * (1 << 20)));
+  GradientSync& grad_sync = optimizer.sync();
 
   // Rank 0 writes the log. A fresh run starts a fresh log; a resumed one continues it.
   std::optional<MetricsLog> log;
@@ -174,7 +263,8 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
     std::string world;
     if (comm.world_size() > 1) {
       world = " x " + std::to_string(comm.world_size()) + " ranks (" + comm.world().launcher +
-              ", " + std::to_string(grad_sync.num_buckets()) + " gradient buckets)";
+              ", ZeRO stage " + std::to_string(zero_stage) + ", " +
+              std::to_string(grad_sync.num_buckets()) + " gradient buckets)";
     }
     log->message(recipe.trainer + ": " + std::to_string(examples) + " examples, " +
                  std::to_string(total_steps) + " steps of " + std::to_string(global_batch) +
@@ -234,10 +324,8 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
     }
     grad_sync.finish();
     totals = comm.all_reduce_sum(totals);
-    const double grad_norm = clip_grad_norm(param_tensors, t.max_grad_norm);
     const double lr = schedule.at(step);
-    optimizer.step(lr);
-    optimizer.zero_grad();
+    const double grad_norm = optimizer.step(t.max_grad_norm, lr);
     ++step;
 
     const double seconds =
@@ -259,15 +347,15 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
     }
     if (step < total_steps && recipe.checkpoint.every_steps > 0 &&
         step % recipe.checkpoint.every_steps == 0) {
-      if (main) save_checkpoint(store, step, epoch, objective, optimizer, recipe);
+      save_checkpoint(store, step, epoch, objective, optimizer, recipe, comm);
       last_saved = step;
     }
   }
   summary.steps = step;
+  if (last_saved != step) {
+    save_checkpoint(store, step, (step - 1) / steps_per_epoch, objective, optimizer, recipe, comm);
+  }
   if (main) {
-    if (last_saved != step) {
-      save_checkpoint(store, step, (step - 1) / steps_per_epoch, objective, optimizer, recipe);
-    }
     summary.eval_after = evaluate();
     if (!summary.eval_after.empty()) log->eval(step, summary.eval_after);
 
