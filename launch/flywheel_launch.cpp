@@ -277,17 +277,14 @@ class Group {
         if (fds[k].revents & (POLLIN | POLLHUP | POLLERR)) drain(fds[k].fd);
       }
       reap();
-      if (first_failure < 0) {
-        for (size_t k = 0; k < ranks_.size(); ++k) {
-          if (!ranks_[k].running && failed(ranks_[k].status) && *interrupted == 0) {
-            first_failure = static_cast<int>(k);
-            const auto& r = ranks_[k];
-            say("rank " + std::to_string(r.rank) + " (pid " + std::to_string(r.pid) + ") " +
-                describe_status(r.status) + "; stopping the other ranks");
-            signal_all(SIGTERM);
-            deadline = stop_deadline();
-            break;
-          }
+      if (first_failure < 0 && *interrupted == 0) {
+        first_failure = pick_failure();
+        if (first_failure >= 0) {
+          const auto& r = ranks_[static_cast<size_t>(first_failure)];
+          say("rank " + std::to_string(r.rank) + " (pid " + std::to_string(r.pid) + ") " +
+              describe_status(r.status) + "; stopping the other ranks");
+          signal_all(SIGTERM);
+          deadline = stop_deadline();
         }
       }
       if (std::chrono::steady_clock::now() > deadline && any_running()) {
@@ -305,6 +302,20 @@ class Group {
  private:
   std::chrono::steady_clock::time_point stop_deadline() const {
     return std::chrono::steady_clock::now() + std::chrono::seconds(o_.stop_timeout_s);
+  }
+  // The rank whose failure brought the job down, among those that have exited: one killed by
+  // a signal over one that exited with an error (the others usually fail because of it),
+  // then the lowest rank. -1 when none has failed.
+  int pick_failure() const {
+    int best = -1;
+    for (size_t k = 0; k < ranks_.size(); ++k) {
+      const auto& r = ranks_[k];
+      if (r.running || !failed(r.status)) continue;
+      if (best < 0 || (WIFSIGNALED(r.status) && !WIFSIGNALED(ranks_[best].status))) {
+        best = static_cast<int>(k);
+      }
+    }
+    return best;
   }
   bool any_running() const {
     return std::any_of(ranks_.begin(), ranks_.end(), [](const Rank& r) { return r.running; });

@@ -8,42 +8,18 @@
 
 #include "tests/fixtures.h"
 #include "tests/run_binary.h"
+#include "tests/story_data.h"
 
 namespace flywheel {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::losses_of;
 using testing::read_metrics;
 using testing::run_flywheel;
 
 std::string stories() {
   return testing::models_dir() + "/stories260K";
-}
-
-// Small story-completion data in the stories260K vocabulary.
-void write_data(const std::string& dir) {
-  const std::vector<std::pair<std::string, std::string>> stories = {
-      {"Once upon a time, there was a", " little girl named Lily."},
-      {"The dog wanted to", " play in the park with his ball."},
-      {"One day, Tom saw a", " big red ball in the garden."},
-      {"The cat was very", " happy and sleepy in the sun."},
-      {"Lily and her mom went to", " the store to buy some milk."},
-      {"The bird flew", " up into the blue sky."},
-      {"Ben had a toy", " car that he loved very much."},
-      {"The sun was", " shining and the flowers were pretty."},
-  };
-  std::ofstream sft(dir + "/sft.jsonl"), pairs(dir + "/pairs.jsonl");
-  for (int copy = 0; copy < 5; ++copy) {
-    for (size_t i = 0; i < stories.size(); ++i) {
-      const auto& [p, c] = stories[i];
-      sft << nlohmann::json{{"prompt", p}, {"completion", c}}.dump() << "\n";
-      pairs << nlohmann::json{{"prompt", p},
-                              {"chosen", c},
-                              {"rejected", stories[(i + 3) % stories.size()].second}}
-                   .dump()
-            << "\n";
-    }
-  }
 }
 
 std::string write_recipe(const std::string& dir, const std::string& trainer,
@@ -64,19 +40,11 @@ std::string write_recipe(const std::string& dir, const std::string& trainer,
   return path;
 }
 
-std::vector<double> losses_of(const std::string& metrics) {
-  std::vector<double> out;
-  for (const auto& line : read_metrics(metrics)) {
-    if (line.contains("loss")) out.push_back(line["loss"].get<double>());
-  }
-  return out;
-}
-
 // Runs 20 steps straight, then simulates an interruption after step 10 (the run directory as
 // it was when step 10's checkpoint was sealed) and resumes: steps 11-20 must be identical.
 void check_resume_matches(const std::string& trainer, const std::string& data_file) {
   const auto dir = testing::make_temp_dir("resume-" + trainer);
-  write_data(dir);
+  testing::write_story_data(dir);
   const auto recipe = write_recipe(dir, trainer, dir + "/" + data_file);
   auto straight = run_flywheel("train " + recipe);
   ASSERT_EQ(straight.status, 0) << straight.output;
@@ -119,7 +87,7 @@ TEST(TrainE2E, DpoResumeMatchesUninterruptedRun) {
 TEST(TrainE2E, DamagedLatestCheckpointFallsBack) {
   FLYWHEEL_REQUIRE_PATH(stories());
   const auto dir = testing::make_temp_dir("damaged");
-  write_data(dir);
+  testing::write_story_data(dir);
   const auto recipe = write_recipe(dir, "sft", dir + "/sft.jsonl");
   ASSERT_EQ(run_flywheel("train " + recipe + " training.max_steps=20").status, 0);
   const std::string ckpt = dir + "/sft_run/checkpoints";
@@ -141,7 +109,7 @@ TEST(TrainE2E, DamagedLatestCheckpointFallsBack) {
 TEST(TrainE2E, RewardModelTrainsAndSavesSequenceClassifier) {
   FLYWHEEL_REQUIRE_PATH(stories());
   const auto dir = testing::make_temp_dir("rm");
-  write_data(dir);
+  testing::write_story_data(dir);
   const auto recipe = write_recipe(dir, "reward_model", dir + "/pairs.jsonl");
   auto r = run_flywheel("train " + recipe + " checkpoint.every_steps=0");
   ASSERT_EQ(r.status, 0) << r.output;
