@@ -11,6 +11,7 @@ packages=(
   libsentencepiece-dev sentencepiece
   libgtest-dev
   python3-torch  # the PyTorch reference for benchmarks and the real torchrun
+  slurm-wlm munge  # a real single-node Slurm cluster for the launch test
 )
 
 missing=()

@@ -1,8 +1,8 @@
 // Data parallelism through real processes and real c10d (Gloo) process groups on this machine:
 // 2 ranks x micro-batch b must train exactly like 1 rank x 2b (losses and final weights within
-// 1e-5) for SFT and DPO, replicated and with ZeRO-1/2; sharded checkpoints resume at another
-// world size; flywheel-launch stops the group on a failed rank and restarts it from the latest
-// checkpoint; the binary runs unchanged under the real torchrun; a rendezvous that cannot
+// 1e-5) for SFT, DPO and reward models, replicated and with ZeRO-1/2; sharded checkpoints resume at
+// another world size; flywheel-launch stops the group on a failed rank and restarts it from the
+// latest checkpoint; the binary runs unchanged under the real torchrun; a rendezvous that cannot
 // complete is a clear error, not a hang.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
