@@ -90,7 +90,7 @@ children_jiffies() {
 
 # Flywheel's host-allocator policy (trainer/runtime.h) applied to the Python baseline through
 # glibc's tunables, to show how much of the difference is the allocator.
-KEEPMEM="glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=2147483647"
+KEEPMEM="glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647"
 
 config_for() {
   case "$1" in

@@ -78,6 +78,18 @@ std::string write_recipe(const std::string& dir, const std::string& trainer) {
   return path;
 }
 
+// A fresh directory with the story data and a recipe for `trainer` in it.
+struct Setup {
+  std::string dir, recipe;
+};
+Setup setup(const std::string& tag, const std::string& trainer) {
+  Setup s;
+  s.dir = testing::make_temp_dir(tag);
+  testing::write_story_data(s.dir);
+  s.recipe = write_recipe(s.dir, trainer);
+  return s;
+}
+
 // The largest difference between two models' weights, and where it is.
 std::pair<double, std::string> max_weight_difference(const std::string& model_a,
                                                      const std::string& model_b) {
@@ -104,9 +116,7 @@ void expect_same_training(const std::string& run_a, const std::string& run_b,
 
 // One rank x 4 examples, then 2 ranks x 2 examples at each ZeRO stage.
 void check_two_ranks_match_one(const std::string& trainer) {
-  const auto dir = testing::make_temp_dir("dp-" + trainer);
-  testing::write_story_data(dir);
-  const auto recipe = write_recipe(dir, trainer);
+  const auto [dir, recipe] = setup("dp-" + trainer, trainer);
   auto one = run_flywheel("train " + recipe + " output_dir=" + dir + "/one");
   ASSERT_EQ(one.status, 0) << one.output;
   for (int zero = 0; zero <= 2; ++zero) {
@@ -151,9 +161,7 @@ void truncate_to_step_3(const std::string& run) {
 
 TEST(DataParallel, ShardedCheckpointResumesAtAnotherWorldSize) {
   FLYWHEEL_REQUIRE_PATH(stories());
-  const auto dir = testing::make_temp_dir("dp-resume");
-  testing::write_story_data(dir);
-  const auto recipe = write_recipe(dir, "sft");
+  const auto [dir, recipe] = setup("dp-resume", "sft");
   ASSERT_EQ(run_flywheel("train " + recipe + " output_dir=" + dir + "/one").status, 0);
 
   // ZeRO-2 on 2 ranks to step 3, then one process (plain AdamW) continues.
@@ -183,9 +191,7 @@ TEST(DataParallel, ShardedCheckpointResumesAtAnotherWorldSize) {
 TEST(DataParallel, RunsUnderRealTorchrun) {
   FLYWHEEL_REQUIRE_PATH(stories());
   if (!fs::exists("/usr/bin/torchrun")) GTEST_SKIP() << "torchrun not installed (python3-torch)";
-  const auto dir = testing::make_temp_dir("torchrun");
-  testing::write_story_data(dir);
-  const auto recipe = write_recipe(dir, "sft");
+  const auto [dir, recipe] = setup("torchrun", "sft");
   ASSERT_EQ(run_flywheel("train " + recipe + " output_dir=" + dir + "/one").status, 0);
   // Debian's torchrun 1.13 on Python 3.11 cannot parse "--redirects 0 --tee 0" (its defaults)
   // or 3: iterating an IntFlag skips the zero and multi-bit members, so the test passes 1.
@@ -201,9 +207,7 @@ TEST(DataParallel, RunsUnderRealTorchrun) {
 
 TEST(DataParallel, MissingRankIsARendezvousError) {
   FLYWHEEL_REQUIRE_PATH(stories());
-  const auto dir = testing::make_temp_dir("rdzv");
-  testing::write_story_data(dir);
-  const auto recipe = write_recipe(dir, "sft");
+  const auto [dir, recipe] = setup("rdzv", "sft");
   const auto start = std::chrono::steady_clock::now();
   auto r =
       run_command("RANK=0 WORLD_SIZE=2 MASTER_PORT=" + std::to_string(free_port()) + " " +
@@ -279,9 +283,7 @@ std::string long_run(const std::string& recipe, const std::string& run) {
 
 TEST(Launcher, KilledRankStopsTheGroupAndIsReported) {
   FLYWHEEL_REQUIRE_PATH(stories());
-  const auto dir = testing::make_temp_dir("launch-kill");
-  testing::write_story_data(dir);
-  const auto recipe = write_recipe(dir, "sft");
+  const auto [dir, recipe] = setup("launch-kill", "sft");
   BackgroundLaunch job(launch(2, long_run(recipe, dir + "/run")), dir + "/log");
   ASSERT_TRUE(wait_for_step(dir + "/run", 3)) << job.output();
   const pid_t victim = job.rank_pid(1);
@@ -301,9 +303,7 @@ TEST(Launcher, KilledRankStopsTheGroupAndIsReported) {
 
 TEST(Launcher, MaxRestartsResumesFromTheLatestCheckpoint) {
   FLYWHEEL_REQUIRE_PATH(stories());
-  const auto dir = testing::make_temp_dir("launch-restart");
-  testing::write_story_data(dir);
-  const auto recipe = write_recipe(dir, "sft");
+  const auto [dir, recipe] = setup("launch-restart", "sft");
   BackgroundLaunch job(launch(2, long_run(recipe, dir + "/run"), "--max-restarts 1"), dir + "/log");
   ASSERT_TRUE(wait_for_step(dir + "/run", 60)) << job.output();
   const pid_t victim = job.rank_pid(1);

@@ -32,10 +32,10 @@ int env_int(const char* name, int fallback) {
 
 void keep_freed_host_memory() {
 #ifdef __GLIBC__
-  // Serve blocks up to glibc's largest mmap threshold (32 MiB on 64-bit) from the heap, where
-  // freed blocks are reused, and never trim the heap. Setting either value fixes both (glibc
-  // stops adapting them), so both are set.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  // Serve every block from the heap, where freed blocks are reused, and never trim the heap.
+  // M_MMAP_THRESHOLD alone cannot do it: glibc caps it at 32 MiB, and a batch's logits are
+  // often larger (128 x 32 tokens x 8192 vocabulary in float32 is 134 MB).
+  mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, INT_MAX);
 #endif
 }
