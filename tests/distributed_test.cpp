@@ -320,6 +320,27 @@ TEST(Launcher, MaxRestartsResumesFromTheLatestCheckpoint) {
   fs::remove_all(dir);
 }
 
+// Two "nodes" on this machine: two launchers with --nnodes 2, one rank each, meeting at node
+// 0's store. Trains like one rank with the whole batch.
+TEST(Launcher, TwoNodesOfOneRankEach) {
+  FLYWHEEL_REQUIRE_PATH(stories());
+  const auto [dir, recipe] = setup("launch-nodes", "sft");
+  ASSERT_EQ(run_flywheel("train " + recipe + " output_dir=" + dir + "/one").status, 0);
+  const std::string nodes = " --nnodes 2 --master-port " + std::to_string(free_port());
+  const std::string args =
+      " -- train " + recipe + " output_dir=" + dir + "/nodes training.micro_batch_size=2";
+  BackgroundLaunch node1(
+      std::string(FLYWHEEL_LAUNCH_BINARY) + " --nproc-per-node 1 --node-rank 1" + nodes + args,
+      dir + "/node1.log");
+  auto node0 = run_command(std::string(FLYWHEEL_LAUNCH_BINARY) + " --nproc-per-node 1" +
+                           " --node-rank 0" + nodes + args);
+  ASSERT_EQ(node0.status, 0) << node0.output;
+  ASSERT_EQ(node1.wait(std::chrono::seconds(60)), 0) << node1.output();
+  EXPECT_NE(node1.output().find("started rank 1"), std::string::npos) << node1.output();
+  expect_same_training(dir + "/one", dir + "/nodes", "2 nodes x 1 rank");
+  fs::remove_all(dir);
+}
+
 TEST(Launcher, UsageErrorsExitWithStatus2) {
   auto none = run_command(std::string(FLYWHEEL_LAUNCH_BINARY) + " -- train x.yaml");
   EXPECT_EQ(none.status, 2) << none.output;
