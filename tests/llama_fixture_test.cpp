@@ -18,12 +18,19 @@ std::string tiny_dir() {
   return testing::fixtures_dir() + "/llama-tiny";
 }
 
+// llama-tiny with the fixture's input ids and Hugging Face's logits for them.
+struct TinyWithLogits {
+  LlamaForCausalLM model;
+  torch::Tensor ids, want;
+};
+TinyWithLogits load_tiny_with_logits() {
+  SafetensorsFile expected(tiny_dir() + "/expected.safetensors");
+  return {load_causal_lm(tiny_dir()), expected.tensor("input_ids"), expected.tensor("logits")};
+}
+
 TEST(LlamaFixture, FullForwardMatchesHuggingFaceLogits) {
   FLYWHEEL_REQUIRE_PATH(tiny_dir());
-  auto model = load_causal_lm(tiny_dir());
-  SafetensorsFile expected(tiny_dir() + "/expected.safetensors");
-  auto ids = expected.tensor("input_ids");  // [2, 17]
-  auto want = expected.tensor("logits");    // [2, 17, 300]
+  auto [model, ids, want] = load_tiny_with_logits();  // ids [2, 17], want [2, 17, 300]
   torch::NoGradGuard no_grad;
   auto got = model->forward({ids});
   ASSERT_EQ(got.sizes(), want.sizes());
@@ -36,10 +43,7 @@ TEST(LlamaFixture, FullForwardMatchesHuggingFaceLogits) {
 // Left padding: the same, with position ids restarting at the first real token.
 TEST(LlamaFixture, PaddedBatchesMatchUnpadded) {
   FLYWHEEL_REQUIRE_PATH(tiny_dir());
-  auto model = load_causal_lm(tiny_dir());
-  SafetensorsFile expected(tiny_dir() + "/expected.safetensors");
-  auto ids = expected.tensor("input_ids");
-  auto want = expected.tensor("logits");
+  auto [model, ids, want] = load_tiny_with_logits();
   torch::NoGradGuard no_grad;
   const int64_t len = 11, pad = 6;  // row 0 truncated to 11 tokens inside a 17-wide batch
   auto row = ids[0].narrow(0, 0, len);
@@ -63,10 +67,7 @@ TEST(LlamaFixture, PaddedBatchesMatchUnpadded) {
 // sequence by a [B, T, T] mask) give each sequence's own logits.
 TEST(LlamaFixture, PackedRowMatchesSeparateSequences) {
   FLYWHEEL_REQUIRE_PATH(tiny_dir());
-  auto model = load_causal_lm(tiny_dir());
-  SafetensorsFile expected(tiny_dir() + "/expected.safetensors");
-  auto ids = expected.tensor("input_ids");
-  auto want = expected.tensor("logits");
+  auto [model, ids, want] = load_tiny_with_logits();
   torch::NoGradGuard no_grad;
   const int64_t a = 7, b = 6;
   auto row = torch::cat({ids[0].narrow(0, 0, a), ids[1].narrow(0, 0, b)}).unsqueeze(0);
@@ -85,10 +86,7 @@ TEST(LlamaFixture, PackedRowMatchesSeparateSequences) {
 // Decoding one token at a time through the KV cache gives the full-forward logits.
 TEST(LlamaFixture, CachedDecodingMatchesFullForward) {
   FLYWHEEL_REQUIRE_PATH(tiny_dir());
-  auto model = load_causal_lm(tiny_dir());
-  SafetensorsFile expected(tiny_dir() + "/expected.safetensors");
-  auto ids = expected.tensor("input_ids");
-  auto want = expected.tensor("logits");
+  auto [model, ids, want] = load_tiny_with_logits();
   torch::NoGradGuard no_grad;
   auto cache = model->make_cache(2, ids.size(1));
   auto prefill = model->forward({ids.narrow(1, 0, 5), {}, {}, &cache});  // [2, 5, V]
