@@ -18,18 +18,6 @@
 namespace flywheel {
 namespace {
 
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  const long x = std::strtol(v, &end, 10);
-  if (*end != '\0' || x <= 0) {
-    throw UserError(std::string("environment variable ") + name + "='" + v +
-                    "': expected a positive integer");
-  }
-  return static_cast<int>(x);
-}
-
 void keep_freed_host_memory() {
 #ifdef __GLIBC__
   // Serve every block from the heap, where freed blocks are reused, and never trim the heap.
@@ -43,7 +31,8 @@ void keep_freed_host_memory() {
 int configure_threads() {
   const int cores = std::max(1u, std::thread::hardware_concurrency());
   const int local_ranks = world_from_env().local_world_size;
-  const int threads = env_int("OMP_NUM_THREADS", std::max(1, cores / local_ranks));
+  const int threads = env_int([](const char* name) { return std::getenv(name); }, "OMP_NUM_THREADS",
+                              std::max(1, cores / local_ranks), 1);
   torch::set_num_threads(threads);
   return threads;
 }

@@ -152,9 +152,11 @@ void save_checkpoint(const CheckpointStore& store, int64_t step, int64_t epoch,
 int64_t restore_latest(const CheckpointStore& store, Objective& objective, Optimizer& optimizer,
                        Communicator& comm, std::vector<std::string>* notes) {
   std::vector<std::string> problems;
-  auto found = store.latest_valid(&problems);
-  auto chosen = torch::full({1}, found ? static_cast<double>(found->step) : -1.0, torch::kFloat64);
-  if (!comm.is_main()) chosen.zero_();
+  std::optional<CheckpointRef> found;
+  if (comm.is_main()) found = store.latest_valid(&problems);
+  // Rank 0's choice, sent to all (the others contribute zero to the sum).
+  auto chosen = torch::zeros({1}, torch::kFloat64);
+  if (comm.is_main()) chosen[0] = found ? static_cast<double>(found->step) : -1.0;
   const auto step = static_cast<int64_t>(comm.all_reduce_sum_cpu(chosen).item<double>());
   for (const auto& p : problems)
     notes->push_back("skipping damaged checkpoint " + p);
@@ -162,7 +164,7 @@ int64_t restore_latest(const CheckpointStore& store, Objective& objective, Optim
     notes->push_back("no valid checkpoint to resume from; starting at step 0");
     return 0;
   }
-  if (!found || found->step != step) found = store.find(step);
+  if (!comm.is_main()) found = store.find(step);
   if (!found) {
     throw UserError("rank " + std::to_string(comm.rank()) + " cannot see checkpoint step " +
                     std::to_string(step) + " that rank 0 resumes from (is output_dir on a " +

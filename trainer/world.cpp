@@ -8,8 +8,14 @@
 namespace flywheel {
 namespace {
 
-// The integer value of `name`, or `fallback` when unset; UserError when not an integer >= min.
-int int_var(const EnvLookup& env, const char* name, int fallback, int min) {
+std::string str_var(const EnvLookup& env, const char* name) {
+  const char* v = env(name);
+  return v == nullptr ? "" : v;
+}
+
+}  // namespace
+
+int env_int(const EnvLookup& env, const char* name, int fallback, int min) {
   const char* v = env(name);
   if (v == nullptr || *v == '\0') return fallback;
   char* end = nullptr;
@@ -20,13 +26,6 @@ int int_var(const EnvLookup& env, const char* name, int fallback, int min) {
   }
   return static_cast<int>(x);
 }
-
-std::string str_var(const EnvLookup& env, const char* name) {
-  const char* v = env(name);
-  return v == nullptr ? "" : v;
-}
-
-}  // namespace
 
 std::string first_slurm_host(const std::string& nodelist) {
   // The first entry ends at a comma outside brackets; a bracket range expands to its first
@@ -61,22 +60,22 @@ WorldInfo world_from_env(const EnvLookup& env) {
   const bool slurm = !torchrun && env("SLURM_PROCID") != nullptr && env("SLURM_NTASKS") != nullptr;
   if (torchrun) {
     w.launcher = "torchrun";
-    w.world_size = int_var(env, "WORLD_SIZE", 1, 1);
-    w.rank = int_var(env, "RANK", 0, 0);
-    w.local_rank = int_var(env, "LOCAL_RANK", w.rank, 0);
-    w.local_world_size = int_var(env, "LOCAL_WORLD_SIZE", w.world_size, 1);
+    w.world_size = env_int(env, "WORLD_SIZE", 1, 1);
+    w.rank = env_int(env, "RANK", 0, 0);
+    w.local_rank = env_int(env, "LOCAL_RANK", w.rank, 0);
+    w.local_world_size = env_int(env, "LOCAL_WORLD_SIZE", w.world_size, 1);
     w.agent_store = str_var(env, "TORCHELASTIC_USE_AGENT_STORE") == "True";
     if (w.agent_store) {
       w.store_prefix =
-          "/worker/attempt_" + std::to_string(int_var(env, "TORCHELASTIC_RESTART_COUNT", 0, 0));
+          "/worker/attempt_" + std::to_string(env_int(env, "TORCHELASTIC_RESTART_COUNT", 0, 0));
     }
   } else if (slurm) {
     w.launcher = "slurm";
-    w.world_size = int_var(env, "SLURM_NTASKS", 1, 1);
-    w.rank = int_var(env, "SLURM_PROCID", 0, 0);
-    w.local_rank = int_var(env, "SLURM_LOCALID", 0, 0);
+    w.world_size = env_int(env, "SLURM_NTASKS", 1, 1);
+    w.rank = env_int(env, "SLURM_PROCID", 0, 0);
+    w.local_rank = env_int(env, "SLURM_LOCALID", 0, 0);
     if (env("SLURM_NTASKS_PER_NODE") != nullptr) {
-      w.local_world_size = int_var(env, "SLURM_NTASKS_PER_NODE", 1, 1);
+      w.local_world_size = env_int(env, "SLURM_NTASKS_PER_NODE", 1, 1);
     } else if (env("SLURM_TASKS_PER_NODE") != nullptr) {
       w.local_world_size = slurm_tasks_on_first_node(str_var(env, "SLURM_TASKS_PER_NODE"));
     } else {
@@ -87,7 +86,7 @@ WorldInfo world_from_env(const EnvLookup& env) {
                                   : str_var(env, "SLURM_NODELIST");
     if (!nodes.empty()) w.master_addr = first_slurm_host(nodes);
     // One port per job, so jobs sharing a node do not collide.
-    const int job = int_var(env, "SLURM_JOB_ID", 0, 0);
+    const int job = env_int(env, "SLURM_JOB_ID", 0, 0);
     w.master_port = 20000 + job % 20000;
   } else {
     return w;
@@ -95,7 +94,7 @@ WorldInfo world_from_env(const EnvLookup& env) {
   if (env("MASTER_ADDR") != nullptr && *env("MASTER_ADDR") != '\0') {
     w.master_addr = str_var(env, "MASTER_ADDR");
   }
-  w.master_port = int_var(env, "MASTER_PORT", w.master_port, 1);
+  w.master_port = env_int(env, "MASTER_PORT", w.master_port, 1);
   if (w.master_port > 65535) {
     throw UserError("environment variable MASTER_PORT=" + std::to_string(w.master_port) +
                     ": expected a port number below 65536");

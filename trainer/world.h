@@ -37,6 +37,10 @@ using EnvLookup = std::function<const char*(const char*)>;
 WorldInfo world_from_env(const EnvLookup& env);
 WorldInfo world_from_env();  // the process environment
 
+// The integer value of environment variable `name`, `fallback` when unset or empty; UserError
+// naming the variable when it is not an integer >= min.
+int env_int(const EnvLookup& env, const char* name, int fallback, int min);
+
 // The first host of a Slurm node list: "gpu[07-09,12],cpu1" -> "gpu07".
 std::string first_slurm_host(const std::string& nodelist);
 
