@@ -31,7 +31,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 # Median tokens/s of the timed steps of a run directory.
 tokens_per_sec() {
-  /usr/bin/python3 - "$1/metrics.jsonl" 5 <<'EOF'
+  python3 - "$1/metrics.jsonl" 5 <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 tps = [r["tokens_per_sec"] for r in rows if "tokens_per_sec" in r and r["step"] > int(sys.argv[2])]

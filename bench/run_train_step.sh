@@ -11,9 +11,12 @@
 #   STEPS, WARMUP    timed and warm-up steps per run (default 10 and 3)
 #   CASES            "model:mode:batch:seq ..." to override the default cases
 #   BUILD_DIR        the configured build directory (default build)
-#   PYTHON           a Python with torch (default /usr/bin/python3, Debian's python3-torch)
+#   PYTHON           a Python with torch (default .venv/bin/python: the torch wheel whose
+#                    LibTorch Flywheel links)
 #   SHARED           the shared assets directory (default ../shared next to the repository)
 #   RESULTS          where the raw JSON lines go (default: a new file under /tmp)
+#   BASELINE_BENCH   another build's flywheel_bench_train_step (e.g. before a change), run
+#                    alternately with the others and reported as a "baseline" column
 #   IDLE_PCT         before each run, wait until the machine is at least this % idle over
 #                    2 s (default 85; 0 = do not wait) ...
 #   IDLE_WAIT_S      ... but at most this long (default 900), then run anyway
@@ -28,7 +31,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 BUILD_DIR="${BUILD_DIR:-build}"
-PYTHON="${PYTHON:-/usr/bin/python3}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 SHARED="${SHARED:-$ROOT/../shared}"
 REPS="${REPS:-3}"
 STEPS="${STEPS:-10}"
@@ -39,7 +42,7 @@ RESULTS="${RESULTS:-$(mktemp /tmp/flywheel-train-step-XXXXXX.jsonl)}"
 CASES="${CASES:-stories260K:sft:8:256 stories260K:dpo:4:256 llama-10m:sft:4:256 llama-10m:dpo:2:256}"
 
 if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
-  echo "error: $PYTHON cannot import torch (install python3-torch or set PYTHON)" >&2
+  echo "error: $PYTHON cannot import torch (run scripts/install-deps.sh or set PYTHON)" >&2
   exit 2
 fi
 if [[ ! -f "$BUILD_DIR/build.ninja" && ! -f "$BUILD_DIR/Makefile" ]]; then
@@ -117,6 +120,7 @@ for case in $CASES; do
     else
       order=(flywheel pytorch-keepmem pytorch)
     fi
+    [[ -n "${BASELINE_BENCH:-}" ]] && order+=(baseline)
     for impl in "${order[@]}"; do
       wait_for_idle
       read -r busy0 total0 <<<"$(cpu_jiffies)"
@@ -127,6 +131,9 @@ for case in $CASES; do
       elif [[ $impl == pytorch-keepmem ]]; then
         line="$(GLIBC_TUNABLES="$KEEPMEM" "$PYTHON" bench/train_step_bench.py "${args[@]}")"
         line="${line/\"impl\": \"pytorch\"/\"impl\": \"pytorch-keepmem\"}"
+      elif [[ $impl == baseline ]]; then
+        line="$("$BASELINE_BENCH" "${args[@]}")"
+        line="${line/\"impl\":\"flywheel\"/\"impl\":\"baseline\"}"
       else
         line="$("$BENCH" "${args[@]}")"
       fi
@@ -162,18 +169,20 @@ for (model, mode, batch, seq), rs in runs.items():
     py = [r for r in rs if r["impl"] == "pytorch"]
     km = [r for r in rs if r["impl"] == "pytorch-keepmem"]
     fw = [r for r in rs if r["impl"] == "flywheel"]
+    bl = [r for r in rs if r["impl"] == "baseline"]
     if not py or not km or not fw:
         continue
     p = statistics.median(tok_s(r) for r in py)
     k = statistics.median(tok_s(r) for r in km)
     f = statistics.median(tok_s(r) for r in fw)
-    busy = max(r.get("foreign_cpu", 0) for r in py + km + fw) > 0.10
+    base = f"  baseline {statistics.median(tok_s(r) for r in bl):.0f} tok/s" if bl else ""
+    busy = max(r.get("foreign_cpu", 0) for r in py + km + fw + bl) > 0.10
     lp, lf = py[0]["first_loss"], fw[0]["first_loss"]
     same = abs(lp - lf) <= 1e-4 * max(1.0, abs(lp))
     shape = f"{batch}x{seq}" if mode == "sft" else f"{batch}x2x{seq}"
     print(f"{model:<12} {mode:<4} {fw[0]['params']:>9} {shape:>12} {fw[0]['tokens_per_step']:>8} "
           f"{p:>8.0f} {k:>10.0f} {f:>8.0f} {f / p:>6.2f} {f / k:>8.2f}  {lp:.5f} / {lf:.5f}"
-          + ("" if same else "  LOSS MISMATCH") + ("  (busy machine)" if busy else ""))
+          + ("" if same else "  LOSS MISMATCH") + base + ("  (busy machine)" if busy else ""))
 print()
 all_runs = [r for rs in runs.values() for r in rs]
 threads = sorted({r["threads"] for r in all_runs})

@@ -1,15 +1,16 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """The SFT / DPO training step of bench/train_step_bench.cpp, written in plain PyTorch-Python.
 
-    /usr/bin/python3 bench/train_step_bench.py --config PATH [--mode sft|dpo] [--batch B]
+    .venv/bin/python bench/train_step_bench.py --config PATH [--mode sft|dpo] [--batch B]
         [--seq T] [--steps N] [--warmup W] [--seed S] [--lr LR] [--profile TRACE.json]
 
-Run it with Debian's python3-torch (/usr/bin/python3), which is built from the same PyTorch
-1.13.1 sources and links the same BLAS as the LibTorch Flywheel uses. Prints one JSON line in
+Run it with the project's .venv/bin/python: its torch wheel is the LibTorch Flywheel links, so
+both sides run the same kernels (MKL, oneDNN, the same fused attention). Prints one JSON line in
 the same format as the C++ benchmark, with "impl": "pytorch".
 
 The model is a from-scratch Llama (RMSNorm in float32, rotate-half RoPE, grouped-query
-attention with an explicit boolean mask and a float32 softmax, SwiGLU, tied or untied head)
+attention through F.scaled_dot_product_attention with an explicit boolean mask, as Flywheel
+and Hugging Face's "sdpa" attention call it, SwiGLU, tied or untied head)
 in idiomatic eager PyTorch; the step is forward, loss, backward, loss.item(),
 torch.nn.utils.clip_grad_norm_(1.0), torch.optim.AdamW (weight decay 0), zero_grad(set_to_none).
 
@@ -87,10 +88,7 @@ class Attention(nn.Module):
         k = apply_rope(k, cos, sin)
         k = repeat_kv(k, self.h // self.k)
         v = repeat_kv(v, self.h // self.k)
-        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.d)
-        scores = scores.masked_fill(~mask, float("-inf"))
-        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
-        out = torch.matmul(probs, v)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.o_proj(out.transpose(1, 2).reshape(b, t, self.h * self.d))
 
 

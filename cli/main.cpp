@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "trainer/device.h"
 #include "trainer/error.h"
 #include "trainer/runtime.h"
 
@@ -35,7 +36,9 @@ void print_usage(std::FILE* out) {
   std::fprintf(out, "Usage: flywheel <command> [options]\n\nCommands:\n");
   for (const auto& c : commands())
     std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
-  std::fprintf(out, "\nRun 'flywheel <command> --help' for a command's options.\n");
+  std::fprintf(out,
+               "\nRun 'flywheel <command> --help' for a command's options, 'flywheel "
+               "--version' for the LibTorch and CUDA this build uses.\n");
 }
 
 }  // namespace
@@ -48,6 +51,10 @@ int main(int argc, char** argv) {
   const std::string name = argv[1];
   if (name == "-h" || name == "--help" || name == "help") {
     print_usage(stdout);
+    return 0;
+  }
+  if (name == "--version") {
+    std::printf("flywheel: %s\n", flywheel::describe_build().c_str());
     return 0;
   }
   try {

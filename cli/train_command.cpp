@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "rollout/generation_eval.h"
 #include "trainer/communicator.h"
+#include "trainer/device.h"
 #include "trainer/error.h"
 #include "trainer/model_builder.h"
 #include "trainer/objectives.h"
@@ -44,10 +45,12 @@ int run_train(const std::vector<std::string>& argv) {
   if (world.distributed() && recipe.model.device == "cuda") {
     recipe.model.device = "cuda:" + std::to_string(world.local_rank);
   }
+  const auto device = parse_device(recipe.model.device, "model.device");
+  bind_device(device);
   CommunicatorOptions comm_options;
   comm_options.timeout = std::chrono::seconds(recipe.distributed.timeout_s);
   comm_options.rendezvous_timeout = std::chrono::seconds(recipe.distributed.rendezvous_timeout_s);
-  auto comm = connect(world, parse_device(recipe.model.device, "model.device"), comm_options);
+  auto comm = connect(world, device, comm_options);
 
   auto objective = make_objective(recipe, args.flag("resume"), *comm);
   TrainOptions options;

@@ -1,9 +1,8 @@
 #include "rollout/generate.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <algorithm>
 
+#include "trainer/device.h"
 #include "trainer/error.h"
 
 namespace flywheel {
@@ -41,15 +40,17 @@ std::vector<std::vector<int64_t>> generate(LlamaForCausalLM& model,
   mask = mask.to(device);
 
   auto cache = model->make_cache(B, capacity);
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(options.seed);
+  auto generator = make_generator(device, options.seed);
   std::vector<std::vector<int64_t>> out(B);
   std::vector<bool> done(B, false);
   auto input = ids;
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     const auto S = cache.length() + input.size(1);
     auto logits = model->forward({input, {}, mask.narrow(1, 0, S), &cache});  // [B, T, V]
-    auto next = sample_next(logits.select(1, -1).to(torch::kCPU), options.sampler, generator);
-    auto next_acc = next.accessor<int64_t, 1>();
+    // Sampled where the logits are; only the B chosen ids come back to the host.
+    auto next = sample_next(logits.select(1, -1), options.sampler, generator);  // [B]
+    const auto next_cpu = next.to(torch::kCPU);
+    auto next_acc = next_cpu.accessor<int64_t, 1>();
     bool all_done = true;
     for (int64_t b = 0; b < B; ++b) {
       if (done[b]) continue;
@@ -61,7 +62,7 @@ std::vector<std::vector<int64_t>> generate(LlamaForCausalLM& model,
     if (all_done) break;
     // Finished rows keep decoding (batch shape stays fixed) but their tokens are discarded.
     mask.select(1, S).fill_(1);
-    input = next.view({B, 1}).to(device);
+    input = next.view({B, 1});
   }
   return out;
 }

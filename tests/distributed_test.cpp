@@ -190,13 +190,13 @@ TEST(DataParallel, ShardedCheckpointResumesAtAnotherWorldSize) {
 
 TEST(DataParallel, RunsUnderRealTorchrun) {
   FLYWHEEL_REQUIRE_PATH(stories());
-  if (!fs::exists("/usr/bin/torchrun")) GTEST_SKIP() << "torchrun not installed (python3-torch)";
+  if (!fs::exists(FLYWHEEL_TORCHRUN)) {
+    GTEST_SKIP() << FLYWHEEL_TORCHRUN << " not found (scripts/install-deps.sh installs torch)";
+  }
   const auto [dir, recipe] = setup("torchrun", "sft");
   ASSERT_EQ(run_flywheel("train " + recipe + " output_dir=" + dir + "/one").status, 0);
-  // Debian's torchrun 1.13 on Python 3.11 cannot parse "--redirects 0 --tee 0" (its defaults)
-  // or 3: iterating an IntFlag skips the zero and multi-bit members, so the test passes 1.
-  auto r = run_command("OMP_NUM_THREADS=1 /usr/bin/torchrun --nproc_per_node=2 --master_port=" +
-                       std::to_string(free_port()) + " --redirects 1 --tee 1 --log_dir " + dir +
+  auto r = run_command("OMP_NUM_THREADS=1 " FLYWHEEL_TORCHRUN " --nproc_per_node=2 --master_port=" +
+                       std::to_string(free_port()) + " --log_dir " + dir +
                        "/torchrun-logs --no_python " FLYWHEEL_BINARY " train " + recipe +
                        " output_dir=" + dir + "/torchrun training.micro_batch_size=2");
   ASSERT_EQ(r.status, 0) << r.output;

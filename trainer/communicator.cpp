@@ -4,7 +4,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
-#ifdef FLYWHEEL_WITH_NCCL
+#if FLYWHEEL_WITH_CUDA
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -38,6 +38,12 @@ class SingleProcess final : public Communicator {
   void barrier() override {}
 };
 
+// c10's errors carry a C++ backtrace in what(); a user needs the message alone.
+std::string message_of(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  return c10_error != nullptr ? c10_error->what_without_backtrace() : e.what();
+}
+
 std::string describe(const WorldInfo& w) {
   return "rank " + std::to_string(w.rank) + " of " + std::to_string(w.world_size) + ", store " +
          w.master_addr + ":" + std::to_string(w.master_port);
@@ -51,7 +57,7 @@ class C10dCollective final : public PendingCollective {
     try {
       work_->wait();
     } catch (const std::exception& e) {
-      throw DistributedError(what_ + " failed (did another rank exit?): " + e.what());
+      throw DistributedError(what_ + " failed (did another rank exit?): " + message_of(e));
     }
   }
 
@@ -60,8 +66,8 @@ class C10dCollective final : public PendingCollective {
   std::string what_;
 };
 
-// PG is ProcessGroupGloo or ProcessGroupNCCL. On LibTorch 1.13 they derive from ProcessGroup,
-// on 2.x from Backend; both have these collectives with these signatures.
+// PG is ProcessGroupGloo or ProcessGroupNCCL, used directly as c10d Backends (no
+// ProcessGroup wrapper: each communicator holds exactly one backend for one device type).
 template <class PG>
 class C10dCommunicator final : public Communicator {
  public:
@@ -114,29 +120,26 @@ class C10dCommunicator final : public Communicator {
 c10::intrusive_ptr<c10d::Store> make_store(const WorldInfo& w, const CommunicatorOptions& o) {
   c10d::TCPStoreOptions opts;
   opts.port = static_cast<std::uint16_t>(w.master_port);
-  // Under torchrun the agent hosts the store; otherwise rank 0 does and waits for the others.
+  // Under torchrun the agent hosts the store; otherwise rank 0 does. Nobody waits inside the
+  // store: the check-in below waits for all ranks the same way wherever the store lives.
   opts.isServer = !w.agent_store && w.rank == 0;
   opts.numWorkers = static_cast<std::size_t>(w.world_size);
-  // Every rank checks in (clients count themselves too); the server waits for all of them.
-  opts.waitWorkers = true;
+  opts.waitWorkers = false;
   opts.timeout = o.rendezvous_timeout;
   c10::intrusive_ptr<c10d::Store> store;
   try {
     store = c10::make_intrusive<c10d::TCPStore>(w.master_addr, opts);
   } catch (const std::exception& e) {
-    const std::string role = opts.isServer ? "hosting the store, waiting for all " +
-                                                 std::to_string(w.world_size) + " ranks"
-                                           : "connecting to the store";
+    const std::string role = opts.isServer ? "hosting the store" : "connecting to the store";
     throw UserError("rendezvous failed: " + describe(w) + ", " + role + " for " +
                     std::to_string(o.rendezvous_timeout.count()) + " s (check MASTER_ADDR, " +
-                    "MASTER_PORT and that every rank was started): " + e.what());
+                    "MASTER_PORT and that every rank was started): " + message_of(e));
   }
   if (!w.store_prefix.empty())
     store = c10::make_intrusive<c10d::PrefixStore>(w.store_prefix, store);
 
-  // LibTorch 1.13's TCPStore stops waiting for workers at the timeout without saying so, and
-  // a process group would then wait for the missing ranks for the whole collective timeout.
-  // So every rank checks in and waits until all have, or fails naming how many arrived.
+  // Every rank checks in and waits until all have, or fails naming how many arrived; without
+  // this a process group would wait for a missing rank for the whole collective timeout.
   const auto deadline = std::chrono::steady_clock::now() + o.rendezvous_timeout;
   const std::string key = "flywheel/joined";
   for (int64_t joined = store->add(key, 1); joined < w.world_size; joined = store->add(key, 0)) {
@@ -190,7 +193,7 @@ std::unique_ptr<Communicator> connect(const WorldInfo& world, const torch::Devic
   auto store = make_store(world, options);
   try {
     if (device.is_cuda()) {
-#ifdef FLYWHEEL_WITH_NCCL
+#if FLYWHEEL_WITH_CUDA
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = options.timeout;
       auto pg =
@@ -205,7 +208,7 @@ std::unique_ptr<Communicator> connect(const WorldInfo& world, const torch::Devic
   } catch (const UserError&) {
     throw;
   } catch (const std::exception& e) {
-    throw UserError("creating the process group failed: " + describe(world) + ": " + e.what());
+    throw UserError("creating the process group failed: " + describe(world) + ": " + message_of(e));
   }
 }
 

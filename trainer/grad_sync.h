@@ -73,7 +73,7 @@ class GradientSync {
   std::vector<size_t> bucket_of_;  // param index -> bucket
   std::vector<bool> is_ready_;
   std::vector<Bucket> buckets_;
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  std::vector<c10::intrusive_ptr<torch::autograd::Node>> accumulators_;
   std::vector<uintptr_t> hook_keys_;
   Communicator& comm_;
   std::optional<OwnerShards> owners_;

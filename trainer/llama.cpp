@@ -1,7 +1,6 @@
 #include "trainer/llama.h"
 
 #include "trainer/rotary.h"
-#include "trainer/torch_compat.h"
 
 namespace flywheel {
 namespace nn = torch::nn;
@@ -58,7 +57,12 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   if (cache != nullptr) std::tie(k, v) = cache->append(layer, k, v);  // [B, K, S, D]
   k = repeat_kv(k, H / K);
   v = repeat_kv(v, H / K);
-  auto out = compat::scaled_dot_product_attention(q, k, v, mask, /*is_causal=*/true);
+  // Fused attention (flash / memory-efficient kernels, on the CPU too). With no mask the call
+  // is plain causal, which forward() only asks for when T == S.
+  c10::optional<torch::Tensor> attn_mask;
+  if (mask.defined()) attn_mask = mask;  // [B, 1, T, S] bool, true = attend
+  auto out = at::scaled_dot_product_attention(q, k, v, attn_mask, /*dropout_p=*/0.0,
+                                              /*is_causal=*/!mask.defined());  // [B, H, T, D]
   return o_proj(out.transpose(1, 2).reshape({B, T, H * D}));
 }
 
@@ -148,7 +152,7 @@ torch::Tensor LlamaModelImpl::forward(const DecoderInput& in) {
   TORCH_CHECK(position_ids.sizes() == ids.sizes(), "position_ids must match input_ids ",
               ids.sizes(), ", got ", position_ids.sizes());
 
-  // Plain causal attention needs no mask tensor, which lets LibTorch 2.x pick flash attention.
+  // Plain causal attention needs no mask tensor, which lets SDPA pick flash attention.
   const bool plain_causal = !in.attention_mask.defined() && past == 0 && !config_.sliding_window;
   auto mask = plain_causal ? torch::Tensor()
                            : build_attention_mask(in.attention_mask, B, past, T,

@@ -6,21 +6,6 @@
 
 namespace flywheel {
 
-torch::Device parse_device(const std::string& name, const std::string& where) {
-  if (name == "cpu") return torch::kCPU;
-  if (name.rfind("cuda", 0) == 0) {
-    if (!torch::cuda::is_available()) {
-      throw UserError(where + ": device '" + name + "' but CUDA is not available");
-    }
-    try {
-      return torch::Device(name);
-    } catch (const c10::Error&) {
-      throw UserError(where + ": invalid device '" + name + "' (expected cuda or cuda:N)");
-    }
-  }
-  throw UserError(where + ": device must be cpu or cuda[:N], got '" + name + "'");
-}
-
 LlamaForCausalLM build_causal_lm(const ModelSection& m, uint64_t seed) {
   const auto dtype = parse_dtype(m.dtype, "model.dtype");
   const auto device = parse_device(m.device, "model.device");

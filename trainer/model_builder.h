@@ -6,13 +6,11 @@
 
 #include <string>
 
+#include "trainer/device.h"
 #include "trainer/llama.h"
 #include "trainer/recipe.h"
 
 namespace flywheel {
-
-// "cpu" | "cuda" | "cuda:N"; UserError when CUDA is asked for but not available.
-torch::Device parse_device(const std::string& name, const std::string& where);
 
 LlamaForCausalLM build_causal_lm(const ModelSection& model, uint64_t seed);
 

@@ -8,6 +8,7 @@
 
 #include "trainer/batching.h"
 #include "trainer/communicator.h"
+#include "trainer/device.h"
 #include "trainer/objective.h"
 #include "trainer/recipe.h"
 
@@ -15,10 +16,10 @@ namespace flywheel {
 
 // A collated batch moved to the model's device.
 inline TokenBatch on_device(TokenBatch b, const torch::Device& device) {
-  b.input_ids = b.input_ids.to(device);
-  b.labels = b.labels.to(device);
-  b.attention_mask = b.attention_mask.to(device);
-  b.position_ids = b.position_ids.to(device);
+  b.input_ids = to_device(b.input_ids, device);
+  b.labels = to_device(b.labels, device);
+  b.attention_mask = to_device(b.attention_mask, device);
+  b.position_ids = to_device(b.position_ids, device);
   return b;
 }
 

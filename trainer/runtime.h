@@ -1,8 +1,8 @@
 // Process-wide settings every entry point applies at start-up, through configure_runtime().
 //
-// Threads: Debian's LibTorch starts with one intra-op thread, so we set $OMP_NUM_THREADS if
-// given, else the machine's cores divided among the ranks on this node (trainer/world.h:
-// LOCAL_WORLD_SIZE as torchrun sets it, or Slurm's tasks per node).
+// Threads: $OMP_NUM_THREADS if given, else the machine's cores divided among the ranks on this
+// node (trainer/world.h: LOCAL_WORLD_SIZE as torchrun sets it, or Slurm's tasks per node), so
+// ranks sharing a node never oversubscribe it whatever LibTorch's own default is.
 //
 // Host allocator: a training step allocates and frees the same large activation buffers every
 // step. With glibc's defaults, many of them are mmap'ed and unmapped each time, and memory at

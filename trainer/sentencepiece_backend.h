@@ -1,11 +1,12 @@
 // SentencePiece behind a narrow interface, loaded from a plugin at run time.
 //
 // Why a plugin: Debian's libsentencepiece bundles and exports protobuf-lite 3.14, while
-// Debian's LibTorch links the system libprotobuf 3.21. In one global symbol namespace each
-// binds to the other's copy and the process aborts at start-up ("compiled against version
-// 3.14.0 of the Protocol Buffer runtime"). The plugin (libflywheel_sentencepiece.so, built next
-// to the executables) is dlopen'ed with RTLD_LOCAL | RTLD_DEEPBIND so sentencepiece resolves
-// protobuf to its own copy and LibTorch never sees it.
+// LibTorch exports the protobuf it was built with (libtorch_cpu.so defines its symbols). In
+// one global symbol namespace each binds to the other's copy and the process aborts at
+// start-up ("compiled against version 3.14.0 of the Protocol Buffer runtime"). The plugin
+// (libflywheel_sentencepiece.so, built next to the executables) is dlopen'ed with
+// RTLD_LOCAL | RTLD_DEEPBIND so sentencepiece resolves protobuf to its own copy and LibTorch
+// never sees it.
 #pragma once
 
 #include <memory>

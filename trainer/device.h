@@ -1,0 +1,35 @@
+// Devices: naming them, binding a process to its GPU, moving batches there, and random
+// generators that live on them. With communicator.cpp this is the only code that calls CUDA
+// APIs directly; it is compiled in every build with CUDA (FLYWHEEL_WITH_CUDA), and a build or
+// a machine without CUDA turns a request for a GPU into a user error.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+namespace flywheel {
+
+// "cpu" | "cuda" | "cuda:N". UserError (naming `where`) when the name is malformed, when
+// CUDA is asked for but not available, or when GPU N does not exist.
+torch::Device parse_device(const std::string& name, const std::string& where);
+
+// Makes `device` this thread's current CUDA device (so kernels, NCCL communicators and the
+// caching allocator of a rank all use its own GPU); nothing for the CPU.
+void bind_device(const torch::Device& device);
+
+// A host tensor on `device`. To a GPU the copy goes through pinned memory and does not block
+// the host, so the next batch is transferred while the current stream still computes.
+torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device);
+
+// A random generator on `device`, seeded: sampling on a GPU draws there instead of copying
+// logits back to the host. The CPU generator is LibTorch's mt19937 one, so CPU results do not
+// depend on the build.
+torch::Generator make_generator(const torch::Device& device, uint64_t seed);
+
+// What this build supports, for `flywheel inspect --build` and the build test:
+// "LibTorch 2.14.1, CUDA 13.0 (compiled), 0 GPUs visible".
+std::string describe_build();
+
+}  // namespace flywheel
