@@ -16,6 +16,10 @@ packages=(
   libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev zlib1g-dev
   libsentencepiece-dev sentencepiece
   libgtest-dev
+  # Headers only: LibTorch's ProcessGroupGloo.hpp includes gloo's, and the wheel ships none.
+  # Flywheel uses ProcessGroupGloo only through its constructor, options and c10d's Backend
+  # interface, whose layout does not depend on the gloo version (the 2-rank tests check it).
+  libgloo-dev
   slurm-wlm munge  # a real single-node Slurm cluster for the launch test
 )
 
