@@ -30,6 +30,13 @@ REPS="${REPS:-5}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 FLYWHEEL_BINS="${FLYWHEEL_BINS:-flywheel=$ROOT/build/bin/flywheel}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+if ! ((SHORT > 0 && LONG > SHORT && REPS > 0)); then
+  echo "error: need 0 < SHORT < LONG and REPS > 0 (got SHORT=$SHORT LONG=$LONG REPS=$REPS)" >&2
+  exit 2
+fi
+for entry in $FLYWHEEL_BINS; do
+  [[ -x "${entry#*=}" ]] || { echo "error: ${entry#*=} is not an executable (FLYWHEEL_BINS)" >&2; exit 2; }
+done
 WORK="$(mktemp -d /tmp/flywheel-decode-XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 

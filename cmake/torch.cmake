@@ -3,9 +3,10 @@
 # FLYWHEEL_PYTHON at another Python, or set Torch_DIR / CMAKE_PREFIX_PATH, to use another.
 #
 # The wheel is built with CUDA, and its CMake config insists on a CUDA toolkit (nvcc and the
-# runtime headers) of the same major version; with one, every CUDA code path (ProcessGroupNCCL,
-# CUDA generators and streams, device binding) is compiled and linked in the same binaries that
-# run the tests on the CPU. FLYWHEEL_WITH_CUDA tells the code which build it is.
+# runtime headers; keep it at the wheel's CUDA version, see scripts/requirements.txt); with one,
+# every CUDA code path (ProcessGroupNCCL, device binding, pinned transfers, CUDA generators) is
+# compiled and linked in the same binaries that run the tests on the CPU. FLYWHEEL_WITH_CUDA
+# tells the code which build it is.
 set(FLYWHEEL_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH
     "Python whose torch package provides LibTorch")
 set(FLYWHEEL_MIN_TORCH_VERSION 2.4)
@@ -25,8 +26,7 @@ if(NOT Torch_DIR AND EXISTS "${FLYWHEEL_PYTHON}")
   endif()
 endif()
 
-# The wheel's CUDA runtime libraries (nvidia/*/lib) are found through libtorch_cuda's own
-# RPATH; TORCH_CUDA_ARCH_LIST only matters for .cu sources, of which there are none yet.
+# TORCH_CUDA_ARCH_LIST only matters for .cu sources, of which there are none yet.
 if(NOT DEFINED TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
   set(TORCH_CUDA_ARCH_LIST "8.0;9.0")  # A100, H100 / H200
 endif()
