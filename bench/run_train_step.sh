@@ -91,7 +91,7 @@ children_jiffies() {
     printf "%d\n", t * hz }')"
 }
 
-# Flywheel's host-allocator policy (trainer/runtime.h) applied to the Python baseline through
+# Flywheel's host-allocator policy (trainer/dist/runtime.h) applied to the Python baseline through
 # glibc's tunables, to show how much of the difference is the allocator.
 KEEPMEM="glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647"
 

@@ -5,8 +5,8 @@
 //                             [--profile TRACE.json]
 //
 // Builds the model with init_weights(std 0.02, seed), draws random token ids (seeded), and
-// times N full optimizer steps after W warm-up steps, exactly as trainer/train_loop.cpp and the
-// SFT / DPO objectives do them: forward, loss, backward, loss.item(), clip_grad_norm(1.0),
+// times N full optimizer steps after W warm-up steps, exactly as trainer/train/train_loop.cpp and
+// the SFT / DPO objectives do them: forward, loss, backward, loss.item(), clip_grad_norm(1.0),
 // AdamW step, zero_grad. Prints one JSON line on stdout. bench/train_step_bench.py is the same
 // step in PyTorch-Python and prints the same line; bench/run_train_step.sh runs both.
 // --profile runs one more step (after the timed ones) under the autograd profiler and writes
@@ -38,13 +38,13 @@
 #include "losses/logprobs.h"
 #include "losses/preference.h"
 #include "losses/sft.h"
-#include "trainer/adamw.h"
-#include "trainer/error.h"
-#include "trainer/hf_checkpoint.h"
-#include "trainer/init.h"
-#include "trainer/llama.h"
-#include "trainer/model_config.h"
-#include "trainer/runtime.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/core/error.h"
+#include "trainer/dist/runtime.h"
+#include "trainer/model/init.h"
+#include "trainer/model/llama.h"
+#include "trainer/model/model_config.h"
+#include "trainer/optim/adamw.h"
 
 namespace {
 
@@ -130,8 +130,8 @@ std::string model_name(const std::string& path) {
 // One training batch: what collate() returns for `rows` unpadded sequences of length T.
 struct Batch {
   torch::Tensor input_ids, position_ids, attention_mask, labels;  // [rows, T]
-  int64_t tokens = 0;                                             // non-pad tokens
-  int64_t loss_tokens = 0;                                        // trained after the shift
+  int64_t token_count = 0;                                        // non-pad tokens
+  int64_t loss_token_count = 0;                                   // trained after the shift
 };
 
 Batch make_batch(int64_t rows, int64_t T, int64_t vocab, at::Generator& gen) {
@@ -140,9 +140,9 @@ Batch make_batch(int64_t rows, int64_t T, int64_t vocab, at::Generator& gen) {
   b.position_ids = torch::arange(T, torch::kInt64).unsqueeze(0).expand({rows, T}).contiguous();
   b.attention_mask = torch::ones({rows, T}, torch::kInt64);
   b.labels = b.input_ids.clone();
-  b.labels.narrow(1, 0, T / 2).fill_(flywheel::losses::kIgnoreIndex);
-  b.tokens = rows * T;
-  b.loss_tokens = rows * (T - T / 2);
+  b.labels.narrow(1, 0, T / 2).fill_(flywheel::kIgnoreIndex);
+  b.token_count = rows * T;
+  b.loss_token_count = rows * (T - T / 2);
   return b;
 }
 
@@ -195,7 +195,7 @@ int run(const Flags& f) {
     if (!dpo) {
       loss = flywheel::losses::sft_loss(logits, batch.labels, flywheel::losses::SftReduction::kSum)
                  .loss /
-             static_cast<double>(batch.loss_tokens);
+             static_cast<double>(batch.loss_token_count);
     } else {
       const auto lp = flywheel::losses::sequence_logps(logits, batch.labels);
       flywheel::losses::PreferenceInputs in;
@@ -238,7 +238,7 @@ int run(const Flags& f) {
     step();
   }
 
-  const int64_t tokens_per_step = batch.tokens;
+  const int64_t tokens_per_step = batch.token_count;
   nlohmann::json out = {
       {"impl", "flywheel"},
       {"mode", f.mode},

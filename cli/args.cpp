@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "trainer/error.h"
+#include "trainer/core/error.h"
 
 namespace flywheel::cli {
 

@@ -6,11 +6,11 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "rollout/generate.h"
-#include "trainer/chat_template.h"
-#include "trainer/error.h"
-#include "trainer/hf_checkpoint.h"
-#include "trainer/model_builder.h"
-#include "trainer/tokenizer.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/core/error.h"
+#include "trainer/text/chat_template.h"
+#include "trainer/text/tokenizer.h"
+#include "trainer/train/model_builder.h"
 
 namespace flywheel::cli {
 namespace {

@@ -5,9 +5,9 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "trainer/error.h"
-#include "trainer/model_config.h"
-#include "trainer/safetensors.h"
+#include "trainer/checkpoint/safetensors.h"
+#include "trainer/core/error.h"
+#include "trainer/model/model_config.h"
 
 namespace flywheel::cli {
 

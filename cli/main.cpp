@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "trainer/device.h"
-#include "trainer/error.h"
-#include "trainer/runtime.h"
+#include "trainer/core/error.h"
+#include "trainer/dist/runtime.h"
+#include "trainer/model/device.h"
 
 namespace {
 

@@ -18,11 +18,11 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "trainer/error.h"
-#include "trainer/hf_checkpoint.h"
-#include "trainer/model_config.h"
-#include "trainer/sentencepiece_backend.h"
-#include "trainer/tokenizer.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/core/error.h"
+#include "trainer/model/model_config.h"
+#include "trainer/text/sentencepiece_backend.h"
+#include "trainer/text/tokenizer.h"
 
 namespace flywheel::cli {
 namespace {

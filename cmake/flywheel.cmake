@@ -2,7 +2,7 @@
 function(flywheel_target_defaults target)
   # -fPIC even for executables: with the default -fPIE, GCC copy-relocates libstdc++ objects
   # such as std::cerr into the executable, and the SentencePiece plugin (loaded with
-  # RTLD_DEEPBIND, see trainer/sentencepiece_backend.h) would then use libstdc++'s own,
+  # RTLD_DEEPBIND, see trainer/text/sentencepiece_backend.h) would then use libstdc++'s own,
   # never-initialised copy and crash on its first log line.
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter -fPIC)
   # GCC 12 at -O3 in C++20 reports impossible memcpy bounds and overlaps inside inlined
@@ -18,10 +18,26 @@ function(flywheel_target_defaults target)
   target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
 endfunction()
 
-# flywheel_library(NAME SOURCES...): a static library that reuses the shared torch PCH.
+# Records a library of the source tree for the layering check (cmake/layering.cmake): its
+# folder, and whether it may use torch.
+function(flywheel_register_library name torch_free)
+  file(RELATIVE_PATH dir ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
+  set_target_properties(${name} PROPERTIES FLYWHEEL_DIR ${dir} FLYWHEEL_TORCH_FREE ${torch_free})
+  set_property(GLOBAL APPEND PROPERTY FLYWHEEL_LIBRARIES ${name})
+endfunction()
+
+# flywheel_library(NAME SOURCES...): a static library on torch, reusing the shared torch PCH.
 function(flywheel_library name)
   add_library(${name} STATIC ${ARGN})
   flywheel_target_defaults(${name})
   target_precompile_headers(${name} REUSE_FROM flywheel_pch)
   target_link_libraries(${name} PUBLIC flywheel_pch)
+  flywheel_register_library(${name} OFF)
+endfunction()
+
+# flywheel_plain_library(NAME SOURCES...): a static library without torch (nor its PCH).
+function(flywheel_plain_library name)
+  add_library(${name} STATIC ${ARGN})
+  flywheel_target_defaults(${name})
+  flywheel_register_library(${name} ON)
 endfunction()

@@ -4,7 +4,7 @@
 
 #include "losses/kl.h"
 #include "losses/masked.h"
-#include "trainer/error.h"
+#include "trainer/core/error.h"
 
 namespace flywheel::losses {
 namespace {
@@ -76,7 +76,7 @@ GrpoLoss grpo_loss(const torch::Tensor& logps, const torch::Tensor& old_logps,
                  ? masked_mean(per_token, mask)
                  : masked_mean(per_token, mask, 1).mean();
   out.clipfrac = masked_mean(((ratio.detach() - 1).abs() > clip).to(ratio.scalar_type()), mask);
-  out.num_tokens = mask.to(torch::kBool).sum();
+  out.token_count = mask.to(torch::kBool).sum();
   return out;
 }
 

@@ -41,10 +41,10 @@ struct GrpoOptions {
 torch::Tensor grpo_advantages(const torch::Tensor& rewards, const GrpoOptions& options = {});
 
 struct GrpoLoss {
-  torch::Tensor loss;        // [] differentiable in logps
-  torch::Tensor kl;          // [] detached, token mean of k3 (0 when beta is 0)
-  torch::Tensor clipfrac;    // [] detached, token mean of |ratio - 1| > ε
-  torch::Tensor num_tokens;  // [] int64, unmasked tokens (to combine token means across ranks)
+  torch::Tensor loss;         // [] differentiable in logps
+  torch::Tensor kl;           // [] detached, token mean of k3 (0 when beta is 0)
+  torch::Tensor clipfrac;     // [] detached, token mean of |ratio - 1| > ε
+  torch::Tensor token_count;  // [] int64, unmasked tokens (to combine token means across ranks)
 };
 
 // logps [N, T] log π (differentiable), old_logps [N, T] log π_old, ref_logps [N, T] log ref

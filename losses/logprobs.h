@@ -8,10 +8,9 @@
 
 #include <cstdint>
 
-namespace flywheel::losses {
+#include "trainer/core/labels.h"
 
-// Labels equal to this are not trained on (Hugging Face's convention).
-inline constexpr int64_t kIgnoreIndex = -100;
+namespace flywheel::losses {
 
 // The float type log-softmax is computed in: float64 stays float64, everything else
 // (bfloat16, float16, float32) becomes float32.

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "losses/masked.h"
-#include "trainer/error.h"
+#include "trainer/core/error.h"
 
 namespace flywheel::losses {
 namespace {

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <utility>
 
-#include "trainer/error.h"
+#include "trainer/core/error.h"
 
 namespace flywheel::losses {
 namespace {

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <tuple>
 
-#include "trainer/error.h"
+#include "trainer/core/error.h"
 
 namespace flywheel::losses {
 

@@ -1,7 +1,7 @@
 #include "losses/sft.h"
 
 #include "losses/logprobs.h"
-#include "trainer/error.h"
+#include "trainer/core/error.h"
 
 namespace flywheel::losses {
 
@@ -14,10 +14,10 @@ SftReduction parse_sft_reduction(const std::string& name) {
 SftLoss sft_loss(const torch::Tensor& logits, const torch::Tensor& labels, SftReduction reduction) {
   const auto logps = sequence_logps(logits, labels);
   SftLoss out;
-  out.num_tokens = logps.count.sum();
+  out.token_count = logps.count.sum();
   out.loss = -logps.sum.sum();
   if (reduction == SftReduction::kTokenMean) {
-    out.loss = out.loss / out.num_tokens.clamp_min(1).to(out.loss.scalar_type());
+    out.loss = out.loss / out.token_count.clamp_min(1).to(out.loss.scalar_type());
   }
   return out;
 }

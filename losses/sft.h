@@ -18,12 +18,12 @@ enum class SftReduction {
 SftReduction parse_sft_reduction(const std::string& name);
 
 struct SftLoss {
-  torch::Tensor loss;        // [] differentiable
-  torch::Tensor num_tokens;  // [] int64, trained tokens in the batch
+  torch::Tensor loss;         // [] differentiable
+  torch::Tensor token_count;  // [] int64, trained tokens in the batch
 };
 
 // loss = -Σ_{b,t} log p(labels[b, t+1] | logits[b, t]) over labels != kIgnoreIndex, divided
-// by max(num_tokens, 1) for kTokenMean.
+// by max(token_count, 1) for kTokenMean.
 //   logits [B, T, V], labels [B, T] int64
 SftLoss sft_loss(const torch::Tensor& logits, const torch::Tensor& labels,
                  SftReduction reduction = SftReduction::kTokenMean);

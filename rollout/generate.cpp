@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "trainer/device.h"
-#include "trainer/error.h"
+#include "trainer/core/error.h"
+#include "trainer/model/device.h"
 
 namespace flywheel {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "rollout/sampler.h"
-#include "trainer/llama.h"
+#include "trainer/model/llama.h"
 
 namespace flywheel {
 

@@ -3,9 +3,9 @@
 #include <algorithm>
 
 #include "rollout/generate.h"
-#include "trainer/chat_template.h"
-#include "trainer/error.h"
-#include "trainer/jsonl.h"
+#include "trainer/core/error.h"
+#include "trainer/core/jsonl.h"
+#include "trainer/text/chat_template.h"
 
 namespace flywheel {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "trainer/llama.h"
-#include "trainer/tokenizer.h"
+#include "trainer/model/llama.h"
+#include "trainer/text/tokenizer.h"
 
 namespace flywheel {
 

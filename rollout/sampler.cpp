@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "trainer/error.h"
+#include "trainer/core/error.h"
 
 namespace flywheel {
 

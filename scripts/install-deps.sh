@@ -13,7 +13,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packages=(
   build-essential cmake ninja-build pkg-config clang-format
   python3 python3-venv  # the virtual environment that holds LibTorch
-  libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev zlib1g-dev
+  libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev
   libsentencepiece-dev sentencepiece
   libgtest-dev
   # Headers only: LibTorch's ProcessGroupGloo.hpp includes gloo's, and the wheel ships none.

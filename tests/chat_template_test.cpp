@@ -1,11 +1,11 @@
-#include "trainer/chat_template.h"
+#include "trainer/text/chat_template.h"
 
 #include <gtest/gtest.h>
 
 #include <functional>
 
 #include "tests/fixtures.h"
-#include "trainer/error.h"
+#include "trainer/core/error.h"
 
 namespace flywheel {
 namespace {

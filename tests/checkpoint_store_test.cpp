@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "tests/fixtures.h"
-#include "trainer/checkpoint_store.h"
+#include "trainer/checkpoint/checkpoint_store.h"
 
 namespace flywheel {
 namespace {

@@ -14,11 +14,11 @@
 #include <set>
 
 #include "tests/fixtures.h"
-#include "trainer/batching.h"
-#include "trainer/chat_template.h"
-#include "trainer/error.h"
-#include "trainer/examples.h"
-#include "trainer/jsonl.h"
+#include "trainer/core/error.h"
+#include "trainer/core/jsonl.h"
+#include "trainer/data/batching.h"
+#include "trainer/data/examples.h"
+#include "trainer/text/chat_template.h"
 
 namespace flywheel {
 namespace {
@@ -816,8 +816,8 @@ TEST(Collate, RightPadsWithLabelsAndPositions) {
   EXPECT_EQ(row(batch.attention_mask, 1), (Ids{1, 1, 1, 0, 0}));
   EXPECT_EQ(row(batch.position_ids, 0), (Ids{0, 1, 2, 3, 4}));
   EXPECT_EQ(row(batch.position_ids, 1), (Ids{0, 1, 2, 0, 0}));
-  EXPECT_EQ(batch.tokens, 8);
-  EXPECT_EQ(batch.loss_tokens, 5);
+  EXPECT_EQ(batch.token_count, 8);
+  EXPECT_EQ(batch.loss_token_count, 5);
 }
 
 TEST(Pack, FillsRowsGreedilyWithBlockDiagonalAttention) {
@@ -842,8 +842,8 @@ TEST(Pack, FillsRowsGreedilyWithBlockDiagonalAttention) {
   // Each sequence's first token loses its label (c's was trained).
   EXPECT_EQ(row(t.labels, 0), (Ids{-100, -100, 11, 2, -100, 20, 2}));
   EXPECT_EQ(row(t.labels, 1), (Ids{-100, 30, 31, 32, 2, -100, 40}));
-  EXPECT_EQ(t.tokens, 14);
-  EXPECT_EQ(t.loss_tokens, 9);
+  EXPECT_EQ(t.token_count, 14);
+  EXPECT_EQ(t.loss_token_count, 9);
   EXPECT_EQ(t.attention_mask.sizes(), (std::vector<int64_t>{2, 7, 7}));
   EXPECT_EQ(t.attention_mask.dtype(), torch::kBool);
   // Row 0: a = tokens 0..3, b = 4..6 → two diagonal blocks.
@@ -868,7 +868,7 @@ TEST(Pack, PaddingAttendsOnlyItself) {
   expected[3][3] = true;
   expected[4][4] = true;
   EXPECT_TRUE(torch::equal(t.attention_mask[1], expected));
-  EXPECT_EQ(t.tokens, 8);
+  EXPECT_EQ(t.token_count, 8);
 }
 
 }  // namespace

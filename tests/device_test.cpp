@@ -10,7 +10,7 @@
 
 #include "tests/fixtures.h"
 #include "tests/run_binary.h"
-#include "trainer/device.h"
+#include "trainer/model/device.h"
 
 namespace flywheel {
 namespace {

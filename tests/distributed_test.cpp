@@ -20,7 +20,7 @@
 #include "tests/fixtures.h"
 #include "tests/run_binary.h"
 #include "tests/story_data.h"
-#include "trainer/safetensors.h"
+#include "trainer/checkpoint/safetensors.h"
 
 namespace flywheel {
 namespace {
@@ -190,9 +190,7 @@ TEST(DataParallel, ShardedCheckpointResumesAtAnotherWorldSize) {
 
 TEST(DataParallel, RunsUnderRealTorchrun) {
   FLYWHEEL_REQUIRE_PATH(stories());
-  if (!fs::exists(FLYWHEEL_TORCHRUN)) {
-    GTEST_SKIP() << FLYWHEEL_TORCHRUN << " not found (scripts/install-deps.sh installs torch)";
-  }
+  FLYWHEEL_REQUIRE_PATH(FLYWHEEL_TORCHRUN);  // scripts/install-deps.sh installs torch
   const auto [dir, recipe] = setup("torchrun", "sft");
   ASSERT_EQ(run_flywheel("train " + recipe + " output_dir=" + dir + "/one").status, 0);
   auto r = run_command("OMP_NUM_THREADS=1 " FLYWHEEL_TORCHRUN " --nproc_per_node=2 --master_port=" +
@@ -214,7 +212,8 @@ TEST(DataParallel, MissingRankIsARendezvousError) {
                   FLYWHEEL_BINARY + " train " + recipe + " distributed.rendezvous_timeout_s=2");
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("only 1 of 2 ranks joined"), std::string::npos) << r.output;
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  // Far below the default rendezvous timeout (300 s), far above a loaded machine's start-up.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(120));
   fs::remove_all(dir);
 }
 
@@ -290,8 +289,10 @@ TEST(Launcher, KilledRankStopsTheGroupAndIsReported) {
   ASSERT_GT(victim, 0) << job.output();
   const auto killed_at = std::chrono::steady_clock::now();
   kill(victim, SIGKILL);
-  const int status = job.wait(std::chrono::seconds(60));
-  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, std::chrono::seconds(20));
+  const int status = job.wait(std::chrono::seconds(300));
+  // Without the launcher's group stop, rank 0 would wait in its next collective until the
+  // collective timeout (30 min); 2 minutes is generous for a loaded 2-core machine.
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, std::chrono::seconds(120));
   EXPECT_NE(status, 0) << job.output();
   const auto out = job.output();
   EXPECT_NE(out.find("rank 1 (pid " + std::to_string(victim) + ") was killed by signal 9"),

@@ -1,8 +1,10 @@
-// Locating the shared golden fixtures and models.
-//   fixtures: $FLYWHEEL_FIXTURES, else ../shared/fixtures (relative to the source tree)
-//   models:   ../shared/models (relative to the source tree, or to $FLYWHEEL_SHARED)
-// Tests that need them call FLYWHEEL_REQUIRE_PATH, which skips with a clear message when the
-// path is absent (a user's fresh clone has no ../shared).
+// Locating the test assets.
+//   fixtures:    $FLYWHEEL_FIXTURES, else tests/data (llama-tiny/, losses.json: golden files)
+//   models:      $FLYWHEEL_MODELS, else tests/data (stories260K/)
+//   shared data: $FLYWHEEL_SHARED, else ../shared beside the source tree (larger real data)
+// Tests that need a path call FLYWHEEL_REQUIRE_PATH. Without it a test skips with a message
+// naming the path (a user's fresh clone has no ../shared); under CI=true it fails instead,
+// so a golden test can never pass CI by not running.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -16,22 +18,30 @@
 #include <string>
 #include <vector>
 
-#include "trainer/error.h"
+#include "trainer/core/error.h"
 
 namespace flywheel::testing {
 
-inline std::string shared_dir() {
-  if (const char* s = std::getenv("FLYWHEEL_SHARED")) return s;
-  return FLYWHEEL_DEFAULT_SHARED_DIR;
+inline std::string env_or(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : fallback;
 }
 
 inline std::string fixtures_dir() {
-  if (const char* f = std::getenv("FLYWHEEL_FIXTURES")) return f;
-  return shared_dir() + "/fixtures";
+  return env_or("FLYWHEEL_FIXTURES", FLYWHEEL_SOURCE_DIR "/tests/data");
 }
 
 inline std::string models_dir() {
-  return shared_dir() + "/models";
+  return env_or("FLYWHEEL_MODELS", FLYWHEEL_SOURCE_DIR "/tests/data");
+}
+
+inline std::string shared_dir() {
+  return env_or("FLYWHEEL_SHARED", FLYWHEEL_DEFAULT_SHARED_DIR);
+}
+
+inline bool under_ci() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
 }
 
 // A fresh empty directory under the system temp dir (mkdtemp, so parallel tests never collide).
@@ -60,10 +70,14 @@ inline  // Runs f, expecting a UserError whose message contains every one of `ne
 
 }  // namespace flywheel::testing
 
-#define FLYWHEEL_REQUIRE_PATH(path)                                                          \
-  do {                                                                                       \
-    if (!std::filesystem::exists(path)) {                                                    \
-      GTEST_SKIP() << "skipped: " << (path)                                                  \
-                   << " not found (needs ../shared or $FLYWHEEL_FIXTURES/$FLYWHEEL_SHARED)"; \
-    }                                                                                        \
+#define FLYWHEEL_REQUIRE_PATH(path)                                                              \
+  do {                                                                                           \
+    if (!std::filesystem::exists(path)) {                                                        \
+      if (flywheel::testing::under_ci()) {                                                       \
+        FAIL() << (path) << " not found, and under CI=true a test may not skip";                 \
+      }                                                                                          \
+      GTEST_SKIP() << "skipped: " << (path)                                                      \
+                   << " not found (needs ../shared, or $FLYWHEEL_SHARED / $FLYWHEEL_FIXTURES / " \
+                      "$FLYWHEEL_MODELS)";                                                       \
+    }                                                                                            \
   } while (0)

@@ -2,9 +2,9 @@
 #include <gtest/gtest.h>
 
 #include "tests/fixtures.h"
-#include "trainer/error.h"
-#include "trainer/hf_checkpoint.h"
-#include "trainer/safetensors.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/checkpoint/safetensors.h"
+#include "trainer/core/error.h"
 
 namespace flywheel {
 namespace {

@@ -8,8 +8,8 @@
 
 #include "rollout/generate.h"
 #include "tests/fixtures.h"
-#include "trainer/hf_checkpoint.h"
-#include "trainer/safetensors.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/checkpoint/safetensors.h"
 
 namespace flywheel {
 namespace {
@@ -30,7 +30,7 @@ TinyWithLogits load_tiny_with_logits() {
 
 TEST(LlamaFixture, FullForwardMatchesHuggingFaceLogits) {
   FLYWHEEL_REQUIRE_PATH(tiny_dir());
-  auto [model, ids, want] = load_tiny_with_logits();  // ids [2, 17], want [2, 17, 300]
+  auto [model, ids, want] = load_tiny_with_logits();  // ids [B, T], want [B, T, V]
   torch::NoGradGuard no_grad;
   auto got = model->forward({ids});
   ASSERT_EQ(got.sizes(), want.sizes());
@@ -45,7 +45,8 @@ TEST(LlamaFixture, PaddedBatchesMatchUnpadded) {
   FLYWHEEL_REQUIRE_PATH(tiny_dir());
   auto [model, ids, want] = load_tiny_with_logits();
   torch::NoGradGuard no_grad;
-  const int64_t len = 11, pad = 6;  // row 0 truncated to 11 tokens inside a 17-wide batch
+  // Row 0 truncated to two thirds of its tokens, padded back to the fixture's width.
+  const int64_t len = 2 * ids.size(1) / 3, pad = ids.size(1) - len;
   auto row = ids[0].narrow(0, 0, len);
   auto right = torch::cat({row, torch::zeros({pad}, torch::kInt64)}).unsqueeze(0);
   auto right_mask = torch::cat({torch::ones({len}), torch::zeros({pad})}).unsqueeze(0);
@@ -69,7 +70,9 @@ TEST(LlamaFixture, PackedRowMatchesSeparateSequences) {
   FLYWHEEL_REQUIRE_PATH(tiny_dir());
   auto [model, ids, want] = load_tiny_with_logits();
   torch::NoGradGuard no_grad;
-  const int64_t a = 7, b = 6;
+  // The first halves of the fixture's first two rows, one after the other in one row.
+  ASSERT_GE(ids.size(0), 2);
+  const int64_t a = (ids.size(1) + 1) / 2, b = ids.size(1) / 2;
   auto row = torch::cat({ids[0].narrow(0, 0, a), ids[1].narrow(0, 0, b)}).unsqueeze(0);
   auto positions =
       torch::cat({torch::arange(a, torch::kInt64), torch::arange(b, torch::kInt64)}).unsqueeze(0);
@@ -88,10 +91,12 @@ TEST(LlamaFixture, CachedDecodingMatchesFullForward) {
   FLYWHEEL_REQUIRE_PATH(tiny_dir());
   auto [model, ids, want] = load_tiny_with_logits();
   torch::NoGradGuard no_grad;
-  auto cache = model->make_cache(2, ids.size(1));
-  auto prefill = model->forward({ids.narrow(1, 0, 5), {}, {}, &cache});  // [2, 5, V]
-  double max_diff = (prefill - want.narrow(1, 0, 5)).abs().max().item<double>();
-  for (int64_t t = 5; t < ids.size(1); ++t) {
+  // A prompt of the first third of the fixture's tokens, then one token at a time.
+  const int64_t prompt = std::max<int64_t>(1, ids.size(1) / 3);
+  auto cache = model->make_cache(ids.size(0), ids.size(1));
+  auto prefill = model->forward({ids.narrow(1, 0, prompt), {}, {}, &cache});  // [B, prompt, V]
+  double max_diff = (prefill - want.narrow(1, 0, prompt)).abs().max().item<double>();
+  for (int64_t t = prompt; t < ids.size(1); ++t) {
     auto step = model->forward({ids.narrow(1, t, 1), {}, {}, &cache});
     max_diff = std::max(max_diff, (step.squeeze(1) - want.select(1, t)).abs().max().item<double>());
   }

@@ -1,4 +1,4 @@
-// losses/: golden values from ../shared/fixtures/losses.json (float64 references; see LOSSES.md
+// losses/: golden values from tests/data/losses.json (float64 references; see LOSSES.md
 // beside it) checked in float64 and float32, hand-computed masked reductions, gradients against
 // finite differences, option validation, and data-parallel invariance of token means.
 #include <gtest/gtest.h>
@@ -22,7 +22,7 @@
 #include "losses/reward.h"
 #include "losses/sft.h"
 #include "tests/fixtures.h"
-#include "trainer/error.h"
+#include "trainer/core/error.h"
 
 namespace flywheel::losses {
 namespace {
@@ -469,9 +469,9 @@ TEST(DataParallel, SftTokenMeanIsShardInvariant) {
   const auto whole = sft_loss(logits, labels);
   const auto a = sft_loss(logits.slice(0, 0, 2), labels.slice(0, 0, 2));
   const auto b = sft_loss(logits.slice(0, 2, 4), labels.slice(0, 2, 4));
-  EXPECT_EQ(whole.num_tokens.item<int64_t>(), 13);
-  const auto combined = (a.loss * a.num_tokens + b.loss * b.num_tokens) /
-                        (a.num_tokens + b.num_tokens).to(torch::kDouble);
+  EXPECT_EQ(whole.token_count.item<int64_t>(), 13);
+  const auto combined = (a.loss * a.token_count + b.loss * b.token_count) /
+                        (a.token_count + b.token_count).to(torch::kDouble);
   expect_close(combined, whole.loss, 1e-12, 0, "sft token mean, 2 shards");
   // The sum reduction is what the shards add up.
   const auto sum_a = sft_loss(logits.slice(0, 0, 2), labels.slice(0, 0, 2), SftReduction::kSum);
@@ -496,8 +496,8 @@ TEST(DataParallel, GrpoTokenMeanIsShardInvariant) {
   const auto whole = shard(0, 8);
   const auto a = shard(0, 3);  // shards need not follow group boundaries
   const auto b = shard(3, 8);
-  const auto combined = (a.loss * a.num_tokens + b.loss * b.num_tokens) /
-                        (a.num_tokens + b.num_tokens).to(torch::kDouble);
+  const auto combined = (a.loss * a.token_count + b.loss * b.token_count) /
+                        (a.token_count + b.token_count).to(torch::kDouble);
   expect_close(combined, whole.loss, 1e-12, 0, "grpo token mean, 2 shards");
 }
 
@@ -512,7 +512,7 @@ TEST(Grpo, ZeroBetaNeedsNoReference) {
   // ratio = 1 everywhere, so each token's loss is -A: (-1 - 1 + 1 + 1) / 4 = 0.
   EXPECT_DOUBLE_EQ(out.loss.item<double>(), 0.0);
   EXPECT_DOUBLE_EQ(out.kl.item<double>(), 0.0);
-  EXPECT_EQ(out.num_tokens.item<int64_t>(), 4);
+  EXPECT_EQ(out.token_count.item<int64_t>(), 4);
 }
 
 }  // namespace

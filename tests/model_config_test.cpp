@@ -3,9 +3,9 @@
 
 #include <cmath>
 
-#include "trainer/error.h"
-#include "trainer/model_config.h"
-#include "trainer/rotary.h"
+#include "trainer/core/error.h"
+#include "trainer/model/model_config.h"
+#include "trainer/model/rotary.h"
 
 namespace flywheel {
 namespace {

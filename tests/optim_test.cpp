@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "trainer/adamw.h"
-#include "trainer/lr_schedule.h"
+#include "trainer/optim/adamw.h"
+#include "trainer/optim/lr_schedule.h"
 
 namespace flywheel {
 namespace {

@@ -6,8 +6,8 @@
 #include <fstream>
 
 #include "tests/fixtures.h"
-#include "trainer/error.h"
-#include "trainer/recipe.h"
+#include "trainer/core/error.h"
+#include "trainer/train/recipe.h"
 
 namespace flywheel {
 namespace {

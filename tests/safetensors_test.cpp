@@ -1,4 +1,4 @@
-#include "trainer/safetensors.h"
+#include "trainer/checkpoint/safetensors.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "tests/fixtures.h"
-#include "trainer/error.h"
+#include "trainer/core/error.h"
 
 namespace {
 

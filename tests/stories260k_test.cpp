@@ -9,8 +9,8 @@
 
 #include "rollout/generate.h"
 #include "tests/fixtures.h"
-#include "trainer/hf_checkpoint.h"
-#include "trainer/tokenizer.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/text/tokenizer.h"
 
 namespace flywheel {
 namespace {
@@ -27,7 +27,6 @@ TEST(Stories260K, GreedyDecodingMatchesLlama2c) {
 
   auto tokenizer = Tokenizer::from_dir(stories_dir());
   const auto prompt = tokenizer.encode(expected["prompt"].get<std::string>(), /*add_bos=*/true);
-  ASSERT_EQ(prompt, (std::vector<int64_t>{1, 403, 407, 261, 378}));
   ASSERT_EQ(prompt, expected["prompt_ids"].get<std::vector<int64_t>>());
 
   auto model = load_causal_lm(stories_dir());

@@ -1,4 +1,4 @@
-#include "trainer/tokenizer.h"
+#include "trainer/text/tokenizer.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <functional>
 
 #include "tests/fixtures.h"
-#include "trainer/error.h"
+#include "trainer/core/error.h"
 
 namespace flywheel {
 namespace {
@@ -44,7 +44,7 @@ using testing::expect_user_error;
 TEST(Tokenizer, EncodesOnceUponATimeLikeLlama2c) {
   FLYWHEEL_REQUIRE_PATH(stories_model());
   const Tokenizer tok = Tokenizer::from_file(stories_model());
-  // The prompt ids of shared/models/stories260K/expected_greedy.json.
+  // The prompt ids of tests/data/stories260K/expected_greedy.json.
   EXPECT_EQ(tok.encode("Once upon a time", /*add_bos=*/true),
             (std::vector<int64_t>{1, 403, 407, 261, 378}));
   EXPECT_EQ(tok.encode("Once upon a time"), (std::vector<int64_t>{403, 407, 261, 378}));

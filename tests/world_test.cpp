@@ -5,7 +5,7 @@
 #include <string>
 
 #include "tests/fixtures.h"
-#include "trainer/world.h"
+#include "trainer/dist/world.h"
 
 namespace flywheel {
 namespace {

@@ -1,6 +1,6 @@
 #include <map>
 
-#include "trainer/error.h"
+#include "trainer/core/error.h"
 #include "verifiers/arithmetic.h"
 #include "verifiers/verifier.h"
 

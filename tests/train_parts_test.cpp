@@ -1,0 +1,193 @@
+// The parts the training loop is built from, used the way a loop with several models (RL's
+// policy and value model) would use them: step planning, schedules, metrics, and checkpoints
+// holding two models with their two optimizers.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "tests/fixtures.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/optim/optimizer.h"
+#include "trainer/train/checkpointer.h"
+#include "trainer/train/schedule.h"
+#include "trainer/train/step_metrics.h"
+#include "trainer/train/step_plan.h"
+
+namespace flywheel {
+namespace {
+
+using Batches = std::vector<std::vector<int64_t>>;
+
+TEST(StepPlan, RanksTakeConsecutiveRunsOfMicroBatches) {
+  const std::vector<int64_t> batch = {7, 3, 9, 1, 4, 8, 2};
+  EXPECT_EQ(rank_micro_batches(batch, 2, 2, 0), (Batches{{7, 3}, {9, 1}}));
+  EXPECT_EQ(rank_micro_batches(batch, 2, 2, 1), (Batches{{4, 8}, {2}}));
+  EXPECT_EQ(rank_micro_batches(batch, 2, 2, 2), Batches{});
+  // 2 ranks x micro-batch 2 see exactly the examples of 1 rank x micro-batch 4.
+  Batches two_ranks = rank_micro_batches(batch, 2, 1, 0);
+  for (const auto& m : rank_micro_batches(batch, 2, 1, 1))
+    two_ranks.push_back(m);
+  std::vector<int64_t> a, b;
+  for (const auto& m : two_ranks)
+    a.insert(a.end(), m.begin(), m.end());
+  for (const auto& m : rank_micro_batches(batch, 4, 1, 0))
+    b.insert(b.end(), m.begin(), m.end());
+  EXPECT_EQ(a, std::vector<int64_t>(batch.begin(), batch.begin() + 4));
+  EXPECT_EQ(a, b);
+}
+
+TEST(StepPlan, EpochsCoverEveryExampleOnceAndMaxStepsCaps) {
+  const std::vector<int64_t> lengths(10, 5);
+  StepPlanOptions o;
+  o.micro_batch_size = 2;
+  o.accumulation = 2;
+  o.epochs = 3;
+  StepPlan plan(lengths, o);
+  EXPECT_EQ(plan.global_batch(), 4);
+  EXPECT_EQ(plan.steps_per_epoch(), 3);  // 4 + 4 + 2
+  EXPECT_EQ(plan.total_steps(), 9);
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    std::vector<int64_t> seen;
+    for (int64_t s = epoch * 3; s < epoch * 3 + 3; ++s) {
+      EXPECT_EQ(plan.epoch_of(s), epoch);
+      const auto& b = plan.batch(s);
+      seen.insert(seen.end(), b.begin(), b.end());
+    }
+    std::sort(seen.begin(), seen.end());
+    std::vector<int64_t> all(10);
+    std::iota(all.begin(), all.end(), 0);
+    EXPECT_EQ(seen, all) << "epoch " << epoch;
+  }
+  o.max_steps = 4;
+  EXPECT_EQ(StepPlan(lengths, o).total_steps(), 4);
+}
+
+TEST(Schedule, PeriodicSkipsTheLastStepAndZeroMeansNever) {
+  const Periodic every3(3, 9);
+  EXPECT_FALSE(every3.due(2));
+  EXPECT_TRUE(every3.due(3));
+  EXPECT_TRUE(every3.due(6));
+  EXPECT_FALSE(every3.due(9));  // the run's final evaluation / checkpoint covers it
+  EXPECT_FALSE(Periodic(0, 9).due(3));
+}
+
+TEST(Schedule, EvaluationMergesSourcesLaterWins) {
+  const Evaluation eval{{[] {
+                           return Metrics{{"loss", 1.0}, {"acc", 0.5}};
+                         },
+                         std::function<Metrics()>(),
+                         [] {
+                           return Metrics{{"acc", 0.75}};
+                         }},
+                        Periodic(1, 2)};
+  EXPECT_EQ(eval.run(), (Metrics{{"loss", 1.0}, {"acc", 0.75}}));
+}
+
+TEST(StepMetrics, SumsMicroBatchesAndDividesByTheNormalizer) {
+  auto comm = single_process_communicator();
+  StepMetrics m({"a", "b"});
+  m.add(0.25, 10, {{"a", 3.0}});
+  m.add(0.5, 6, {{"a", 1.0}, {"b", 2.0}});
+  m.all_reduce(*comm);
+  EXPECT_DOUBLE_EQ(m.loss(), 0.75);
+  EXPECT_DOUBLE_EQ(m.token_count(), 16);
+  EXPECT_EQ(m.means(4.0), (Metrics{{"a", 1.0}, {"b", 0.5}}));
+  EXPECT_THROW(m.add(0, 0, {{"c", 1.0}}), c10::Error);
+}
+
+// Two models and two optimizers (an RL policy and value model): a checkpoint restores all of
+// them, so training continues bit-identically.
+class TwoModels {
+ public:
+  explicit TwoModels(Communicator& comm)
+      : policy_(load_causal_lm(dir())),
+        value_(load_causal_lm(dir())),
+        policy_opt_(trainable_parameters(*policy_), {}, comm),
+        value_opt_(trainable_parameters(*value_), {}, comm) {}
+
+  static std::string dir() { return testing::fixtures_dir() + "/llama-tiny"; }
+
+  void register_with(Checkpointer& c) {
+    c.add_model("policy", *policy_,
+                [this](const std::string& d) { save_pretrained(d, *policy_, policy_->config()); });
+    c.add_model("value", *value_,
+                [this](const std::string& d) { save_pretrained(d, *value_, value_->config()); });
+    c.add_optimizer("policy_optimizer", policy_opt_);
+    c.add_optimizer("value_optimizer", value_opt_);
+  }
+
+  // One deterministic update of each model (the value model on a different objective).
+  void step() {
+    const auto ids = torch::tensor({{1, 5, 9, 200, 33}}, torch::kInt64);
+    policy_->train();
+    value_->train();
+    policy_->forward({ids}).pow(2).mean().backward();
+    (value_->forward({ids}).mean() * -1).backward();
+    policy_opt_.step(1.0, 1e-2);
+    value_opt_.step(1.0, 1e-2);
+  }
+
+  std::vector<torch::Tensor> weights() const {
+    std::vector<torch::Tensor> out;
+    for (const auto* m : {&policy_, &value_}) {
+      for (const auto& [name, p] : named_parameters(**m))
+        out.push_back(p.detach().clone());
+    }
+    return out;
+  }
+
+ private:
+  LlamaForCausalLM policy_, value_;
+  Optimizer policy_opt_, value_opt_;
+};
+
+TEST(Checkpointer, RestoresSeveralModelsAndOptimizers) {
+  FLYWHEEL_REQUIRE_PATH(TwoModels::dir());
+  auto comm = single_process_communicator();
+  const auto root = testing::make_temp_dir("checkpointer");
+
+  TwoModels first(*comm);
+  Checkpointer saver(root, 2, *comm);
+  first.register_with(saver);
+  EXPECT_FALSE(saver.newest().has_value());
+  first.step();
+  saver.save(1, {{"rollouts", 8}});
+  EXPECT_EQ(saver.last_saved(), 1);
+  ASSERT_TRUE(saver.newest().has_value());
+  for (const char* part :
+       {"policy/config.json", "value/model.safetensors", "policy_optimizer/optimizer.safetensors",
+        "value_optimizer/optimizer.safetensors", "rng.safetensors"}) {
+    EXPECT_TRUE(std::filesystem::exists(*saver.newest() + "/" + part)) << part;
+  }
+  first.step();
+  const auto want = first.weights();
+
+  TwoModels second(*comm);
+  Checkpointer loader(root, 2, *comm);
+  second.register_with(loader);
+  std::vector<std::string> notes;
+  EXPECT_EQ(loader.restore_latest(&notes), 1);
+  second.step();  // needs both optimizers' moments and step counts back
+  const auto got = second.weights();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_TRUE(torch::equal(got[i], want[i])) << "tensor " << i;
+  std::filesystem::remove_all(root);
+}
+
+TEST(Checkpointer, PublishModelReplacesTheDirectoryWhole) {
+  const auto root = testing::make_temp_dir("publish");
+  const auto dir = root + "/model";
+  publish_model(dir, [](const std::string& d) { std::ofstream(d + "/a") << "1"; });
+  publish_model(dir, [](const std::string& d) { std::ofstream(d + "/b") << "2"; });
+  EXPECT_FALSE(std::filesystem::exists(dir + "/a"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/b"));
+  EXPECT_FALSE(std::filesystem::exists(dir + ".tmp"));
+  std::filesystem::remove_all(root);
+}
+
+}  // namespace
+}  // namespace flywheel

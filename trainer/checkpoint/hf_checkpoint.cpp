@@ -1,0 +1,142 @@
+#include "trainer/checkpoint/hf_checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <unistd.h>
+
+#include "trainer/checkpoint/safetensors.h"
+#include "trainer/core/error.h"
+
+namespace flywheel {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_ignorable(const std::string& name, const ModelConfig& config) {
+  // Older transformers versions saved the rotary inverse frequencies as a buffer.
+  static const std::string kInvFreq = "rotary_emb.inv_freq";
+  if (name.size() >= kInvFreq.size() &&
+      name.compare(name.size() - kInvFreq.size(), kInvFreq.size(), kInvFreq) == 0) {
+    return true;
+  }
+  // Some tied checkpoints still carry a copy of the embedding as the head.
+  return config.tie_word_embeddings && name == "lm_head.weight";
+}
+
+std::string shape_str(c10::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (f == nullptr) throw UserError("cannot write " + tmp);
+    const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() &&
+                    std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+    std::fclose(f);
+    if (!ok) throw UserError("failed writing " + tmp);
+  }
+  fs::rename(tmp, path);
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> named_parameters(
+    const torch::nn::Module& module) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) {
+    out.emplace_back(item.key(), item.value());
+  }
+  return out;
+}
+
+void load_parameters(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
+                     const ModelConfig& config, const std::string& where) {
+  torch::NoGradGuard no_grad;
+  std::set<std::string> used;
+  for (auto& [name, param] : named_parameters(module)) {
+    auto it = tensors.find(name);
+    if (it == tensors.end()) {
+      throw UserError(where + ": missing tensor '" + name + "' (expected shape " +
+                      shape_str(param.sizes()) + ")");
+    }
+    if (it->second.sizes() != param.sizes()) {
+      throw UserError(where + ": tensor '" + name + "' has shape " + shape_str(it->second.sizes()) +
+                      ", expected " + shape_str(param.sizes()));
+    }
+    param.copy_(it->second);
+    used.insert(name);
+  }
+  for (const auto& [name, tensor] : tensors) {
+    if (!used.count(name) && !is_ignorable(name, config)) {
+      throw UserError(where + ": unexpected tensor '" + name + "' with shape " +
+                      shape_str(tensor.sizes()) + " (not a parameter of " + config.architecture +
+                      ")");
+    }
+  }
+}
+
+LlamaForCausalLM load_causal_lm(const std::string& dir, const LoadOptions& options) {
+  auto config = load_model_config((fs::path(dir) / "config.json").string());
+  if (config.is_sequence_classification()) {
+    throw UserError(dir + ": " + config.architecture + " is a reward/classification model, " +
+                    "expected a causal LM");
+  }
+  if (options.dtype) config.dtype = *options.dtype;
+  LlamaForCausalLM model(config);
+  model->to(options.device, config.dtype);
+  load_parameters(*model, load_safetensors_dir(dir), config, dir);
+  model->eval();
+  return model;
+}
+
+void save_pretrained(const std::string& dir, const torch::nn::Module& module,
+                     const ModelConfig& config, uint64_t max_shard_bytes) {
+  fs::create_directories(dir);
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& [name, p] : named_parameters(module)) {
+    tensors.emplace_back(name, p.detach().to(torch::kCPU, config.dtype));
+  }
+  save_safetensors_dir(dir, tensors, max_shard_bytes);
+  write_file_atomic((fs::path(dir) / "config.json").string(),
+                    model_config_to_json(config).dump(2) + "\n");
+}
+
+void copy_tokenizer_files(const std::string& from, const std::string& to) {
+  for (const char* name : {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"}) {
+    const fs::path src = fs::path(from) / name;
+    if (fs::exists(src))
+      fs::copy_file(src, fs::path(to) / name, fs::copy_options::overwrite_existing);
+  }
+}
+
+LlamaForSequenceClassification load_reward_model(const std::string& dir, torch::Dtype dtype,
+                                                 const torch::Device& device, double init_std,
+                                                 uint64_t seed) {
+  auto config = load_model_config((std::filesystem::path(dir) / "config.json").string());
+  const bool from_causal = !config.is_sequence_classification();
+  if (from_causal) config = reward_config_from(config);
+  config.dtype = dtype;
+  LlamaForSequenceClassification rm(config);
+  auto tensors = load_safetensors_dir(dir);
+  if (from_causal) {
+    tensors.erase("lm_head.weight");
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    tensors["score.weight"] =
+        at::normal(0.0, init_std, {config.num_labels, config.hidden_size}, gen);
+  }
+  rm->to(device, dtype);
+  load_parameters(*rm, tensors, config, dir);
+  return rm;
+}
+
+}  // namespace flywheel

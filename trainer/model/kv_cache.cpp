@@ -1,0 +1,32 @@
+#include "trainer/model/kv_cache.h"
+
+namespace flywheel {
+
+KVCache::KVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_t capacity,
+                 int64_t head_dim, torch::TensorOptions options)
+    : capacity_(capacity) {
+  TORCH_CHECK(num_layers > 0 && batch > 0 && capacity > 0, "KVCache: sizes must be positive");
+  for (int64_t l = 0; l < num_layers; ++l) {
+    keys_.push_back(torch::empty({batch, num_kv_heads, capacity, head_dim}, options));
+    values_.push_back(torch::empty({batch, num_kv_heads, capacity, head_dim}, options));
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const torch::Tensor& k,
+                                                        const torch::Tensor& v) {
+  TORCH_CHECK(layer >= 0 && layer < static_cast<int64_t>(keys_.size()), "KVCache: bad layer ",
+              layer);
+  const auto T = k.size(2);
+  TORCH_CHECK(length_ + T <= capacity_, "KVCache: ", length_, " + ", T,
+              " tokens exceed the capacity ", capacity_);
+  keys_[layer].narrow(2, length_, T).copy_(k);
+  values_[layer].narrow(2, length_, T).copy_(v);
+  return {keys_[layer].narrow(2, 0, length_ + T), values_[layer].narrow(2, 0, length_ + T)};
+}
+
+void KVCache::advance(int64_t t) {
+  TORCH_CHECK(length_ + t <= capacity_, "KVCache: advance past capacity");
+  length_ += t;
+}
+
+}  // namespace flywheel

@@ -1,0 +1,192 @@
+#include "trainer/model/llama.h"
+
+#include "trainer/model/rotary.h"
+
+namespace flywheel {
+namespace nn = torch::nn;
+
+namespace {
+
+nn::Linear linear(int64_t in, int64_t out, bool bias) {
+  return nn::Linear(nn::LinearOptions(in, out).bias(bias));
+}
+
+// [B, K, S, D] -> [B, K * n_rep, S, D], each KV head repeated for its group of query heads.
+torch::Tensor repeat_kv(const torch::Tensor& x, int64_t n_rep) {
+  if (n_rep == 1) return x;
+  const auto B = x.size(0), K = x.size(1), S = x.size(2), D = x.size(3);
+  return x.unsqueeze(2).expand({B, K, n_rep, S, D}).reshape({B, K * n_rep, S, D});
+}
+
+}  // namespace
+
+// ---- building blocks ----
+
+void RMSNormImpl::reset() {
+  weight = register_parameter("weight", torch::ones({dim_}));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  auto h = x.to(torch::kFloat32);
+  h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+  return weight * h.to(x.scalar_type());
+}
+
+void AttentionImpl::reset() {
+  const auto& c = config_;
+  q_proj = register_module("q_proj",
+                           linear(c.hidden_size, c.num_attention_heads * c.head_dim, c.qkv_bias));
+  k_proj = register_module("k_proj",
+                           linear(c.hidden_size, c.num_key_value_heads * c.head_dim, c.qkv_bias));
+  v_proj = register_module("v_proj",
+                           linear(c.hidden_size, c.num_key_value_heads * c.head_dim, c.qkv_bias));
+  o_proj = register_module("o_proj",
+                           linear(c.num_attention_heads * c.head_dim, c.hidden_size, c.o_bias));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                     const torch::Tensor& sin, const torch::Tensor& mask,
+                                     KVCache* cache, int64_t layer) {
+  const auto B = x.size(0), T = x.size(1);
+  const auto H = config_.num_attention_heads, K = config_.num_key_value_heads, D = config_.head_dim;
+  auto q = q_proj(x).view({B, T, H, D}).transpose(1, 2);  // [B, H, T, D]
+  auto k = k_proj(x).view({B, T, K, D}).transpose(1, 2);  // [B, K, T, D]
+  auto v = v_proj(x).view({B, T, K, D}).transpose(1, 2);  // [B, K, T, D]
+  q = apply_rope(q, cos, sin);
+  k = apply_rope(k, cos, sin);
+  if (cache != nullptr) std::tie(k, v) = cache->append(layer, k, v);  // [B, K, S, D]
+  k = repeat_kv(k, H / K);
+  v = repeat_kv(v, H / K);
+  // Fused attention (flash / memory-efficient kernels, on the CPU too). With no mask the call
+  // is plain causal, which forward() only asks for when T == S.
+  c10::optional<torch::Tensor> attn_mask;
+  if (mask.defined()) attn_mask = mask;  // [B, 1, T, S] bool, true = attend
+  auto out = at::scaled_dot_product_attention(q, k, v, attn_mask, /*dropout_p=*/0.0,
+                                              /*is_causal=*/!mask.defined());  // [B, H, T, D]
+  return o_proj(out.transpose(1, 2).reshape({B, T, H * D}));
+}
+
+void MLPImpl::reset() {
+  const auto& c = config_;
+  gate_proj = register_module("gate_proj", linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
+  up_proj = register_module("up_proj", linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
+  down_proj = register_module("down_proj", linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
+}
+
+torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+}
+
+void DecoderLayerImpl::reset() {
+  self_attn = register_module("self_attn", Attention(config_));
+  mlp = register_module("mlp", MLP(config_));
+  input_layernorm =
+      register_module("input_layernorm", RMSNorm(config_.hidden_size, config_.rms_norm_eps));
+  post_attention_layernorm = register_module("post_attention_layernorm",
+                                             RMSNorm(config_.hidden_size, config_.rms_norm_eps));
+}
+
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                        const torch::Tensor& sin, const torch::Tensor& mask,
+                                        KVCache* cache, int64_t layer) {
+  auto h = x + self_attn(input_layernorm(x), cos, sin, mask, cache, layer);
+  return h + mlp(post_attention_layernorm(h));
+}
+
+// ---- the decoder ----
+
+torch::Tensor build_attention_mask(const torch::Tensor& attention_mask, int64_t batch, int64_t past,
+                                   int64_t new_tokens, std::optional<int64_t> sliding_window,
+                                   const torch::Device& device) {
+  const auto S = past + new_tokens;
+  auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device);
+  auto q_slot = torch::arange(past, S, opts).unsqueeze(1);  // [T, 1]
+  auto k_slot = torch::arange(0, S, opts).unsqueeze(0);     // [1, S]
+  auto allowed = k_slot <= q_slot;                          // [T, S]
+  if (sliding_window) allowed = allowed.logical_and(q_slot - k_slot < *sliding_window);
+  auto mask = allowed.unsqueeze(0).unsqueeze(0).expand({batch, 1, new_tokens, S});
+  if (attention_mask.defined()) {
+    if (attention_mask.dim() == 2) {
+      TORCH_CHECK(attention_mask.size(0) == batch && attention_mask.size(1) == S,
+                  "attention_mask must be [B, cached + T] = [", batch, ", ", S, "], got ",
+                  attention_mask.sizes());
+      mask = mask.logical_and(attention_mask.to(torch::kBool).view({batch, 1, 1, S}));
+    } else {
+      TORCH_CHECK(attention_mask.dim() == 3 && attention_mask.size(0) == batch &&
+                      attention_mask.size(1) == new_tokens && attention_mask.size(2) == S,
+                  "a 3-d attention_mask must be [B, T, S] = [", batch, ", ", new_tokens, ", ", S,
+                  "], got ", attention_mask.sizes());
+      mask = mask.logical_and(attention_mask.to(torch::kBool).unsqueeze(1));
+    }
+  }
+  return mask.logical_or((k_slot == q_slot).view({1, 1, new_tokens, S}));
+}
+
+void LlamaModelImpl::reset() {
+  embed_tokens = register_module(
+      "embed_tokens", nn::Embedding(nn::EmbeddingOptions(config_.vocab_size, config_.hidden_size)));
+  layers = register_module("layers", nn::ModuleList());
+  for (int64_t i = 0; i < config_.num_hidden_layers; ++i)
+    layers->push_back(DecoderLayer(config_));
+  norm = register_module("norm", RMSNorm(config_.hidden_size, config_.rms_norm_eps));
+  inv_freq_ = rope_inv_freq(config_);
+}
+
+torch::Tensor LlamaModelImpl::forward(const DecoderInput& in) {
+  const auto& ids = in.input_ids;
+  TORCH_CHECK(ids.dim() == 2, "input_ids must be [B, T], got ", ids.sizes());
+  const auto B = ids.size(0), T = ids.size(1);
+  const int64_t past = in.cache != nullptr ? in.cache->length() : 0;
+
+  auto position_ids = in.position_ids;
+  if (!position_ids.defined()) {
+    if (in.attention_mask.defined() && in.attention_mask.dim() == 2) {
+      position_ids = (in.attention_mask.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
+      position_ids = position_ids.narrow(1, past, T);
+    } else {
+      position_ids = torch::arange(past, past + T, ids.options().dtype(torch::kInt64))
+                         .unsqueeze(0)
+                         .expand({B, T});
+    }
+  }
+  TORCH_CHECK(position_ids.sizes() == ids.sizes(), "position_ids must match input_ids ",
+              ids.sizes(), ", got ", position_ids.sizes());
+
+  // Plain causal attention needs no mask tensor, which lets SDPA pick flash attention.
+  const bool plain_causal = !in.attention_mask.defined() && past == 0 && !config_.sliding_window;
+  auto mask = plain_causal ? torch::Tensor()
+                           : build_attention_mask(in.attention_mask, B, past, T,
+                                                  config_.sliding_window, ids.device());
+
+  auto [cos, sin] = rope_cos_sin(inv_freq_, position_ids);
+  auto h = embed_tokens(ids);
+  for (int64_t i = 0; i < static_cast<int64_t>(layers->size()); ++i) {
+    h = layers[i]->as<DecoderLayer>()->forward(h, cos, sin, mask, in.cache, i);
+  }
+  if (in.cache != nullptr) in.cache->advance(T);
+  return norm(h);
+}
+
+void LlamaForCausalLMImpl::reset() {
+  model = register_module("model", LlamaModel(config_));
+  if (!config_.tie_word_embeddings) {
+    lm_head = register_module("lm_head", linear(config_.hidden_size, config_.vocab_size, false));
+  }
+}
+
+torch::Tensor LlamaForCausalLMImpl::logits(const torch::Tensor& hidden) {
+  if (lm_head) return lm_head(hidden);
+  return torch::matmul(hidden, model->embed_tokens->weight.t());
+}
+
+torch::Tensor LlamaForCausalLMImpl::forward(const DecoderInput& in) {
+  return logits(model(in));
+}
+
+KVCache LlamaForCausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {
+  auto w = model->embed_tokens->weight;
+  return KVCache(config_.num_hidden_layers, batch, config_.num_key_value_heads, capacity,
+                 config_.head_dim, w.options().requires_grad(false));
+}
+
+}  // namespace flywheel

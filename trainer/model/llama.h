@@ -1,0 +1,156 @@
+// The Llama-family decoder (Llama 1/2/3, Mistral, Qwen2) as LibTorch modules. Parameter
+// names match Hugging Face's (`model.layers.0.self_attn.q_proj.weight`, `lm_head.weight`), so
+// checkpoints map one to one.
+//
+// Shapes: B = batch, T = new tokens, S = keys attended (cached + new), C = hidden size,
+// H = query heads, K = KV heads, D = head dim, V = vocab, F = MLP width.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <utility>
+
+#include "trainer/model/kv_cache.h"
+#include "trainer/model/model_config.h"
+
+namespace flywheel {
+
+// ---- building blocks ----
+
+// RMSNorm computed in float32 and cast back, as Hugging Face's LlamaRMSNorm.
+class RMSNormImpl : public torch::nn::Cloneable<RMSNormImpl> {
+ public:
+  RMSNormImpl(int64_t dim, double eps) : dim_(dim), eps_(eps) { reset(); }
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);  // [..., C] -> [..., C]
+
+  torch::Tensor weight;  // [C]
+
+ private:
+  int64_t dim_;
+  double eps_;
+};
+TORCH_MODULE(RMSNorm);
+
+// Grouped-query self-attention with rotary embeddings and an optional KV cache.
+class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
+ public:
+  explicit AttentionImpl(const ModelConfig& config) : config_(config) { reset(); }
+  void reset() override;
+  // x [B, T, C]; cos/sin [B, T, D]; mask [B, 1, T, S] bool (true = attend) or undefined for
+  // plain causal attention over x alone.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, KVCache* cache, int64_t layer);
+
+  torch::nn::Linear q_proj{nullptr};  // C -> H*D
+  torch::nn::Linear k_proj{nullptr};  // C -> K*D
+  torch::nn::Linear v_proj{nullptr};  // C -> K*D
+  torch::nn::Linear o_proj{nullptr};  // H*D -> C
+
+ private:
+  ModelConfig config_;
+};
+TORCH_MODULE(Attention);
+
+// SwiGLU: down(silu(gate(x)) * up(x)).
+class MLPImpl : public torch::nn::Cloneable<MLPImpl> {
+ public:
+  explicit MLPImpl(const ModelConfig& config) : config_(config) { reset(); }
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);  // [B, T, C] -> [B, T, C]
+
+  torch::nn::Linear gate_proj{nullptr};  // C -> F
+  torch::nn::Linear up_proj{nullptr};    // C -> F
+  torch::nn::Linear down_proj{nullptr};  // F -> C
+
+ private:
+  ModelConfig config_;
+};
+TORCH_MODULE(MLP);
+
+class DecoderLayerImpl : public torch::nn::Cloneable<DecoderLayerImpl> {
+ public:
+  explicit DecoderLayerImpl(const ModelConfig& config) : config_(config) { reset(); }
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, KVCache* cache, int64_t layer);
+
+  Attention self_attn{nullptr};
+  MLP mlp{nullptr};
+  RMSNorm input_layernorm{nullptr};
+  RMSNorm post_attention_layernorm{nullptr};
+
+ private:
+  ModelConfig config_;
+};
+TORCH_MODULE(DecoderLayer);
+
+// ---- the decoder ----
+
+// Inputs shared by every forward:
+//   input_ids      [B, T] int64
+//   position_ids   [B, T] int64, or undefined: derived from attention_mask (cumsum - 1, as
+//                  Hugging Face generate does for left padding) or as past..past+T-1
+//   attention_mask [B, S] (1 = real token, 0 = padding; S = cached + T), or [B, T, S] bool
+//                  for an explicit per-query pattern (e.g. packed sequences), or undefined
+//   cache          optional; its length is the number of cached tokens, advanced by T
+struct DecoderInput {
+  DecoderInput(torch::Tensor input_ids, torch::Tensor position_ids = {},
+               torch::Tensor attention_mask = {}, KVCache* cache = nullptr)
+      : input_ids(std::move(input_ids)),
+        position_ids(std::move(position_ids)),
+        attention_mask(std::move(attention_mask)),
+        cache(cache) {}
+
+  torch::Tensor input_ids;
+  torch::Tensor position_ids;
+  torch::Tensor attention_mask;
+  KVCache* cache = nullptr;
+};
+
+class LlamaModelImpl : public torch::nn::Cloneable<LlamaModelImpl> {
+ public:
+  explicit LlamaModelImpl(const ModelConfig& config) : config_(config) { reset(); }
+  void reset() override;
+  torch::Tensor forward(const DecoderInput& in);  // -> hidden states [B, T, C]
+
+  const ModelConfig& config() const { return config_; }
+
+  torch::nn::Embedding embed_tokens{nullptr};  // [V, C]
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm{nullptr};
+
+ private:
+  ModelConfig config_;
+  torch::Tensor inv_freq_;  // [D/2] float32; not a parameter, never cast to the model dtype
+};
+TORCH_MODULE(LlamaModel);
+
+class LlamaForCausalLMImpl : public torch::nn::Cloneable<LlamaForCausalLMImpl> {
+ public:
+  explicit LlamaForCausalLMImpl(const ModelConfig& config) : config_(config) { reset(); }
+  void reset() override;
+  torch::Tensor forward(const DecoderInput& in);  // -> logits [B, T, V]
+  // Projects hidden states [B, T, C] to logits [B, T, V] (tied or untied head).
+  torch::Tensor logits(const torch::Tensor& hidden);
+
+  const ModelConfig& config() const { return config_; }
+  // A KV cache sized for this model.
+  KVCache make_cache(int64_t batch, int64_t capacity) const;
+
+  LlamaModel model{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // C -> V; null when tie_word_embeddings
+
+ private:
+  ModelConfig config_;
+};
+TORCH_MODULE(LlamaForCausalLM);
+
+// Combines causality (by cache slot), sliding window, padding and an optional explicit mask
+// into [B, 1, T, S] bool. A query may always attend to itself, so rows for padding queries
+// are never empty (their outputs are garbage that callers ignore, but never NaN).
+torch::Tensor build_attention_mask(const torch::Tensor& attention_mask, int64_t batch, int64_t past,
+                                   int64_t new_tokens, std::optional<int64_t> sliding_window,
+                                   const torch::Device& device);
+
+}  // namespace flywheel

@@ -1,0 +1,78 @@
+#include "trainer/optim/optimizer.h"
+
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/checkpoint/safetensors.h"
+
+namespace flywheel {
+
+std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters(
+    const torch::nn::Module& module) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& [name, p] : named_parameters(module)) {
+    if (p.requires_grad()) out.emplace_back(name, p);
+  }
+  return out;
+}
+
+Optimizer::Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params,
+                     const OptimizerOptions& options, Communicator& comm)
+    : params_(std::move(params)),
+      comm_(comm),
+      zero_stage_(comm.world_size() > 1 ? options.zero_stage : 0) {
+  for (const auto& [name, p] : params_)
+    tensors_.push_back(p);
+  std::optional<OwnerShards> owners;
+  if (zero_stage_ == 0) {
+    replicated_.emplace(params_, options.adamw);
+  } else {
+    sharded_.emplace(params_, options.adamw, comm);
+    if (zero_stage_ == 2) owners = OwnerShards{sharded_->shard_size(), sharded_->gradient_shard()};
+  }
+  sync_.emplace(tensors_, comm, options.bucket_bytes, owners);
+}
+
+std::string Optimizer::describe() const {
+  return "ZeRO stage " + std::to_string(zero_stage_) + ", " + std::to_string(sync_->num_buckets()) +
+         " gradient buckets";
+}
+
+void Optimizer::broadcast_parameters() {
+  if (comm_.world_size() == 1) return;
+  torch::NoGradGuard no_grad;
+  for (const auto& p : tensors_)
+    comm_.broadcast(p.detach(), 0);
+}
+
+double Optimizer::step(double max_norm, double lr) {
+  double norm = 0;
+  if (replicated_) {
+    norm = clip_grad_norm(tensors_, max_norm);
+    replicated_->step(lr);
+    replicated_->zero_grad();
+  } else {
+    if (zero_stage_ == 1) sharded_->take_gradient_from_params();
+    norm = sharded_->clip_grad_norm(max_norm);
+    sharded_->step(lr);
+    sharded_->zero_grad();
+  }
+  return norm;
+}
+
+void Optimizer::write(const std::string& dir) const {
+  if (replicated_) {
+    if (comm_.is_main()) write_safetensors(dir + "/optimizer.safetensors", replicated_->state());
+  } else {
+    sharded_->save_shard(dir);
+  }
+}
+
+void Optimizer::load(const std::string& dir) {
+  const auto state = read_optimizer_state(dir, params_);
+  if (replicated_) {
+    replicated_->load_state(state, dir);
+  } else {
+    sharded_->load_state(state, dir);
+  }
+}
+
+}  // namespace flywheel

@@ -1,0 +1,69 @@
+// The optimizer of one trained model, as a training loop uses it: AdamW replicated on every
+// rank (ZeRO stage 0, and any single process) or sharded across ranks (stages 1 and 2), with
+// the gradient synchronisation each needs. A loop with several trained models (an RL policy
+// and its value model) holds one per model; nothing here assumes a dataset or a loop shape.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "trainer/dist/communicator.h"
+#include "trainer/dist/grad_sync.h"
+#include "trainer/optim/adamw.h"
+#include "trainer/optim/zero.h"
+
+namespace flywheel {
+
+struct OptimizerOptions {
+  AdamWOptions adamw;
+  // 0 = replicated; 1 = optimizer state sharded; 2 = gradients sharded too. Sharding needs
+  // more than one rank: a single process runs replicated AdamW whatever is asked.
+  int64_t zero_stage = 0;
+  int64_t bucket_bytes = 25 << 20;  // gradient all-reduce bucket size
+};
+
+// The parameters of `module` that require gradients, with their Hugging Face names (which key
+// the saved optimizer state).
+std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters(
+    const torch::nn::Module& module);
+
+class Optimizer {
+ public:
+  Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params,
+            const OptimizerOptions& options, Communicator& comm);
+
+  // Arm before the backward of a step's last micro-batch; finish before step().
+  GradientSync& sync() { return *sync_; }
+  int64_t zero_stage() const { return zero_stage_; }
+  // "ZeRO stage 1, 3 gradient buckets", for the run's opening log line.
+  std::string describe() const;
+
+  // Rank 0's parameters on every rank, so replicas start identical whatever each loaded.
+  void broadcast_parameters();
+
+  // After sync().finish(): clip to max_norm, update at lr, clear the gradients; returns the
+  // gradient norm before clipping.
+  double step(double max_norm, double lr);
+
+  // This rank's optimizer files in `dir`: all of the state from rank 0 when replicated, every
+  // rank's shard when sharded.
+  void write(const std::string& dir) const;
+  // From files written at any world size and ZeRO stage.
+  void load(const std::string& dir);
+
+ private:
+  std::vector<std::pair<std::string, torch::Tensor>> params_;
+  std::vector<torch::Tensor> tensors_;
+  Communicator& comm_;
+  int64_t zero_stage_;
+  std::optional<AdamW> replicated_;
+  std::optional<ShardedAdamW> sharded_;
+  std::optional<GradientSync> sync_;
+};
+
+}  // namespace flywheel

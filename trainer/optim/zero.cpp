@@ -1,0 +1,215 @@
+#include "trainer/optim/zero.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "trainer/checkpoint/safetensors.h"
+#include "trainer/core/error.h"
+
+namespace flywheel {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string shard_name(int rank, int world) {
+  return "optimizer-shard-" + std::to_string(rank) + "-of-" + std::to_string(world) +
+         ".safetensors";
+}
+
+}  // namespace
+
+FlatLayout::FlatLayout(const std::vector<torch::Tensor>& params) {
+  for (const auto& p : params) {
+    offset.push_back(total);
+    numel.push_back(p.numel());
+    total += p.numel();
+  }
+}
+
+std::vector<FlatLayout::Piece> FlatLayout::pieces(int64_t begin, int64_t end) const {
+  std::vector<Piece> out;
+  for (size_t k = 0; k < offset.size(); ++k) {
+    const int64_t lo = std::max(begin, offset[k]);
+    const int64_t hi = std::min(end, offset[k] + numel[k]);
+    if (lo < hi) out.push_back({k, lo - offset[k], lo, hi - lo});
+  }
+  return out;
+}
+
+ShardedAdamW::ShardedAdamW(std::vector<std::pair<std::string, torch::Tensor>> params,
+                           AdamWOptions options, Communicator& comm)
+    : options_(options), comm_(comm), layout_([&] {
+        std::vector<torch::Tensor> ts;
+        for (auto& [name, p] : params)
+          ts.push_back(p);
+        return ts;
+      }()) {
+  for (auto& [name, p] : params) {
+    TORCH_CHECK(p.is_contiguous(), "sharded AdamW needs contiguous parameters: ", name);
+    TORCH_CHECK(p.scalar_type() == params.front().second.scalar_type(),
+                "sharded AdamW needs parameters of one dtype");
+    names_.push_back(name);
+    params_.push_back(p);
+    decay_.push_back(p.dim() > 1);
+  }
+  const int64_t W = comm.world_size();
+  size_ = (layout_.total + W - 1) / W;
+  begin_ = std::min(layout_.total, comm.rank() * size_);
+  end_ = std::min(layout_.total, begin_ + size_);
+  mine_ = layout_.pieces(begin_, end_);
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(params_.front().device());
+  exp_avg_ = torch::zeros({end_ - begin_}, f32);
+  exp_avg_sq_ = torch::zeros({end_ - begin_}, f32);
+  grad_ = torch::zeros({end_ - begin_}, f32);
+}
+
+void ShardedAdamW::take_gradient_from_params() {
+  torch::NoGradGuard no_grad;
+  for (const auto& piece : mine_) {
+    auto dst = grad_.narrow(0, piece.flat_offset - begin_, piece.length);
+    const auto& g = params_[piece.param].grad();
+    if (g.defined()) {
+      dst.copy_(g.reshape({-1}).narrow(0, piece.param_offset, piece.length));
+    } else {
+      dst.zero_();
+    }
+  }
+}
+
+double ShardedAdamW::clip_grad_norm(double max_norm) {
+  torch::NoGradGuard no_grad;
+  auto square = grad_.to(torch::kFloat64).pow(2).sum().reshape({1}).cpu();
+  const double total = std::sqrt(comm_.all_reduce_sum_cpu(square).item<double>());
+  if (max_norm > 0 && total > max_norm) grad_.mul_(max_norm / (total + 1e-6));
+  return total;
+}
+
+void ShardedAdamW::step(double lr) {
+  ++steps_;
+  for (const auto& piece : mine_) {
+    const int64_t at = piece.flat_offset - begin_;
+    auto param =
+        params_[piece.param].detach().view({-1}).narrow(0, piece.param_offset, piece.length);
+    adamw_update(param, grad_.narrow(0, at, piece.length), exp_avg_.narrow(0, at, piece.length),
+                 exp_avg_sq_.narrow(0, at, piece.length), lr, decay_[piece.param], steps_,
+                 options_);
+  }
+  // Every rank's slice, padded to S, gathered and written back into the parameters.
+  torch::NoGradGuard no_grad;
+  const auto& any = params_.front();
+  auto mine = torch::zeros({size_}, any.options());
+  for (const auto& piece : mine_) {
+    mine.narrow(0, piece.flat_offset - begin_, piece.length)
+        .copy_(params_[piece.param].view({-1}).narrow(0, piece.param_offset, piece.length));
+  }
+  std::vector<torch::Tensor> all;
+  comm_.all_gather(all, mine);
+  const auto flat = torch::cat(all).narrow(0, 0, layout_.total);
+  for (size_t k = 0; k < params_.size(); ++k) {
+    params_[k].detach().view({-1}).copy_(flat.narrow(0, layout_.offset[k], layout_.numel[k]));
+  }
+}
+
+void ShardedAdamW::zero_grad() {
+  for (auto& p : params_) {
+    if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
+  }
+}
+
+void ShardedAdamW::save_shard(const std::string& dir) const {
+  write_safetensors((fs::path(dir) / shard_name(comm_.rank(), comm_.world_size())).string(),
+                    {{"step", torch::tensor(steps_, torch::kInt64)},
+                     {"range", torch::tensor(std::vector<int64_t>{begin_, end_}, torch::kInt64)},
+                     {"total", torch::tensor(layout_.total, torch::kInt64)},
+                     {"exp_avg", exp_avg_.cpu()},
+                     {"exp_avg_sq", exp_avg_sq_.cpu()}});
+}
+
+void ShardedAdamW::load_state(const std::map<std::string, torch::Tensor>& state,
+                              const std::string& where) {
+  torch::NoGradGuard no_grad;
+  auto find = [&](const std::string& key) {
+    const auto it = state.find(key);
+    if (it == state.end()) throw UserError(where + ": missing optimizer tensor '" + key + "'");
+    return it->second;
+  };
+  steps_ = find("step").item<int64_t>();
+  for (const auto& piece : mine_) {
+    const auto at = piece.flat_offset - begin_;
+    const auto& name = names_[piece.param];
+    for (auto [suffix, dst] : {std::pair<const char*, torch::Tensor>{".exp_avg", exp_avg_},
+                               {".exp_avg_sq", exp_avg_sq_}}) {
+      const auto src = find(name + suffix);
+      if (src.numel() != layout_.numel[piece.param]) {
+        throw UserError(where + ": optimizer tensor '" + name + suffix + "' has the wrong size");
+      }
+      dst.narrow(0, at, piece.length)
+          .copy_(src.reshape({-1}).narrow(0, piece.param_offset, piece.length));
+    }
+  }
+}
+
+std::map<std::string, torch::Tensor> read_optimizer_state(
+    const std::string& dir, const std::vector<std::pair<std::string, torch::Tensor>>& params) {
+  std::map<std::string, torch::Tensor> state;
+  const fs::path replicated = fs::path(dir) / "optimizer.safetensors";
+  if (fs::exists(replicated)) {
+    SafetensorsFile f(replicated.string());
+    for (const auto& e : f.entries())
+      state[e.name] = f.tensor(e.name);
+    return state;
+  }
+  // Shards: find W from the file names, then place every shard's slices.
+  std::vector<fs::path> shards;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const auto name = e.path().filename().string();
+    if (name.rfind("optimizer-shard-", 0) == 0) shards.push_back(e.path());
+  }
+  if (shards.empty()) throw UserError(dir + ": no optimizer state (optimizer*.safetensors)");
+  std::vector<torch::Tensor> ts;
+  for (const auto& [name, p] : params)
+    ts.push_back(p);
+  const FlatLayout layout(ts);
+  auto exp_avg = torch::zeros({layout.total}, torch::kFloat32);
+  auto exp_avg_sq = torch::zeros({layout.total}, torch::kFloat32);
+  int64_t covered = 0, step = -1;
+  for (const auto& path : shards) {
+    SafetensorsFile f(path.string());
+    const auto where = path.string();
+    for (const char* key : {"step", "range", "total", "exp_avg", "exp_avg_sq"}) {
+      if (!f.contains(key)) throw UserError(where + ": missing tensor '" + key + "'");
+    }
+    if (f.tensor("total").item<int64_t>() != layout.total) {
+      throw UserError(where + ": written for " + std::to_string(f.tensor("total").item<int64_t>()) +
+                      " parameters, the model has " + std::to_string(layout.total));
+    }
+    const auto range = f.tensor("range");
+    const int64_t b = range[0].item<int64_t>(), e = range[1].item<int64_t>();
+    if (b < 0 || e < b || e > layout.total ||
+        f.entry("exp_avg").shape != std::vector<int64_t>{e - b} ||
+        f.entry("exp_avg_sq").shape != std::vector<int64_t>{e - b}) {
+      throw UserError(where + ": inconsistent shard range");
+    }
+    const auto s = f.tensor("step").item<int64_t>();
+    if (step >= 0 && s != step) throw UserError(where + ": shards from different steps");
+    step = s;
+    exp_avg.narrow(0, b, e - b).copy_(f.tensor("exp_avg"));
+    exp_avg_sq.narrow(0, b, e - b).copy_(f.tensor("exp_avg_sq"));
+    covered += e - b;
+  }
+  if (covered != layout.total) {
+    throw UserError(dir + ": the optimizer shards cover " + std::to_string(covered) + " of " +
+                    std::to_string(layout.total) + " elements (a shard is missing)");
+  }
+  state["step"] = torch::tensor(step, torch::kInt64);
+  for (size_t k = 0; k < params.size(); ++k) {
+    const auto& [name, p] = params[k];
+    state[name + ".exp_avg"] = exp_avg.narrow(0, layout.offset[k], layout.numel[k]).view_as(p);
+    state[name + ".exp_avg_sq"] =
+        exp_avg_sq.narrow(0, layout.offset[k], layout.numel[k]).view_as(p);
+  }
+  return state;
+}
+
+}  // namespace flywheel

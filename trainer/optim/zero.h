@@ -1,0 +1,94 @@
+// ZeRO stages 1 and 2: AdamW whose state is sharded across data-parallel ranks.
+//
+// All trainable parameters, in registration order, form one flat vector of N elements
+// (FlatLayout). Rank r of W owns the slice [r * S, min((r + 1) * S, N)) with S = ceil(N / W),
+// holds the Adam moments for that slice only (float32), updates only those elements, and the
+// updated parameters are then all-gathered so every rank again has the whole model.
+//   stage 1: gradients are all-reduced (GradientSync), each rank reads its slice of them;
+//   stage 2: gradients are reduced straight to their owner (GradientSync in reduce-to-owner
+//            mode), which keeps only its slice; no rank holds the summed full gradient.
+// The update is element for element the one AdamW does (the same adamw_update), so a sharded
+// run matches a replicated one up to the order of the gradient-norm sum.
+//
+// Checkpoints: each rank writes optimizer-shard-R-of-W.safetensors (its slice of both
+// moments, the slice bounds and N). read_optimizer_state() turns either that or a replicated
+// run's optimizer.safetensors back into per-parameter state, so a run resumes at any world
+// size, sharded or not.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "trainer/dist/communicator.h"
+#include "trainer/optim/adamw.h"
+
+namespace flywheel {
+
+struct FlatLayout {
+  explicit FlatLayout(const std::vector<torch::Tensor>& params);
+  std::vector<int64_t> offset;  // of each parameter in the flat vector
+  int64_t total = 0;            // N
+
+  // The part of [begin, end) that falls in parameter k, as {offset in k, flat offset, length}.
+  struct Piece {
+    size_t param;
+    int64_t param_offset, flat_offset, length;
+  };
+  std::vector<Piece> pieces(int64_t begin, int64_t end) const;
+  std::vector<int64_t> numel;
+};
+
+class ShardedAdamW {
+ public:
+  ShardedAdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWOptions options,
+               Communicator& comm);
+
+  int64_t shard_begin() const { return begin_; }
+  int64_t shard_end() const { return end_; }
+  int64_t shard_size() const { return size_; }  // S: every rank's slice, padded
+  const FlatLayout& layout() const { return layout_; }
+  const std::vector<torch::Tensor>& params() const { return params_; }
+
+  // This rank's slice of the summed gradient, float32 [end - begin]. Stage 2's GradientSync
+  // writes it directly; stage 1 fills it from the parameters' (all-reduced) .grad with
+  // take_gradient_from_params().
+  torch::Tensor gradient_shard() { return grad_; }
+  void take_gradient_from_params();
+
+  // The global L2 norm of the gradient (one all-reduce of the slices' squared sums), scaled
+  // down to max_norm when above it (max_norm <= 0: measure only). Returns the norm before.
+  double clip_grad_norm(double max_norm);
+  // AdamW on this rank's slice, then every rank gets the updated parameters.
+  void step(double lr);
+  void zero_grad();
+  int64_t steps() const { return steps_; }
+
+  // Writes optimizer-shard-R-of-W.safetensors into dir.
+  void save_shard(const std::string& dir) const;
+  // Restores from read_optimizer_state()'s per-parameter state.
+  void load_state(const std::map<std::string, torch::Tensor>& state, const std::string& where);
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<torch::Tensor> params_;
+  std::vector<bool> decay_;
+  AdamWOptions options_;
+  Communicator& comm_;
+  FlatLayout layout_;
+  int64_t size_ = 0, begin_ = 0, end_ = 0;
+  std::vector<FlatLayout::Piece> mine_;
+  torch::Tensor exp_avg_, exp_avg_sq_, grad_;  // float32 [end - begin]
+  int64_t steps_ = 0;
+};
+
+// The optimizer state of a checkpoint directory as AdamW::state() names it, whether it was
+// written by a replicated run (optimizer.safetensors) or by W sharded ranks
+// (optimizer-shard-*-of-W.safetensors). UserError naming the file on anything inconsistent.
+std::map<std::string, torch::Tensor> read_optimizer_state(
+    const std::string& dir, const std::vector<std::pair<std::string, torch::Tensor>>& params);
+
+}  // namespace flywheel

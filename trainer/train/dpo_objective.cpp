@@ -1,0 +1,242 @@
+// DPO and its variants (dpo, dpo_norm, ipo, simpo) on preference pairs.
+//
+// The reference log-probs are computed once, before the first update, with the initial policy
+// (which is the reference) and cached in RUN/reference_logps.safetensors — open-instruct's
+// dpo_tune_cache approach — so no reference model is held during training. SimPO needs none.
+// Under data parallelism each rank scores every world_size-th pair and a sum over ranks
+// assembles the whole cache on every rank; rank 0 writes the file.
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "losses/logprobs.h"
+#include "losses/preference.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/checkpoint/safetensors.h"
+#include "trainer/core/error.h"
+#include "trainer/text/tokenizer.h"
+#include "trainer/train/model_builder.h"
+#include "trainer/train/objective.h"
+
+namespace flywheel {
+namespace {
+
+struct PairLogps {
+  torch::Tensor chosen, rejected;                          // [B] summed log-probs
+  torch::Tensor chosen_token_count, rejected_token_count;  // [B] scored tokens
+};
+
+class DpoObjective final : public Objective {
+ public:
+  DpoObjective(const Recipe& recipe, bool resume, Communicator& comm)
+      : recipe_(recipe),
+        comm_(comm),
+        model_(build_causal_lm(recipe.model, recipe.seed)),
+        tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)) {
+    options_.type = losses::parse_preference_loss_type(recipe.loss.type);
+    options_.beta = recipe.loss.beta;
+    options_.label_smoothing = recipe.loss.label_smoothing;
+    options_.gamma_beta_ratio = recipe.loss.gamma_beta_ratio;
+    options_.validate();
+
+    DataStats stats;
+    train_ =
+        load_preference_examples(recipe.data.train_file, tokenizer_, recipe.data.options, &stats);
+    if (comm_.is_main()) {
+      std::fprintf(stderr, "%s: %s\n", recipe.data.train_file.c_str(), stats.summary().c_str());
+    }
+    if (!recipe.data.eval_file.empty()) {
+      DataStats eval_stats;
+      eval_ = load_preference_examples(recipe.data.eval_file, tokenizer_, recipe.data.options,
+                                       &eval_stats);
+      if (comm_.is_main()) {
+        std::fprintf(stderr, "%s: %s\n", recipe.data.eval_file.c_str(),
+                     eval_stats.summary().c_str());
+      }
+    }
+    if (options_.type != losses::PreferenceLossType::kSimpo) prepare_reference(resume);
+  }
+
+  int64_t size() const override { return static_cast<int64_t>(train_.size()); }
+
+  std::vector<int64_t> lengths() const override {
+    std::vector<int64_t> out;
+    for (const auto& e : train_)
+      out.push_back(std::max(e.chosen.size(), e.rejected.size()));
+    return out;
+  }
+
+  double units(const std::vector<int64_t>& examples) const override {
+    return static_cast<double>(examples.size());
+  }
+
+  std::vector<std::string> metric_names() const override {
+    return {"logps/chosen",   "logps/rejected",  "rewards/accuracies",
+            "rewards/chosen", "rewards/margins", "rewards/rejected"};
+  }
+
+  MicroBatchResult forward(const std::vector<int64_t>& examples, double normalizer) override {
+    int64_t tokens = 0;
+    const auto lp = pair_logps(train_, examples, &tokens);
+    auto out = losses::preference_loss(inputs(lp, train_ref_, examples), options_);
+    const auto B = static_cast<double>(examples.size());
+    MicroBatchResult r;
+    r.loss = out.per_example_loss.sum() / normalizer;
+    r.token_count = tokens;
+    r.sums = {{"rewards/chosen", out.chosen_rewards.sum().item<double>()},
+              {"rewards/rejected", out.rejected_rewards.sum().item<double>()},
+              {"rewards/accuracies", out.accuracy.item<double>() * B},
+              {"rewards/margins", out.margin.item<double>() * B},
+              {"logps/chosen", lp.chosen.detach().sum().item<double>()},
+              {"logps/rejected", lp.rejected.detach().sum().item<double>()}};
+    return r;
+  }
+
+  std::map<std::string, double> evaluate() override {
+    if (eval_.empty()) return {};
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    std::map<std::string, double> sums;
+    for (const auto& batch : chunks(eval_.size())) {
+      int64_t tokens = 0;
+      const auto lp = pair_logps(eval_, batch, &tokens);
+      auto out = losses::preference_loss(inputs(lp, eval_ref_, batch), options_);
+      const auto B = static_cast<double>(batch.size());
+      sums["loss"] += out.per_example_loss.sum().item<double>();
+      sums["rewards/accuracies"] += out.accuracy.item<double>() * B;
+      sums["rewards/margins"] += out.margin.item<double>() * B;
+      // Preference accuracy of the policy itself (meaningful before training too, when the
+      // implicit rewards are all zero): does it give the chosen answer more probability?
+      sums["logps/accuracy"] += lp.chosen.gt(lp.rejected).sum().item<double>();
+    }
+    model_->train();
+    for (auto& [k, v] : sums)
+      v /= static_cast<double>(eval_.size());
+    return sums;
+  }
+
+  torch::nn::Module& model() override { return *model_; }
+  LlamaForCausalLM* policy() override { return &model_; }
+  void save_model(const std::string& dir) override {
+    save_pretrained(dir, *model_, model_->config());
+  }
+
+ private:
+  // Summed log-probs of chosen and rejected for `examples`, in one forward over 2B rows.
+  PairLogps pair_logps(const std::vector<PreferenceExample>& data,
+                       const std::vector<int64_t>& examples, int64_t* tokens) {
+    std::vector<const TokenSequence*> seqs;
+    for (auto i : examples)
+      seqs.push_back(&data[i].chosen);
+    for (auto i : examples)
+      seqs.push_back(&data[i].rejected);
+    const auto device = model_->model->embed_tokens->weight.device();
+    const auto batch = on_device(collate(seqs, tokenizer_.pad_id()), device);
+    *tokens = batch.token_count;
+    auto logits = model_->forward({batch.input_ids, batch.position_ids, batch.attention_mask});
+    auto lp = losses::sequence_logps(logits, batch.labels);
+    const auto B = static_cast<int64_t>(examples.size());
+    return {lp.sum.narrow(0, 0, B), lp.sum.narrow(0, B, B), lp.count.narrow(0, 0, B),
+            lp.count.narrow(0, B, B)};
+  }
+
+  losses::PreferenceInputs inputs(const PairLogps& lp, const PairLogps& ref,
+                                  const std::vector<int64_t>& examples) const {
+    losses::PreferenceInputs in;
+    in.policy_chosen_logps = lp.chosen;
+    in.policy_rejected_logps = lp.rejected;
+    in.chosen_lengths = lp.chosen_token_count.to(lp.chosen.scalar_type());
+    in.rejected_lengths = lp.rejected_token_count.to(lp.chosen.scalar_type());
+    if (ref.chosen.defined()) {
+      auto idx = torch::tensor(examples, torch::kInt64);
+      in.reference_chosen_logps = ref.chosen.index_select(0, idx).to(lp.chosen.options());
+      in.reference_rejected_logps = ref.rejected.index_select(0, idx).to(lp.chosen.options());
+    }
+    return in;
+  }
+
+  std::vector<std::vector<int64_t>> chunks(size_t n) const {
+    std::vector<std::vector<int64_t>> out;
+    const auto B = static_cast<size_t>(recipe_.training.micro_batch_size);
+    for (size_t i = 0; i < n; i += B) {
+      out.emplace_back();
+      for (size_t j = i; j < std::min(n, i + B); ++j)
+        out.back().push_back(static_cast<int64_t>(j));
+    }
+    return out;
+  }
+
+  PairLogps reference_for(const std::vector<PreferenceExample>& data) {
+    torch::NoGradGuard no_grad;
+    const auto n = static_cast<int64_t>(data.size());
+    auto chosen = torch::zeros({n}, torch::kFloat64);
+    auto rejected = torch::zeros({n}, torch::kFloat64);
+    std::vector<int64_t> mine;  // this rank's share: every world_size-th pair
+    for (int64_t i = comm_.rank(); i < n; i += comm_.world_size())
+      mine.push_back(i);
+    const auto B = static_cast<size_t>(recipe_.training.micro_batch_size);
+    for (size_t i = 0; i < mine.size(); i += B) {
+      const std::vector<int64_t> batch(
+          mine.begin() + static_cast<std::ptrdiff_t>(i),
+          mine.begin() + static_cast<std::ptrdiff_t>(std::min(mine.size(), i + B)));
+      int64_t tokens = 0;
+      const auto lp = pair_logps(data, batch, &tokens);
+      const auto idx = torch::tensor(batch, torch::kInt64);
+      chosen.index_copy_(0, idx, lp.chosen.to(torch::kCPU, torch::kFloat64));
+      rejected.index_copy_(0, idx, lp.rejected.to(torch::kCPU, torch::kFloat64));
+    }
+    // The other ranks' entries are zero here, so a sum over ranks fills them in.
+    return {comm_.all_reduce_sum_cpu(chosen), comm_.all_reduce_sum_cpu(rejected), {}, {}};
+  }
+
+  // Loads the cache when resuming and it matches the data; computes and saves it otherwise.
+  void prepare_reference(bool resume) {
+    const std::string path = recipe_.output_dir + "/reference_logps.safetensors";
+    // Rank 0 decides whether the cache can be reused, so that every rank takes the same path.
+    auto reuse = torch::zeros({1}, torch::kFloat64);
+    if (comm_.is_main() && resume && std::filesystem::exists(path)) {
+      SafetensorsFile f(path);
+      auto sized = [&](const char* name, size_t n) {
+        return f.contains(name) &&
+               f.entry(name).shape == std::vector<int64_t>{static_cast<int64_t>(n)};
+      };
+      if (sized("train.chosen", train_.size()) && sized("eval.chosen", eval_.size())) reuse[0] = 1;
+    }
+    if (comm_.all_reduce_sum_cpu(reuse).item<double>() > 0) {
+      SafetensorsFile f(path);
+      train_ref_ = {f.tensor("train.chosen").clone(), f.tensor("train.rejected").clone(), {}, {}};
+      eval_ref_ = {f.tensor("eval.chosen").clone(), f.tensor("eval.rejected").clone(), {}, {}};
+      if (comm_.is_main()) std::fprintf(stderr, "reference log-probs: loaded %s\n", path.c_str());
+      return;
+    }
+    model_->eval();
+    train_ref_ = reference_for(train_);
+    eval_ref_ = reference_for(eval_);
+    model_->train();
+    if (!comm_.is_main()) return;
+    std::filesystem::create_directories(recipe_.output_dir);
+    write_safetensors(path, {{"train.chosen", train_ref_.chosen},
+                             {"train.rejected", train_ref_.rejected},
+                             {"eval.chosen", eval_ref_.chosen},
+                             {"eval.rejected", eval_ref_.rejected}});
+    std::fprintf(stderr, "reference log-probs: cached %zu train and %zu eval pairs in %s\n",
+                 train_.size(), eval_.size(), path.c_str());
+  }
+
+  const Recipe& recipe_;
+  Communicator& comm_;
+  LlamaForCausalLM model_;
+  Tokenizer tokenizer_;
+  losses::PreferenceOptions options_;
+  std::vector<PreferenceExample> train_, eval_;
+  PairLogps train_ref_, eval_ref_;  // float64 on CPU; undefined for simpo
+};
+
+}  // namespace
+
+std::unique_ptr<Objective> make_dpo_objective(const Recipe& recipe, bool resume,
+                                              Communicator& comm) {
+  return std::make_unique<DpoObjective>(recipe, resume, comm);
+}
+
+}  // namespace flywheel

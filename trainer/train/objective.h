@@ -1,0 +1,84 @@
+// What one supervised training algorithm (SFT, DPO, reward model) contributes to the shared
+// loop in train_loop.h: its examples, its model, and the loss of a micro-batch. The
+// implementations, one per algorithm family, each in its own file:
+//   sft_objective.cpp      supervised fine-tuning (token-level cross-entropy)
+//   dpo_objective.cpp      DPO, length-normalised DPO, IPO, SimPO with a cached reference
+//   reward_objective.cpp   Bradley–Terry / Plackett–Luce reward models
+//
+// Losses are normalised over the whole optimizer step: units() counts what the loss averages
+// over (loss tokens for SFT, examples for DPO and reward models) for any set of examples, the
+// loop sums it over every micro-batch of the step, and forward() divides its summed loss by
+// that total. So gradient accumulation and data parallelism give exactly the gradient of one
+// big batch, whatever the split: every rank knows the whole step's examples, so every rank
+// computes the same normaliser without communicating.
+//
+// This interface is for one loop family: a static, indexed dataset and one trained module.
+// Online RL (PPO/GRPO: rollouts made each step, policy + value + frozen reference models,
+// several optimizer steps per rollout batch) is a second family: it does not implement
+// Objective but composes the same parts the loop is built from (see train_loop.h).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "trainer/data/batching.h"
+#include "trainer/dist/communicator.h"
+#include "trainer/model/device.h"
+#include "trainer/model/llama.h"
+#include "trainer/train/recipe.h"
+
+namespace flywheel {
+
+struct MicroBatchResult {
+  torch::Tensor loss;                  // scalar: summed loss / normalizer (ready for backward)
+  std::map<std::string, double> sums;  // metric sums over this micro-batch's units
+  int64_t token_count = 0;             // non-padding tokens processed
+};
+
+class Objective {
+ public:
+  virtual ~Objective() = default;
+
+  virtual int64_t size() const = 0;                  // training examples
+  virtual std::vector<int64_t> lengths() const = 0;  // per example, for length grouping
+  virtual double units(const std::vector<int64_t>& examples) const = 0;
+  virtual MicroBatchResult forward(const std::vector<int64_t>& examples, double normalizer) = 0;
+  // The keys forward() puts in `sums`, the same on every rank (metrics are summed across ranks
+  // in this order, including on a rank that had no examples in a step).
+  virtual std::vector<std::string> metric_names() const = 0;
+  // Held-out metrics on the eval file (empty map when there is none).
+  virtual std::map<std::string, double> evaluate() = 0;
+
+  virtual torch::nn::Module& model() = 0;
+  // The causal LM being trained, for evaluation by generation; null for reward models.
+  virtual LlamaForCausalLM* policy() { return nullptr; }
+  // Writes the model in Hugging Face format (config.json + safetensors) into `dir`.
+  virtual void save_model(const std::string& dir) = 0;
+};
+
+// A collated batch moved to the model's device.
+inline TokenBatch on_device(TokenBatch b, const torch::Device& device) {
+  b.input_ids = to_device(b.input_ids, device);
+  b.labels = to_device(b.labels, device);
+  b.attention_mask = to_device(b.attention_mask, device);
+  b.position_ids = to_device(b.position_ids, device);
+  return b;
+}
+
+// `comm` is the training job's: data statistics are reported by rank 0 only, and DPO's
+// reference pass is split across ranks.
+std::unique_ptr<Objective> make_sft_objective(const Recipe& recipe, Communicator& comm);
+std::unique_ptr<Objective> make_dpo_objective(const Recipe& recipe, bool resume,
+                                              Communicator& comm);
+std::unique_ptr<Objective> make_reward_objective(const Recipe& recipe, Communicator& comm);
+
+// Dispatches on recipe.trainer.
+std::unique_ptr<Objective> make_objective(const Recipe& recipe, bool resume, Communicator& comm);
+
+}  // namespace flywheel

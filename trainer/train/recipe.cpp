@@ -1,0 +1,414 @@
+#include "trainer/train/recipe.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include "trainer/core/error.h"
+
+namespace flywheel {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Where a value came from, for error messages: "FILE:LINE" or the command-line override.
+struct Origin {
+  std::string file;
+  std::set<std::string> overridden;  // dotted keys set on the command line
+
+  std::string at(const std::string& key, const YAML::Node& node) const {
+    if (overridden.count(key)) return "command-line override '" + key + "'";
+    if (!node.IsDefined()) return file;
+    const auto mark = node.Mark();
+    return mark.line >= 0 ? file + ":" + std::to_string(mark.line + 1) : file;
+  }
+};
+
+// Reads one mapping of the recipe; every key read is remembered so finish() can reject
+// the unknown ones.
+class Section {
+ public:
+  Section(const YAML::Node& node, std::string prefix, const Origin& origin)
+      : node_(node), prefix_(std::move(prefix)), origin_(origin) {
+    if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
+      throw UserError(origin_.at(prefix_, node_) + ": key '" + prefix_ +
+                      "': expected a mapping of keys");
+    }
+  }
+
+  bool has(const std::string& key) {
+    known_.insert(key);
+    return node_.IsMap() && get(key).IsDefined() && !get(key).IsNull();
+  }
+
+  void string(const std::string& key, std::string* out, const std::set<std::string>& allowed = {}) {
+    if (!has(key)) return;
+    *out = scalar(key, "a string");
+    if (!allowed.empty() && !allowed.count(*out)) {
+      std::string list;
+      for (const auto& a : allowed)
+        list += (list.empty() ? "" : ", ") + a;
+      fail(key, "one of " + list);
+    }
+  }
+
+  void integer(const std::string& key, int64_t* out, int64_t min_value) {
+    if (!has(key)) return;
+    const auto text = scalar(key, "an integer");
+    try {
+      size_t used = 0;
+      const long long v = std::stoll(text, &used);
+      if (used != text.size()) throw std::invalid_argument(text);
+      *out = v;
+    } catch (const std::exception&) {
+      fail(key, "an integer");
+    }
+    if (*out < min_value) fail(key, "an integer >= " + std::to_string(min_value));
+  }
+
+  void number(const std::string& key, double* out, double min_value, double max_value) {
+    if (!has(key)) return;
+    const auto text = scalar(key, "a number");
+    try {
+      size_t used = 0;
+      *out = std::stod(text, &used);
+      if (used != text.size()) throw std::invalid_argument(text);
+    } catch (const std::exception&) {
+      fail(key, "a number");
+    }
+    if (!(*out >= min_value && *out <= max_value)) {
+      std::ostringstream range;
+      range << "a number in [" << min_value << ", " << max_value << "]";
+      fail(key, range.str());
+    }
+  }
+
+  void boolean(const std::string& key, bool* out) {
+    if (!has(key)) return;
+    const auto text = scalar(key, "true or false");
+    if (text == "true") {
+      *out = true;
+    } else if (text == "false") {
+      *out = false;
+    } else {
+      fail(key, "true or false");
+    }
+  }
+
+  // A path that must exist; resolved to an absolute path.
+  void existing_path(const std::string& key, std::string* out) {
+    if (!has(key)) return;
+    const auto text = scalar(key, "a path");
+    if (!fs::exists(text)) fail(key, "an existing path ('" + text + "' does not exist)");
+    *out = fs::absolute(text).lexically_normal().string();
+  }
+
+  Section child(const std::string& key) {
+    known_.insert(key);
+    // A missing section is an empty (null) node, not yaml-cpp's invalid "zombie" node.
+    const bool present = node_.IsMap() && get(key).IsDefined();
+    return Section(present ? get(key) : YAML::Node(), prefix_.empty() ? key : prefix_ + "." + key,
+                   origin_);
+  }
+
+  void finish() const {
+    if (!node_.IsMap()) return;
+    for (const auto& item : node_) {
+      const auto key = item.first.as<std::string>();
+      if (known_.count(key)) continue;
+      std::string list;
+      for (const auto& k : known_)
+        list += (list.empty() ? "" : ", ") + k;
+      throw UserError(origin_.at(dotted(key), item.first) + ": unknown key '" + dotted(key) +
+                      "' (known keys" + (prefix_.empty() ? "" : " of '" + prefix_ + "'") + ": " +
+                      list + ")");
+    }
+  }
+
+  [[noreturn]] void fail(const std::string& key, const std::string& expected) const {
+    const auto value = node_.IsMap() ? get(key) : YAML::Node();
+    if (!value.IsDefined() || value.IsNull()) {
+      throw UserError(origin_.at(dotted(key), node_) + ": key '" + dotted(key) +
+                      "' is missing: " + "expected " + expected);
+    }
+    const std::string got = value.IsScalar() ? "'" + value.Scalar() + "'" : "a non-scalar value";
+    throw UserError(origin_.at(dotted(key), value) + ": key '" + dotted(key) + "': expected " +
+                    expected + ", got " + got);
+  }
+
+ private:
+  std::string dotted(const std::string& key) const {
+    return prefix_.empty() ? key : prefix_ + "." + key;
+  }
+
+  // Const lookup: a missing key yields an undefined node instead of being inserted.
+  YAML::Node get(const std::string& key) const {
+    const YAML::Node& node = node_;
+    return node[key];
+  }
+
+  std::string scalar(const std::string& key, const std::string& expected) const {
+    const auto value = get(key);
+    if (!value.IsScalar()) fail(key, expected);
+    return value.Scalar();
+  }
+
+  YAML::Node node_;
+  std::string prefix_;
+  const Origin& origin_;
+  std::set<std::string> known_;
+};
+
+// "a.b.c=value" -> root[a][b][c] = parsed value.
+void apply_override(YAML::Node root, const std::string& assignment, Origin* origin) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw UserError("override '" + assignment + "': expected section.key=value");
+  }
+  const auto key = assignment.substr(0, eq);
+  YAML::Node value;
+  try {
+    value = YAML::Load(assignment.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    throw UserError("override '" + assignment + "': " + e.msg);
+  }
+  std::vector<std::string> parts;
+  std::stringstream in(key);
+  for (std::string part; std::getline(in, part, '.');) {
+    if (part.empty()) throw UserError("override '" + assignment + "': empty key component");
+    parts.push_back(part);
+  }
+  // yaml-cpp nodes are handles: walking with operator[] on a non-const node creates the path.
+  std::vector<YAML::Node> chain = {root};
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node next = chain.back()[parts[i]];
+    if (next.IsDefined() && !next.IsNull() && !next.IsMap()) {
+      throw UserError("override '" + assignment + "': '" + parts[i] + "' is not a section");
+    }
+    chain.push_back(next);
+  }
+  chain.back()[parts.back()] = value;
+  origin->overridden.insert(key);
+}
+
+void parse_model(Section s, ModelSection* m) {
+  s.existing_path("path", &m->path);
+  s.existing_path("config", &m->config);
+  s.existing_path("tokenizer", &m->tokenizer);
+  s.string("dtype", &m->dtype, {"float32", "bfloat16", "float16"});
+  s.string("device", &m->device);
+  s.number("init_std", &m->init_std, 0.0, 1.0);
+  if (m->path.empty() == m->config.empty()) {
+    s.fail("path", "exactly one of model.path (a checkpoint) and model.config (a new model)");
+  }
+  if (m->tokenizer.empty()) m->tokenizer = m->path;
+  if (m->tokenizer.empty()) s.fail("tokenizer", "a tokenizer directory when model.config is used");
+  if (m->device != "cpu" && m->device.rfind("cuda", 0) != 0) s.fail("device", "cpu or cuda[:N]");
+  s.finish();
+}
+
+void parse_data(Section s, DataSection* d) {
+  s.existing_path("train_file", &d->train_file);
+  if (d->train_file.empty()) s.fail("train_file", "the training data file");
+  s.existing_path("eval_file", &d->eval_file);
+  auto& o = d->options;
+  s.string("chat_template", &o.chat_template, {"chatml", "llama2", "tulu", "zephyr"});
+  s.integer("max_length", &o.max_length, 2);
+  s.string("overlong", &o.overlong, {"drop", "truncate_prompt"});
+  s.boolean("skip_invalid", &o.skip_invalid);
+  s.boolean("add_bos", &o.add_bos);
+  s.boolean("packing", &d->packing);
+  s.boolean("group_by_length", &d->group_by_length);
+  s.finish();
+}
+
+void parse_training(Section s, TrainingSection* t) {
+  s.integer("epochs", &t->epochs, 1);
+  s.integer("max_steps", &t->max_steps, 0);
+  s.integer("micro_batch_size", &t->micro_batch_size, 1);
+  s.integer("gradient_accumulation_steps", &t->gradient_accumulation_steps, 1);
+  s.number("learning_rate", &t->learning_rate, 0.0, 1.0);
+  s.number("weight_decay", &t->weight_decay, 0.0, 10.0);
+  s.number("adam_beta1", &t->adam_beta1, 0.0, 0.999999);
+  s.number("adam_beta2", &t->adam_beta2, 0.0, 0.999999999);
+  s.number("adam_eps", &t->adam_eps, 1e-30, 1.0);
+  s.string("lr_scheduler", &t->lr_scheduler, {"constant", "cosine", "linear"});
+  s.number("warmup_ratio", &t->warmup_ratio, 0.0, 1.0);
+  s.integer("warmup_steps", &t->warmup_steps, 0);
+  s.number("max_grad_norm", &t->max_grad_norm, 0.0, 1e9);
+  s.string("sft_loss_reduction", &t->sft_loss_reduction, {"sum", "token_mean"});
+  s.finish();
+}
+
+void parse_loss(Section s, LossSection* l) {
+  s.string("type", &l->type, {"dpo", "dpo_norm", "ipo", "simpo"});
+  s.number("beta", &l->beta, 1e-12, 1e6);
+  s.number("label_smoothing", &l->label_smoothing, 0.0, 0.4999);
+  s.number("gamma_beta_ratio", &l->gamma_beta_ratio, -1e6, 1e6);
+  s.number("rm_margin", &l->rm_margin, -1e6, 1e6);
+  s.number("rm_center_coefficient", &l->rm_center_coefficient, 0.0, 1e6);
+  s.finish();
+}
+
+void parse_logging(Section s, LoggingSection* l) {
+  s.integer("every_steps", &l->every_steps, 1);
+  s.integer("eval_every_steps", &l->eval_every_steps, 0);
+  s.string("progress", &l->progress, {"auto", "bar", "lines"});
+  s.finish();
+}
+
+void parse_eval(Section s, EvalSection* e) {
+  s.existing_path("generation_file", &e->generation_file);
+  s.string("verifier", &e->verifier);
+  s.integer("max_new_tokens", &e->max_new_tokens, 1);
+  s.integer("max_samples", &e->max_samples, 1);
+  s.integer("batch_size", &e->batch_size, 1);
+  if (e->generation_file.empty() != e->verifier.empty()) {
+    s.fail("verifier", "eval.generation_file and eval.verifier together");
+  }
+  s.finish();
+}
+
+void parse_checkpoint(Section s, CheckpointSection* c) {
+  s.integer("every_steps", &c->every_steps, 0);
+  s.integer("keep_last", &c->keep_last, 1);
+  s.finish();
+}
+
+void parse_distributed(Section s, DistributedSection* d) {
+  s.integer("zero_stage", &d->zero_stage, 0);
+  if (d->zero_stage > 2) s.fail("zero_stage", "0, 1 or 2");
+  s.number("bucket_mb", &d->bucket_mb, 0.001, 1e6);
+  s.integer("timeout_s", &d->timeout_s, 1);
+  s.integer("rendezvous_timeout_s", &d->rendezvous_timeout_s, 1);
+  s.finish();
+}
+
+}  // namespace
+
+Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides) {
+  if (!fs::is_regular_file(path)) throw UserError("recipe not found: " + path);
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::ParserException& e) {
+    throw UserError(path + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  Origin origin{path, {}};
+  for (const auto& o : overrides)
+    apply_override(root, o, &origin);
+
+  Recipe r;
+  r.source = fs::absolute(path).lexically_normal().string();
+  Section top(root, "", origin);
+  top.string("trainer", &r.trainer, {"dpo", "reward_model", "sft"});
+  if (r.trainer.empty()) top.fail("trainer", "sft, dpo or reward_model");
+  int64_t seed = static_cast<int64_t>(r.seed);
+  top.integer("seed", &seed, 0);
+  r.seed = static_cast<uint64_t>(seed);
+  top.string("output_dir", &r.output_dir);
+  if (r.output_dir.empty()) top.fail("output_dir", "the run directory");
+  parse_model(top.child("model"), &r.model);
+  parse_data(top.child("data"), &r.data);
+  parse_training(top.child("training"), &r.training);
+  parse_loss(top.child("loss"), &r.loss);
+  parse_logging(top.child("logging"), &r.logging);
+  parse_eval(top.child("eval"), &r.eval);
+  parse_checkpoint(top.child("checkpoint"), &r.checkpoint);
+  parse_distributed(top.child("distributed"), &r.distributed);
+  top.finish();
+  if (r.data.packing && r.trainer != "sft") top.fail("data", "packing only with trainer: sft");
+  return r;
+}
+
+std::string recipe_to_yaml(const Recipe& r) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "trainer" << YAML::Value << r.trainer;
+  out << YAML::Key << "seed" << YAML::Value << r.seed;
+  out << YAML::Key << "output_dir" << YAML::Value << r.output_dir;
+  auto section = [&](const char* name, const std::function<void()>& body) {
+    out << YAML::Key << name << YAML::Value << YAML::BeginMap;
+    body();
+    out << YAML::EndMap;
+  };
+  auto kv = [&](const char* key, const auto& value) {
+    out << YAML::Key << key << YAML::Value << value;
+  };
+  section("model", [&] {
+    if (!r.model.path.empty()) kv("path", r.model.path);
+    if (!r.model.config.empty()) kv("config", r.model.config);
+    kv("tokenizer", r.model.tokenizer);
+    kv("dtype", r.model.dtype);
+    kv("device", r.model.device);
+    kv("init_std", r.model.init_std);
+  });
+  section("data", [&] {
+    kv("train_file", r.data.train_file);
+    if (!r.data.eval_file.empty()) kv("eval_file", r.data.eval_file);
+    kv("chat_template", r.data.options.chat_template);
+    kv("max_length", r.data.options.max_length);
+    kv("overlong", r.data.options.overlong);
+    kv("skip_invalid", r.data.options.skip_invalid);
+    kv("add_bos", r.data.options.add_bos);
+    kv("packing", r.data.packing);
+    kv("group_by_length", r.data.group_by_length);
+  });
+  section("training", [&] {
+    const auto& t = r.training;
+    kv("epochs", t.epochs);
+    kv("max_steps", t.max_steps);
+    kv("micro_batch_size", t.micro_batch_size);
+    kv("gradient_accumulation_steps", t.gradient_accumulation_steps);
+    kv("learning_rate", t.learning_rate);
+    kv("weight_decay", t.weight_decay);
+    kv("adam_beta1", t.adam_beta1);
+    kv("adam_beta2", t.adam_beta2);
+    kv("adam_eps", t.adam_eps);
+    kv("lr_scheduler", t.lr_scheduler);
+    kv("warmup_ratio", t.warmup_ratio);
+    kv("warmup_steps", t.warmup_steps);
+    kv("max_grad_norm", t.max_grad_norm);
+    kv("sft_loss_reduction", t.sft_loss_reduction);
+  });
+  section("loss", [&] {
+    kv("type", r.loss.type);
+    kv("beta", r.loss.beta);
+    kv("label_smoothing", r.loss.label_smoothing);
+    kv("gamma_beta_ratio", r.loss.gamma_beta_ratio);
+    kv("rm_margin", r.loss.rm_margin);
+    kv("rm_center_coefficient", r.loss.rm_center_coefficient);
+  });
+  section("logging", [&] {
+    kv("every_steps", r.logging.every_steps);
+    kv("eval_every_steps", r.logging.eval_every_steps);
+    kv("progress", r.logging.progress);
+  });
+  if (!r.eval.generation_file.empty()) {
+    section("eval", [&] {
+      kv("generation_file", r.eval.generation_file);
+      kv("verifier", r.eval.verifier);
+      kv("max_new_tokens", r.eval.max_new_tokens);
+      kv("max_samples", r.eval.max_samples);
+      kv("batch_size", r.eval.batch_size);
+    });
+  }
+  section("checkpoint", [&] {
+    kv("every_steps", r.checkpoint.every_steps);
+    kv("keep_last", r.checkpoint.keep_last);
+  });
+  section("distributed", [&] {
+    kv("zero_stage", r.distributed.zero_stage);
+    kv("bucket_mb", r.distributed.bucket_mb);
+    kv("timeout_s", r.distributed.timeout_s);
+    kv("rendezvous_timeout_s", r.distributed.rendezvous_timeout_s);
+  });
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace flywheel

@@ -1,0 +1,114 @@
+// A training recipe: the YAML file a researcher edits and launches with
+//   flywheel train RECIPE.yaml [section.key=value ...]
+// parsed once into the typed structs below. Every key is checked where it is read: unknown
+// keys, wrong types, out-of-range values and missing files are UserErrors naming the file,
+// line and key and what was expected. Command-line overrides are applied to the YAML tree
+// before parsing, so they are checked the same way.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trainer/data/examples.h"
+
+namespace flywheel {
+
+struct ModelSection {
+  std::string path;       // Hugging Face directory to start from, or
+  std::string config;     // a config.json for a freshly initialised model (with init_seed)
+  std::string tokenizer;  // directory with tokenizer.model; default: path
+  std::string dtype = "float32";
+  std::string device = "cpu";
+  double init_std = 0.02;  // normal(0, init_std) for linear and embedding weights
+};
+
+struct DataSection {
+  std::string train_file;
+  std::string eval_file;  // optional held-out file, evaluated every eval_every_steps
+  DataOptions options;    // chat_template, max_length, overlong, skip_invalid, add_bos
+  bool packing = false;   // SFT only
+  bool group_by_length = true;
+};
+
+struct TrainingSection {
+  int64_t epochs = 1;
+  int64_t max_steps = 0;  // > 0 caps the number of optimizer steps
+  int64_t micro_batch_size = 8;
+  int64_t gradient_accumulation_steps = 1;
+  double learning_rate = 2e-5;
+  double weight_decay = 0.0;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_eps = 1e-8;
+  std::string lr_scheduler = "linear";  // constant | linear | cosine
+  double warmup_ratio = 0.0;
+  int64_t warmup_steps = 0;                       // overrides warmup_ratio when > 0
+  double max_grad_norm = 1.0;                     // <= 0 disables clipping
+  std::string sft_loss_reduction = "token_mean";  // token_mean | sum
+};
+
+struct LossSection {
+  std::string type = "dpo";  // dpo | dpo_norm | ipo | simpo (trainer: dpo)
+  double beta = 0.1;
+  double label_smoothing = 0.0;
+  double gamma_beta_ratio = 0.5;  // simpo
+  double rm_margin = 0.0;         // reward_model: margin added to Bradley–Terry
+  double rm_center_coefficient = 0.0;
+};
+
+struct LoggingSection {
+  int64_t every_steps = 1;
+  int64_t eval_every_steps = 0;   // 0 = only before and after training
+  std::string progress = "auto";  // auto | bar | lines
+};
+
+// Held-out evaluation by generation (besides the eval_file loss/accuracy): greedy answers to
+// the prompts of an SFT-format file, scored against its last assistant message.
+struct EvalSection {
+  std::string generation_file;
+  std::string verifier;  // a name from verifiers/ (e.g. arithmetic)
+  int64_t max_new_tokens = 32;
+  int64_t max_samples = 256;
+  int64_t batch_size = 64;
+};
+
+struct CheckpointSection {
+  int64_t every_steps = 0;  // 0 = only at the end
+  int64_t keep_last = 2;
+};
+
+// Data parallelism across the ranks a launcher started (torchrun, flywheel-launch, srun);
+// ignored by a single process. micro_batch_size stays per rank: a step is
+// micro_batch_size x gradient_accumulation_steps x world_size examples.
+struct DistributedSection {
+  int64_t zero_stage = 0;  // 0: replicated AdamW state; 1: sharded state; 2: + sharded grads
+  double bucket_mb = 25;   // gradient all-reduce bucket size
+  int64_t timeout_s = 1800;
+  int64_t rendezvous_timeout_s = 300;
+};
+
+struct Recipe {
+  std::string source;   // the recipe file
+  std::string trainer;  // sft | dpo | reward_model
+  uint64_t seed = 42;
+  std::string output_dir;
+  ModelSection model;
+  DataSection data;
+  TrainingSection training;
+  LossSection loss;
+  LoggingSection logging;
+  EvalSection eval;
+  CheckpointSection checkpoint;
+  DistributedSection distributed;
+};
+
+// Parses `path` with `overrides` ("section.key=value") applied; relative paths in the recipe
+// are resolved against the current directory. UserError on any problem.
+Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// The resolved recipe as YAML (what --print-config shows and the run directory records).
+std::string recipe_to_yaml(const Recipe& recipe);
+
+}  // namespace flywheel

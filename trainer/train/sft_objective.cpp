@@ -1,0 +1,168 @@
+// Supervised fine-tuning: next-token cross-entropy on the assistant tokens.
+#include <torch/torch.h>
+
+#include "losses/logprobs.h"
+#include "losses/sft.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/core/error.h"
+#include "trainer/data/batching.h"
+#include "trainer/text/tokenizer.h"
+#include "trainer/train/model_builder.h"
+#include "trainer/train/objective.h"
+
+namespace flywheel {
+namespace {
+
+// Trained tokens after the next-token shift: the first token is never a target.
+int64_t loss_token_count(const TokenSequence& s) {
+  int64_t n = 0;
+  for (size_t i = 1; i < s.loss_mask.size(); ++i)
+    n += s.loss_mask[i];
+  return n;
+}
+
+class SftObjective final : public Objective {
+ public:
+  explicit SftObjective(const Recipe& recipe)
+      : recipe_(recipe),
+        model_(build_causal_lm(recipe.model, recipe.seed)),
+        tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)),
+        reduction_(losses::parse_sft_reduction(recipe.training.sft_loss_reduction)) {
+    DataStats stats;
+    for (auto& e :
+         load_sft_examples(recipe.data.train_file, tokenizer_, recipe.data.options, &stats)) {
+      train_.push_back(std::move(e.seq));
+    }
+    report_ = recipe.data.train_file + ": " + stats.summary();
+    if (!recipe.data.eval_file.empty()) {
+      DataStats eval_stats;
+      for (auto& e :
+           load_sft_examples(recipe.data.eval_file, tokenizer_, recipe.data.options, &eval_stats)) {
+        eval_.push_back(std::move(e.seq));
+      }
+      report_ += "\n" + recipe.data.eval_file + ": " + eval_stats.summary();
+    }
+    if (recipe.data.packing) {
+      std::vector<const TokenSequence*> all;
+      for (const auto& s : train_)
+        all.push_back(&s);
+      rows_ = pack(all, recipe.data.options.max_length, /*rows_per_batch=*/1, tokenizer_.pad_id());
+    }
+  }
+
+  std::string report() const { return report_; }
+
+  int64_t size() const override {
+    return static_cast<int64_t>(recipe_.data.packing ? rows_.size() : train_.size());
+  }
+
+  std::vector<int64_t> lengths() const override {
+    std::vector<int64_t> out;
+    if (recipe_.data.packing) {
+      for (const auto& r : rows_)
+        out.push_back(r.token_count);
+    } else {
+      for (const auto& s : train_)
+        out.push_back(s.size());
+    }
+    return out;
+  }
+
+  // token_mean averages over trained tokens; sum averages per-sequence sums over sequences.
+  double units(const std::vector<int64_t>& examples) const override {
+    if (reduction_ == losses::SftReduction::kSum) return static_cast<double>(examples.size());
+    double n = 0;
+    for (auto i : examples) {
+      n += recipe_.data.packing ? static_cast<double>(rows_[i].loss_token_count)
+                                : static_cast<double>(loss_token_count(train_[i]));
+    }
+    return n;
+  }
+
+  std::vector<std::string> metric_names() const override { return {}; }
+
+  MicroBatchResult forward(const std::vector<int64_t>& examples, double normalizer) override {
+    const auto batch = make_batch(examples);
+    auto logits = model_->forward({batch.input_ids, batch.position_ids, batch.attention_mask});
+    auto loss = losses::sft_loss(logits, batch.labels, losses::SftReduction::kSum).loss;
+    return {loss / normalizer, {}, batch.token_count};
+  }
+
+  std::map<std::string, double> evaluate() override {
+    if (eval_.empty()) return {};
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    double nll = 0, tokens = 0;
+    const auto B = static_cast<size_t>(recipe_.training.micro_batch_size);
+    for (size_t i = 0; i < eval_.size(); i += B) {
+      std::vector<const TokenSequence*> seqs;
+      for (size_t j = i; j < std::min(eval_.size(), i + B); ++j)
+        seqs.push_back(&eval_[j]);
+      const auto batch = on_device(collate(seqs, tokenizer_.pad_id()), device());
+      auto logits = model_->forward({batch.input_ids, batch.position_ids, batch.attention_mask});
+      auto out = losses::sft_loss(logits, batch.labels, losses::SftReduction::kSum);
+      nll += out.loss.item<double>();
+      tokens += out.token_count.item<double>();
+    }
+    model_->train();
+    const double loss = nll / std::max(tokens, 1.0);
+    return {{"loss", loss}, {"perplexity", std::exp(loss)}};
+  }
+
+  torch::nn::Module& model() override { return *model_; }
+  LlamaForCausalLM* policy() override { return &model_; }
+  void save_model(const std::string& dir) override {
+    save_pretrained(dir, *model_, model_->config());
+  }
+
+ private:
+  TokenBatch make_batch(const std::vector<int64_t>& examples) const {
+    TokenBatch b;
+    if (recipe_.data.packing) {
+      std::vector<torch::Tensor> ids, labels, mask, pos;
+      int64_t T = 0;
+      for (auto i : examples)
+        T = std::max(T, rows_[i].input_ids.size(1));
+      for (auto i : examples) {
+        // Rows are packed to max_length already; all rows of a batch share T.
+        TORCH_CHECK(rows_[i].input_ids.size(1) == T, "packed rows differ in length");
+        ids.push_back(rows_[i].input_ids);
+        labels.push_back(rows_[i].labels);
+        mask.push_back(rows_[i].attention_mask);
+        pos.push_back(rows_[i].position_ids);
+        b.token_count += rows_[i].token_count;
+        b.loss_token_count += rows_[i].loss_token_count;
+      }
+      b.input_ids = torch::cat(ids);
+      b.labels = torch::cat(labels);
+      b.attention_mask = torch::cat(mask);
+      b.position_ids = torch::cat(pos);
+    } else {
+      std::vector<const TokenSequence*> seqs;
+      for (auto i : examples)
+        seqs.push_back(&train_[i]);
+      b = collate(seqs, tokenizer_.pad_id());
+    }
+    return on_device(std::move(b), device());
+  }
+
+  torch::Device device() const { return model_->model->embed_tokens->weight.device(); }
+
+  const Recipe& recipe_;
+  LlamaForCausalLM model_;
+  Tokenizer tokenizer_;
+  losses::SftReduction reduction_;
+  std::vector<TokenSequence> train_, eval_;
+  std::vector<TokenBatch> rows_;  // packed rows when data.packing
+  std::string report_;
+};
+
+}  // namespace
+
+std::unique_ptr<Objective> make_sft_objective(const Recipe& recipe, Communicator& comm) {
+  auto objective = std::make_unique<SftObjective>(recipe);
+  if (comm.is_main()) std::fprintf(stderr, "%s\n", objective->report().c_str());
+  return objective;
+}
+
+}  // namespace flywheel

@@ -1,0 +1,33 @@
+#include "trainer/train/step_metrics.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+namespace flywheel {
+
+StepMetrics::StepMetrics(std::vector<std::string> names)
+    : names_(std::move(names)), totals_(2 + names_.size(), 0.0) {}
+
+void StepMetrics::add(double loss, int64_t token_count, const std::map<std::string, double>& sums) {
+  totals_[0] += loss;
+  totals_[1] += static_cast<double>(token_count);
+  for (const auto& [k, v] : sums) {
+    const auto it = std::find(names_.begin(), names_.end(), k);
+    TORCH_CHECK(it != names_.end(), "metric '", k, "' is not in metric_names()");
+    totals_[2 + static_cast<size_t>(it - names_.begin())] += v;
+  }
+}
+
+void StepMetrics::all_reduce(Communicator& comm) {
+  totals_ = comm.all_reduce_sum(totals_);
+}
+
+Metrics StepMetrics::means(double normalizer) const {
+  Metrics out;
+  for (size_t k = 0; k < names_.size(); ++k)
+    out[names_[k]] = totals_[2 + k] / normalizer;
+  return out;
+}
+
+}  // namespace flywheel

@@ -1,0 +1,197 @@
+#include "trainer/train/train_loop.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/core/error.h"
+#include "trainer/core/metrics_log.h"
+#include "trainer/optim/lr_schedule.h"
+#include "trainer/optim/optimizer.h"
+#include "trainer/train/checkpointer.h"
+#include "trainer/train/schedule.h"
+#include "trainer/train/step_metrics.h"
+#include "trainer/train/step_plan.h"
+
+namespace flywheel {
+namespace {
+
+StepPlanOptions plan_options(const Recipe& recipe, const Communicator& comm) {
+  const auto& t = recipe.training;
+  return {t.micro_batch_size, t.gradient_accumulation_steps,
+          comm.world_size(),  comm.rank(),
+          t.epochs,           t.max_steps,
+          recipe.seed,        recipe.data.group_by_length};
+}
+
+OptimizerOptions optimizer_options(const Recipe& recipe) {
+  const auto& t = recipe.training;
+  return {{t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay},
+          recipe.distributed.zero_stage,
+          static_cast<int64_t>(recipe.distributed.bucket_mb * (1 << 20))};
+}
+
+// Rank 0 writes the resolved recipe into a fresh or resumed run directory.
+void start_run_dir(const Recipe& recipe, const Communicator& comm) {
+  if (!comm.is_main()) return;
+  std::filesystem::create_directories(recipe.output_dir);
+  write_file_atomic(recipe.output_dir + "/config.yaml", recipe_to_yaml(recipe));
+}
+
+// The step to start from: the latest checkpoint's when resuming, else 0 (refusing to start
+// over an earlier run's checkpoints, or to resume a finished run).
+int64_t first_step(Checkpointer& checkpointer, const Recipe& recipe, bool resume,
+                   int64_t total_steps, std::vector<std::string>* notes) {
+  if (!resume) {
+    if (const auto newest = checkpointer.newest()) {
+      throw UserError(recipe.output_dir + " already holds a run (" + *newest +
+                      "): pass --resume to continue it, or choose another output_dir");
+    }
+    return 0;
+  }
+  const int64_t step = checkpointer.restore_latest(notes);
+  if (step >= total_steps && step > 0) {
+    throw UserError(recipe.output_dir + ": the latest checkpoint is at step " +
+                    std::to_string(step) + ", the run has " + std::to_string(total_steps) +
+                    " steps: the run is complete");
+  }
+  return step;
+}
+
+// Rank 0's log (null on the other ranks): a fresh run starts a fresh one, a resumed run continues
+// it.
+std::unique_ptr<MetricsLog> open_log(const Recipe& recipe, const StepPlan& plan,
+                                     const LrSchedule& schedule, const Optimizer& optimizer,
+                                     const Communicator& comm, int64_t examples, int64_t step,
+                                     const std::vector<std::string>& notes) {
+  if (!comm.is_main()) return nullptr;
+  auto log = std::make_unique<MetricsLog>(recipe.output_dir + "/metrics.jsonl",
+                                          recipe.logging.progress, plan.total_steps(),
+                                          recipe.logging.every_steps, step, /*append=*/step > 0);
+  for (const auto& n : notes)
+    log->message(n);
+  const auto& t = recipe.training;
+  std::string world;
+  if (comm.world_size() > 1) {
+    world = " x " + std::to_string(comm.world_size()) + " ranks (" + comm.world().launcher + ", " +
+            optimizer.describe() + ")";
+  }
+  log->message(recipe.trainer + ": " + std::to_string(examples) + " examples, " +
+               std::to_string(plan.total_steps()) + " steps of " +
+               std::to_string(plan.global_batch()) + " examples (" +
+               std::to_string(t.micro_batch_size) + " x " +
+               std::to_string(t.gradient_accumulation_steps) + " accumulation" + world +
+               "), warmup " + std::to_string(schedule.warmup_steps()));
+  return log;
+}
+
+// Optimizer step `step` (0-based): this rank's micro-batches forward and backward, gradients
+// synchronised during the last backward, then clip, schedule and update. Returns the step's
+// metrics, reduced over ranks.
+Metrics train_step(Objective& objective, StepPlan& plan, Optimizer& optimizer,
+                   const LrSchedule& schedule, double max_grad_norm, Communicator& comm,
+                   int64_t step) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto& batch = plan.batch(step);
+  // The normaliser covers the whole step, every rank's examples included.
+  const double normalizer = std::max(objective.units(batch), 1.0);
+  const auto micro = plan.my_micro_batches(batch);
+  StepMetrics sums(objective.metric_names());
+  objective.model().train();
+  for (size_t i = 0; i < micro.size(); ++i) {
+    auto result = objective.forward(micro[i], normalizer);
+    if (i + 1 == micro.size()) optimizer.sync().arm();
+    result.loss.backward();
+    sums.add(result.loss.item<double>(), result.token_count, result.sums);
+  }
+  optimizer.sync().finish();
+  sums.all_reduce(comm);
+  const double lr = schedule.at(step);
+  const double grad_norm = optimizer.step(max_grad_norm, lr);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Metrics metrics = {
+      {"loss", sums.loss()},
+      {"lr", lr},
+      {"grad_norm", grad_norm},
+      {"tokens_per_sec", sums.token_count() / seconds},
+      {"epoch", static_cast<double>(step + 1) / static_cast<double>(plan.steps_per_epoch())}};
+  for (const auto& [k, v] : sums.means(normalizer))
+    metrics[k] = v;
+  return metrics;
+}
+
+nlohmann::json trainer_state(const Recipe& recipe, const StepPlan& plan, const Optimizer& optimizer,
+                             int64_t step) {
+  return {{"epoch", plan.epoch_of(step - 1)},
+          {"zero_stage", optimizer.zero_stage()},
+          {"recipe", recipe.source}};
+}
+
+Metrics log_eval(MetricsLog& log, int64_t step, Metrics metrics) {
+  if (!metrics.empty()) log.eval(step, metrics);
+  return metrics;
+}
+
+}  // namespace
+
+TrainSummary run_training(const Recipe& recipe, Objective& objective, const TrainOptions& options) {
+  auto single = single_process_communicator();
+  Communicator& comm = options.comm != nullptr ? *options.comm : *single;
+  if (objective.size() == 0) throw UserError(recipe.data.train_file + ": no training examples");
+  start_run_dir(recipe, comm);
+  const auto& t = recipe.training;
+  StepPlan plan(objective.lengths(), plan_options(recipe, comm));
+  const LrSchedule schedule(t.lr_scheduler, t.learning_rate, plan.total_steps(), t.warmup_steps,
+                            t.warmup_ratio);
+  Optimizer optimizer(trainable_parameters(objective.model()), optimizer_options(recipe), comm);
+  const SaveModelFn save_model = [&](const std::string& dir) {
+    objective.save_model(dir);
+    copy_tokenizer_files(recipe.model.tokenizer, dir);
+  };
+  Checkpointer checkpointer(recipe.output_dir + "/checkpoints", recipe.checkpoint.keep_last, comm);
+  checkpointer.add_model("model", objective.model(), save_model);
+  checkpointer.add_optimizer("", optimizer);
+
+  std::vector<std::string> notes;
+  int64_t step = first_step(checkpointer, recipe, options.resume, plan.total_steps(), &notes);
+  optimizer.broadcast_parameters();
+  auto log = open_log(recipe, plan, schedule, optimizer, comm, objective.size(), step, notes);
+  // Held-out evaluation runs on rank 0; the other ranks go on and wait in the next collective.
+  const Evaluation eval{{[&] { return objective.evaluate(); }, options.extra_eval},
+                        Periodic(recipe.logging.eval_every_steps, plan.total_steps())};
+  const Periodic checkpoint_due(recipe.checkpoint.every_steps, plan.total_steps());
+
+  TrainSummary summary;
+  if (step == 0 && log) summary.eval_before = log_eval(*log, 0, eval.run());
+  while (step < plan.total_steps()) {
+    const auto metrics =
+        train_step(objective, plan, optimizer, schedule, t.max_grad_norm, comm, step);
+    ++step;
+    if (log) {
+      log->train_step(step, metrics);
+      if (eval.when.due(step)) log->eval(step, eval.run());
+    }
+    if (checkpoint_due.due(step))
+      checkpointer.save(step, trainer_state(recipe, plan, optimizer, step));
+  }
+  summary.steps = step;
+  if (checkpointer.last_saved() != step)
+    checkpointer.save(step, trainer_state(recipe, plan, optimizer, step));
+  if (log) {
+    summary.eval_after = log_eval(*log, step, eval.run());
+    // The final model, self-contained (weights, config, tokenizer), swapped in atomically.
+    const auto final_dir = (std::filesystem::path(recipe.output_dir) / "model").string();
+    publish_model(final_dir, save_model);
+    log->message("saved " + final_dir);
+  }
+  // Nobody leaves before rank 0 has written the model: a launcher treats the first exit as
+  // the end of the job.
+  comm.barrier();
+  return summary;
+}
+
+}  // namespace flywheel
