@@ -151,7 +151,11 @@ TEST(ShippedRecipes, Parse) {
   FLYWHEEL_REQUIRE_PATH(testing::models_dir() + "/stories260K");
   const fs::path root = fs::path(FLYWHEEL_SOURCE_DIR) / "recipes";
   const auto model = testing::models_dir() + "/stories260K";
-  const auto pairs = testing::shared_dir() + "/data/hh-rlhf/helpful-base_test.jsonl.gz";
+  // Every recipe's data paths are replaced by a small preference file of its own.
+  const auto dir = testing::make_temp_dir("shipped-recipes");
+  const auto pairs = dir + "/pairs.jsonl";
+  std::ofstream(pairs) << R"({"prompt": "Hi", "chosen": "Hello!", "rejected": "Go away."})"
+                       << "\n";
   const std::vector<std::string> everywhere = {
       "model.path=" + model,      "model.config=null",   "model.tokenizer=" + model,
       "data.train_file=" + pairs, "data.eval_file=null", "eval.generation_file=null",
@@ -164,6 +168,7 @@ TEST(ShippedRecipes, Parse) {
     ++parsed;
   }
   EXPECT_GE(parsed, 6);
+  fs::remove_all(dir);
 }
 
 }  // namespace

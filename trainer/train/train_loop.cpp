@@ -21,17 +21,21 @@ namespace {
 
 StepPlanOptions plan_options(const Recipe& recipe, const Communicator& comm) {
   const auto& t = recipe.training;
-  return {t.micro_batch_size, t.gradient_accumulation_steps,
-          comm.world_size(),  comm.rank(),
-          t.epochs,           t.max_steps,
-          recipe.seed,        recipe.data.group_by_length};
+  return {.micro_batch_size = t.micro_batch_size,
+          .accumulation = t.gradient_accumulation_steps,
+          .world_size = comm.world_size(),
+          .rank = comm.rank(),
+          .epochs = t.epochs,
+          .max_steps = t.max_steps,
+          .seed = recipe.seed,
+          .group_by_length = recipe.data.group_by_length};
 }
 
 OptimizerOptions optimizer_options(const Recipe& recipe) {
   const auto& t = recipe.training;
-  return {{t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay},
-          recipe.distributed.zero_stage,
-          static_cast<int64_t>(recipe.distributed.bucket_mb * (1 << 20))};
+  return {.adamw = {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay},
+          .zero_stage = recipe.distributed.zero_stage,
+          .bucket_bytes = static_cast<int64_t>(recipe.distributed.bucket_mb * (1 << 20))};
 }
 
 // Rank 0 writes the resolved recipe into a fresh or resumed run directory.
