@@ -52,6 +52,9 @@ int run_train(const std::vector<std::string>& argv) {
   comm_options.rendezvous_timeout = std::chrono::seconds(recipe.distributed.rendezvous_timeout_s);
   auto comm = connect(world, device, comm_options);
 
+  // LibTorch seeds its global generators from the OS: seeded from the recipe, anything that
+  // draws from them is reproducible, and a checkpoint's RNG state is the run's own.
+  torch::manual_seed(recipe.seed);
   auto objective = make_objective(recipe, args.flag("resume"), *comm);
   TrainOptions options;
   options.resume = args.flag("resume");
