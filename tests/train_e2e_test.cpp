@@ -40,8 +40,9 @@ std::string write_recipe(const std::string& dir, const std::string& trainer,
   return path;
 }
 
-// Runs 20 steps straight, then simulates an interruption after step 10 (the run directory as
-// it was when step 10's checkpoint was sealed) and resumes: steps 11-20 must be identical.
+// Runs 20 steps straight, then recreates the run directory of a crash during step 14: the
+// last checkpoint is step 10's, metrics.jsonl already has steps 11-13 and a half-written
+// line. Resuming must give steps 11-20 identical to the straight run, each logged once.
 void check_resume_matches(const std::string& trainer, const std::string& data_file) {
   const auto dir = testing::make_temp_dir("resume-" + trainer);
   testing::write_story_data(dir);
@@ -51,17 +52,19 @@ void check_resume_matches(const std::string& trainer, const std::string& data_fi
   const std::string run = dir + "/" + trainer + "_run";
   const auto full = losses_of(run + "/metrics.jsonl");
   ASSERT_EQ(full.size(), 20u) << straight.output;
+  const auto full_lines = read_metrics(run + "/metrics.jsonl");
 
   fs::remove_all(run + "/checkpoints/step-00000020");
   fs::remove_all(run + "/model");
-  std::vector<nlohmann::json> kept;
-  for (const auto& line : read_metrics(run + "/metrics.jsonl")) {
-    if (line["step"].get<int>() <= 10 && line.contains("loss")) kept.push_back(line);
+  std::vector<nlohmann::json> crashed;
+  for (const auto& line : full_lines) {
+    if (line["step"].get<int>() <= 13) crashed.push_back(line);
   }
   {
     std::ofstream out(run + "/metrics.jsonl");
-    for (const auto& l : kept)
+    for (const auto& l : crashed)
       out << l.dump() << "\n";
+    out << R"({"step": 14, "loss": 0.12)";  // the write the crash interrupted
   }
   auto resumed = run_flywheel("train " + recipe + " --resume");
   ASSERT_EQ(resumed.status, 0) << resumed.output;
@@ -70,6 +73,15 @@ void check_resume_matches(const std::string& trainer, const std::string& data_fi
   ASSERT_EQ(again.size(), 20u);
   for (size_t i = 0; i < 20; ++i)
     EXPECT_EQ(again[i], full[i]) << trainer << " step " << i + 1;
+  // Line for line the straight run's log, timings aside.
+  auto lines = read_metrics(run + "/metrics.jsonl");
+  ASSERT_EQ(lines.size(), full_lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    auto a = lines[i], b = full_lines[i];
+    a.erase("tokens_per_sec");
+    b.erase("tokens_per_sec");
+    EXPECT_EQ(a, b) << trainer << " line " << i + 1;
+  }
   EXPECT_LT(full.back(), full.front()) << trainer << ": the loss should fall";
   fs::remove_all(dir);
 }

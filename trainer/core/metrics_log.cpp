@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -25,6 +27,32 @@ std::string format_duration(double seconds) {
 
 nlohmann::json finite_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+// The log a run at `first_step` writes to. A fresh run starts it afresh. A resumed run keeps
+// the lines up to its checkpoint's step and drops the rest: the steps after it (logged
+// before a crash, and about to be trained again) and a half-written last line, so that every
+// step appears once, as in an uninterrupted run. The kept lines are swapped in atomically.
+std::ofstream open_log(const std::string& path, bool append, int64_t first_step) {
+  if (append) {
+    std::ifstream in(path);
+    std::string kept, line;
+    while (std::getline(in, line)) {
+      const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
+          j["step"].get<int64_t>() <= first_step) {
+        kept += line + "\n";
+      }
+    }
+    const std::string tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << kept;
+      if (!out.flush()) throw UserError("cannot write " + tmp);
+    }
+    std::filesystem::rename(tmp, path);
+  }
+  return std::ofstream(path, append ? std::ios::app : std::ios::trunc);
 }
 
 }  // namespace
@@ -54,7 +82,7 @@ std::string format_metrics(const Metrics& metrics) {
 
 MetricsLog::MetricsLog(const std::string& path, const std::string& mode, int64_t total_steps,
                        int64_t print_every, int64_t first_step, bool append)
-    : out_(path, append ? std::ios::app : std::ios::trunc),
+    : out_(open_log(path, append, first_step)),
       bar_(mode == "bar" || (mode == "auto" && ::isatty(STDERR_FILENO))),
       total_steps_(total_steps),
       print_every_(print_every),

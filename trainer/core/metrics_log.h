@@ -14,8 +14,9 @@ using Metrics = std::map<std::string, double>;
 
 class MetricsLog {
  public:
-  // mode: auto (bar on a terminal, lines otherwise) | bar | lines. With `append` an existing
-  // file is continued (a resumed run), otherwise it is started afresh.
+  // mode: auto (bar on a terminal, lines otherwise) | bar | lines. With `append` (a run
+  // resumed at checkpoint `first_step`) the existing file is continued from that step: its
+  // lines of later steps, and a half-written line, are dropped. Otherwise it starts afresh.
   MetricsLog(const std::string& path, const std::string& mode, int64_t total_steps,
              int64_t print_every, int64_t first_step, bool append);
   ~MetricsLog();
