@@ -853,6 +853,28 @@ TEST(Pack, FillsRowsGreedilyWithBlockDiagonalAttention) {
   EXPECT_TRUE(torch::equal(t.attention_mask[0], block));
 }
 
+// Rows packed one per batch (as SFT packs them for the epoch plan), then batched together in
+// any order, give exactly the batch packing would have made of them.
+TEST(Pack, ConcatOfPackedRowsEqualsPackingThemTogether) {
+  const TokenSequence a = seq({1, 10, 11, 12, 2}, {0, 1, 1, 1, 1});
+  const TokenSequence b = seq({1, 20, 2}, {0, 1, 1});
+  const TokenSequence c = seq({1, 30, 2}, {1, 1, 1});
+  // max_length 6: rows a (5), b c (6), of different lengths.
+  const auto rows = pack({&a, &b, &c}, 6, 1, /*pad_id=*/7);
+  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_NE(rows[0].input_ids.size(1), rows[1].input_ids.size(1));
+  const auto together = pack({&b, &c, &a}, 6, 2, 7);  // rows b c, then a
+  ASSERT_EQ(together.size(), 1u);
+  const TokenBatch got = concat_packed({&rows[1], &rows[0]}, 7);
+  const TokenBatch& want = together[0];
+  EXPECT_TRUE(torch::equal(got.input_ids, want.input_ids));
+  EXPECT_TRUE(torch::equal(got.labels, want.labels));
+  EXPECT_TRUE(torch::equal(got.position_ids, want.position_ids));
+  EXPECT_TRUE(torch::equal(got.attention_mask, want.attention_mask));
+  EXPECT_EQ(got.token_count, want.token_count);
+  EXPECT_EQ(got.loss_token_count, want.loss_token_count);
+}
+
 TEST(Pack, PaddingAttendsOnlyItself) {
   const TokenSequence a = seq({1, 10, 11, 12, 2}, {0, 1, 1, 1, 1});
   const TokenSequence b = seq({1, 20, 2}, {0, 1, 1});

@@ -96,6 +96,22 @@ TEST(TrainE2E, DpoResumeMatchesUninterruptedRun) {
   check_resume_matches("dpo", "pairs.jsonl");
 }
 
+// Packed SFT with several rows per micro-batch: packed rows differ in length, and the batch
+// pads them (this failed with "packed rows differ in length" before concat_packed).
+TEST(TrainE2E, PackedSftWithSeveralRowsPerMicroBatchTrains) {
+  FLYWHEEL_REQUIRE_PATH(stories());
+  const auto dir = testing::make_temp_dir("packed");
+  testing::write_story_data(dir);
+  const auto recipe = write_recipe(dir, "sft", dir + "/sft.jsonl");
+  auto r = run_flywheel("train " + recipe +
+                        " data.packing=true training.micro_batch_size=3 checkpoint.every_steps=0");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto losses = losses_of(dir + "/sft_run/metrics.jsonl");
+  ASSERT_FALSE(losses.empty()) << r.output;
+  EXPECT_LT(losses.back(), losses.front()) << "the loss should fall";
+  fs::remove_all(dir);
+}
+
 TEST(TrainE2E, DamagedLatestCheckpointFallsBack) {
   FLYWHEEL_REQUIRE_PATH(stories());
   const auto dir = testing::make_temp_dir("damaged");

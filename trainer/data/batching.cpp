@@ -182,4 +182,39 @@ std::vector<TokenBatch> pack(const std::vector<const TokenSequence*>& seqs, int6
   return batches;
 }
 
+TokenBatch concat_packed(const std::vector<const TokenBatch*>& batches, int64_t pad_id) {
+  TORCH_CHECK(!batches.empty(), "concat_packed: no batches");
+  int64_t T = 0;
+  for (const TokenBatch* b : batches) {
+    TORCH_CHECK(b->attention_mask.dim() == 3, "concat_packed: batches must come from pack()");
+    T = std::max(T, b->input_ids.size(1));
+  }
+  // `t` padded on the right to T columns with `value`.
+  auto widen = [T](const torch::Tensor& t, int64_t value) {
+    auto out = torch::full({t.size(0), T}, value, t.options());
+    out.narrow(1, 0, t.size(1)).copy_(t);
+    return out;
+  };
+  std::vector<torch::Tensor> ids, labels, positions, masks;
+  TokenBatch out;
+  for (const TokenBatch* b : batches) {
+    const int64_t t = b->input_ids.size(1);
+    ids.push_back(widen(b->input_ids, pad_id));
+    labels.push_back(widen(b->labels, kIgnoreIndex));
+    positions.push_back(widen(b->position_ids, 0));
+    // The block-diagonal mask grows by padding that attends only itself, as in pack().
+    auto mask = torch::zeros({b->input_ids.size(0), T, T}, b->attention_mask.options());
+    mask.narrow(1, 0, t).narrow(2, 0, t).copy_(b->attention_mask);
+    mask.diagonal(0, 1, 2).narrow(1, t, T - t).fill_(true);
+    masks.push_back(mask);
+    out.token_count += b->token_count;
+    out.loss_token_count += b->loss_token_count;
+  }
+  out.input_ids = torch::cat(ids);
+  out.labels = torch::cat(labels);
+  out.attention_mask = torch::cat(masks);
+  out.position_ids = torch::cat(positions);
+  return out;
+}
+
 }  // namespace flywheel

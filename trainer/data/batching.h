@@ -52,4 +52,9 @@ TokenBatch collate(const std::vector<const TokenSequence*>& seqs, int64_t pad_id
 std::vector<TokenBatch> pack(const std::vector<const TokenSequence*>& seqs, int64_t max_length,
                              int64_t rows_per_batch, int64_t pad_id);
 
+// Packed batches of any lengths (pack()'s output, e.g. one row each, picked by the epoch plan)
+// as one batch: rows padded to the longest exactly as pack() pads them, so the result equals
+// pack() having put those rows in one batch.
+TokenBatch concat_packed(const std::vector<const TokenBatch*>& batches, int64_t pad_id);
+
 }  // namespace flywheel

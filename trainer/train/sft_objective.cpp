@@ -119,24 +119,11 @@ class SftObjective final : public Objective {
   TokenBatch make_batch(const std::vector<int64_t>& examples) const {
     TokenBatch b;
     if (recipe_.data.packing) {
-      std::vector<torch::Tensor> ids, labels, mask, pos;
-      int64_t T = 0;
+      // Each packed row has its own length; the batch pads them as packing pads.
+      std::vector<const TokenBatch*> rows;
       for (auto i : examples)
-        T = std::max(T, rows_[i].input_ids.size(1));
-      for (auto i : examples) {
-        // Rows are packed to max_length already; all rows of a batch share T.
-        TORCH_CHECK(rows_[i].input_ids.size(1) == T, "packed rows differ in length");
-        ids.push_back(rows_[i].input_ids);
-        labels.push_back(rows_[i].labels);
-        mask.push_back(rows_[i].attention_mask);
-        pos.push_back(rows_[i].position_ids);
-        b.token_count += rows_[i].token_count;
-        b.loss_token_count += rows_[i].loss_token_count;
-      }
-      b.input_ids = torch::cat(ids);
-      b.labels = torch::cat(labels);
-      b.attention_mask = torch::cat(mask);
-      b.position_ids = torch::cat(pos);
+        rows.push_back(&rows_[i]);
+      b = concat_packed(rows, tokenizer_.pad_id());
     } else {
       std::vector<const TokenSequence*> seqs;
       for (auto i : examples)
