@@ -6,7 +6,7 @@
 #
 # Environment (all optional):
 #   FLYWHEEL_BINS    "label=path ..." Flywheel binaries to compare (default flywheel=build/bin/flywheel)
-#   MODELS           model directories (default: ../shared/models/stories260K, and a random-weight
+#   MODELS           model directories (default: tests/data/stories260K, and a random-weight
 #                    bench/configs/llama-10m.json checkpoint when transformers is installed)
 #   SHORT, LONG      new-token counts of the two runs whose difference is the decode cost
 #                    (default 16 and 272)
@@ -44,7 +44,7 @@ have_hf=0
 "$PYTHON" -c 'import transformers' 2>/dev/null && have_hf=1
 
 if [[ -z "${MODELS:-}" ]]; then
-  MODELS="$ROOT/../shared/models/stories260K"
+  MODELS="$ROOT/tests/data/stories260K"
   if ((have_hf)); then
     # A 10M-parameter Llama with random weights, written by transformers itself.
     "$PYTHON" - "$ROOT/bench/configs/llama-10m.json" "$WORK/llama-10m" <<'PY'

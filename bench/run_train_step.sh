@@ -13,7 +13,6 @@
 #   BUILD_DIR        the configured build directory (default build)
 #   PYTHON           a Python with torch (default .venv/bin/python: the torch wheel whose
 #                    LibTorch Flywheel links)
-#   SHARED           the shared assets directory (default ../shared next to the repository)
 #   RESULTS          where the raw JSON lines go (default: a new file under /tmp)
 #   BASELINE_BENCH   another build's flywheel_bench_train_step (e.g. before a change), run
 #                    alternately with the others and reported as a "baseline" column
@@ -32,7 +31,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 BUILD_DIR="${BUILD_DIR:-build}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
-SHARED="${SHARED:-$ROOT/../shared}"
 REPS="${REPS:-3}"
 STEPS="${STEPS:-10}"
 WARMUP="${WARMUP:-3}"
@@ -97,7 +95,7 @@ KEEPMEM="glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647"
 
 config_for() {
   case "$1" in
-    stories260K) echo "$SHARED/models/stories260K/config.json" ;;
+    stories260K) echo "$ROOT/tests/data/stories260K/config.json" ;;
     *) echo "$ROOT/bench/configs/$1.json" ;;
   esac
 }
@@ -108,7 +106,7 @@ for case in $CASES; do
   IFS=: read -r model mode batch seq <<<"$case"
   config="$(config_for "$model")"
   if [[ ! -f "$config" ]]; then
-    echo "skipping $model $mode: $config not found (is $SHARED present?)" >&2
+    echo "skipping $model $mode: $config not found" >&2
     continue
   fi
   args=(--config "$config" --mode "$mode" --batch "$batch" --seq "$seq" --steps "$STEPS"

@@ -31,8 +31,8 @@ struct StepPlanOptions {
 // the last batch of an epoch may be short.
 class StepPlan {
  public:
-  // `lengths`: one per example (length grouping uses them). UserError-free: the caller checks
-  // that there are examples.
+  // `lengths`: one per example (length grouping uses them); the caller makes sure there is at
+  // least one.
   StepPlan(std::vector<int64_t> lengths, const StepPlanOptions& options);
 
   int64_t global_batch() const { return global_batch_; }
