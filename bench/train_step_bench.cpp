@@ -6,9 +6,10 @@
 //
 // Builds the model with init_weights(std 0.02, seed), draws random token ids (seeded), and
 // times N full optimizer steps after W warm-up steps, exactly as trainer/train/train_loop.cpp and
-// the SFT / DPO objectives do them: forward, loss, backward, loss.item(), clip_grad_norm(1.0),
-// AdamW step, zero_grad. Prints one JSON line on stdout. bench/train_step_bench.py is the same
-// step in PyTorch-Python and prints the same line; bench/run_train_step.sh runs both.
+// the SFT / DPO objectives do them: forward, loss, backward (into the optimizer's float32
+// gradient buffers), loss.item(), clip_grad_norm(1.0), AdamW step. Prints one JSON line on stdout.
+// bench/train_step_bench.py is the same step in PyTorch-Python and prints the same line;
+// bench/run_train_step.sh runs both.
 // --profile runs one more step (after the timed ones) under the autograd profiler and writes
 // a Chrome trace; bench/profile_compare.py sets two such traces side by side.
 //
@@ -44,7 +45,7 @@
 #include "trainer/model/init.h"
 #include "trainer/model/llama.h"
 #include "trainer/model/model_config.h"
-#include "trainer/optim/adamw.h"
+#include "trainer/optim/optimizer.h"
 
 namespace {
 
@@ -160,15 +161,15 @@ int run(const Flags& f) {
   model->train();
 
   std::vector<std::pair<std::string, torch::Tensor>> named;
-  std::vector<torch::Tensor> params;
   int64_t num_params = 0;
   for (auto& [name, p] : flywheel::named_parameters(*model)) {
     if (!p.requires_grad()) continue;
     named.emplace_back(name, p);
-    params.push_back(p);
     num_params += p.numel();
   }
-  flywheel::AdamW optimizer(named, {0.9, 0.999, 1e-8, /*weight_decay=*/0.0});
+  // The trainer's optimizer: float32 gradient accumulation, masters for low-precision weights.
+  auto comm = flywheel::single_process_communicator();
+  flywheel::Optimizer optimizer(named, {.adamw = {0.9, 0.999, 1e-8, /*weight_decay=*/0.0}}, *comm);
 
   const bool dpo = f.mode == "dpo";
   const int64_t B = f.batch, T = f.seq;
@@ -208,11 +209,9 @@ int run(const Flags& f) {
       loss = flywheel::losses::preference_loss(in, pref).per_example_loss.sum() /
              static_cast<double>(B);
     }
-    loss.backward();
+    optimizer.accumulate(1, 1, [&](size_t) { loss.backward(); });
     const double value = loss.item<double>();
-    flywheel::clip_grad_norm(params, 1.0);
-    optimizer.step(f.lr);
-    optimizer.zero_grad();
+    optimizer.step(1.0, f.lr);
     return value;
   };
 

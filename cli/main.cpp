@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
     for (const auto& c : commands()) {
       if (name != c.name) continue;
       flywheel::configure_runtime();
+      flywheel::track_cpu_memory();  // peak_memory_gb counts tensors, as on a GPU
       return c.run(std::vector<std::string>(argv + 2, argv + argc));
     }
     throw flywheel::UserError("unknown command '" + name + "' (run 'flywheel --help')");

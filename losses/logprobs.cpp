@@ -1,8 +1,64 @@
 #include "losses/logprobs.h"
 
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
 #include <vector>
 
 namespace flywheel::losses {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Rows [begin, begin + n) of hidden through the head, as logits [n, V] in logps_dtype.
+torch::Tensor chunk_logits(const torch::Tensor& hidden, const torch::Tensor& weight, int64_t begin,
+                           int64_t n) {
+  return torch::matmul(hidden.narrow(0, begin, n), weight.t())
+      .to(logps_dtype(hidden.scalar_type()));
+}
+
+class LinearLogps : public torch::autograd::Function<LinearLogps> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden,
+                               const torch::Tensor& weight, const torch::Tensor& targets,
+                               int64_t chunk) {
+    const auto N = hidden.size(0);
+    auto out = torch::empty({N}, hidden.options().dtype(logps_dtype(hidden.scalar_type())));
+    for (int64_t at = 0; at < N; at += chunk) {
+      const auto n = std::min(chunk, N - at);
+      const auto logits = chunk_logits(hidden, weight, at, n);  // [n, V]
+      const auto t = targets.narrow(0, at, n).unsqueeze(1);
+      out.narrow(0, at, n).copy_(logits.gather(1, t).squeeze(1) - torch::logsumexp(logits, 1));
+    }
+    ctx->save_for_backward({hidden, weight, targets});
+    ctx->saved_data["chunk"] = chunk;
+    return out;
+  }
+
+  // d logp_i / d logits_i = onehot(target_i) - softmax(logits_i).
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &hidden = saved[0], &weight = saved[1], &targets = saved[2];
+    const auto chunk = ctx->saved_data["chunk"].toInt();
+    const auto& grad = grad_outputs[0];  // [N]
+    const auto N = hidden.size(0);
+    auto grad_hidden = torch::empty_like(hidden);
+    auto grad_weight = torch::zeros(weight.sizes(), grad.options());
+    for (int64_t at = 0; at < N; at += chunk) {
+      const auto n = std::min(chunk, N - at);
+      const auto g = grad.narrow(0, at, n).unsqueeze(1);                       // [n, 1]
+      auto d = chunk_logits(hidden, weight, at, n).softmax(1).mul_(g).neg_();  // [n, V]
+      d.scatter_add_(1, targets.narrow(0, at, n).unsqueeze(1), g);
+      const auto d_low = d.to(hidden.scalar_type());
+      grad_hidden.narrow(0, at, n).copy_(torch::matmul(d_low, weight));
+      grad_weight.add_(torch::matmul(d_low.t(), hidden.narrow(0, at, n)));
+    }
+    return {grad_hidden, grad_weight.to(weight.scalar_type()), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
 
 torch::ScalarType logps_dtype(torch::ScalarType logits_dtype) {
   return logits_dtype == torch::kDouble ? torch::kDouble : torch::kFloat;
@@ -37,6 +93,41 @@ SequenceLogps sequence_logps(const torch::Tensor& logits, const torch::Tensor& l
   SequenceLogps out;
   out.token_logps = token_logps;
   out.sum = token_logps.sum(1);
+  out.count = trained.sum(1);
+  out.mean = out.sum / out.count.clamp_min(1).to(out.sum.scalar_type());
+  return out;
+}
+
+torch::Tensor linear_gather_logps(const torch::Tensor& hidden, const torch::Tensor& weight,
+                                  const torch::Tensor& targets, int64_t chunk) {
+  TORCH_CHECK(hidden.dim() == 2 && weight.dim() == 2 && hidden.size(1) == weight.size(1),
+              "hidden must be [N, C] and weight [V, C], got ", hidden.sizes(), " and ",
+              weight.sizes());
+  TORCH_CHECK(targets.dim() == 1 && targets.size(0) == hidden.size(0),
+              "targets must be [N = ", hidden.size(0), "], got ", targets.sizes());
+  TORCH_CHECK(chunk > 0, "chunk must be positive");
+  return LinearLogps::apply(hidden.contiguous(), weight, targets.contiguous(), chunk);
+}
+
+SequenceLogps sequence_logps(const torch::Tensor& hidden, const torch::Tensor& head_weight,
+                             const torch::Tensor& labels, int64_t chunk) {
+  if (chunk <= 0) return sequence_logps(torch::matmul(hidden, head_weight.t()), labels);
+  TORCH_CHECK(hidden.dim() == 3 && labels.sizes() == hidden.sizes().slice(0, 2),
+              "hidden must be [B, T, C] with labels [B, T], got ", hidden.sizes(), " and ",
+              labels.sizes());
+  const auto B = labels.size(0), T = labels.size(1);
+  const auto shifted_labels = labels.slice(1, 1);       // [B, T-1]
+  const auto trained = shifted_labels != kIgnoreIndex;  // [B, T-1]
+  // Only the scored positions go through the head: prompts and padding cost nothing.
+  const auto where = trained.reshape({-1}).nonzero().squeeze(1);  // [M] into B * (T-1)
+  const auto rows = hidden.slice(1, 0, -1).reshape({B * (T - 1), -1}).index_select(0, where);
+  const auto picked =
+      linear_gather_logps(rows, head_weight, shifted_labels.reshape({-1}).index_select(0, where),
+                          chunk);  // [M]
+  SequenceLogps out;
+  out.token_logps =
+      torch::zeros({B * (T - 1)}, picked.options()).index_put({where}, picked).view({B, T - 1});
+  out.sum = out.token_logps.sum(1);
   out.count = trained.sum(1);
   out.mean = out.sum / out.count.clamp_min(1).to(out.sum.scalar_type());
   return out;

@@ -12,7 +12,10 @@ SftReduction parse_sft_reduction(const std::string& name) {
 }
 
 SftLoss sft_loss(const torch::Tensor& logits, const torch::Tensor& labels, SftReduction reduction) {
-  const auto logps = sequence_logps(logits, labels);
+  return sft_loss(sequence_logps(logits, labels), reduction);
+}
+
+SftLoss sft_loss(const SequenceLogps& logps, SftReduction reduction) {
   SftLoss out;
   out.token_count = logps.count.sum();
   out.loss = -logps.sum.sum();

@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "losses/logprobs.h"
+
 namespace flywheel::losses {
 
 enum class SftReduction {
@@ -27,5 +29,7 @@ struct SftLoss {
 //   logits [B, T, V], labels [B, T] int64
 SftLoss sft_loss(const torch::Tensor& logits, const torch::Tensor& labels,
                  SftReduction reduction = SftReduction::kTokenMean);
+// The same from the label log-probs (e.g. sequence_logps through a chunked LM head).
+SftLoss sft_loss(const SequenceLogps& logps, SftReduction reduction = SftReduction::kTokenMean);
 
 }  // namespace flywheel::losses

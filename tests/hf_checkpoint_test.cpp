@@ -5,6 +5,7 @@
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/checkpoint/safetensors.h"
 #include "trainer/core/error.h"
+#include "trainer/model/init.h"
 
 namespace flywheel {
 namespace {
@@ -40,6 +41,7 @@ std::map<std::string, torch::Tensor> state_of(const torch::nn::Module& m) {
 
 TEST(HfCheckpoint, StrictLoadNamesTheOffendingTensor) {
   LlamaForCausalLM source(small_config());
+  init_weights(*source, 0.02, 1);
   const auto good = state_of(*source);
   EXPECT_EQ(load_error(good), "");
 
@@ -66,10 +68,35 @@ TEST(HfCheckpoint, StrictLoadNamesTheOffendingTensor) {
   EXPECT_EQ(load_error(legacy), "");
 }
 
+// A model is allocated in its dtype and filled once: no float32 copy built first and cast
+// (before, every module was made in float32 and initialised at random, which drew from the
+// global generator, then cast and overwritten by the load).
+TEST(HfCheckpoint, ModelsAreAllocatedInTheirDtypeWithoutARandomInitialisation) {
+  auto config = small_config();
+  config.dtype = torch::kBFloat16;
+  torch::manual_seed(5);
+  const auto expected = torch::rand({4});
+  torch::manual_seed(5);
+  LlamaForCausalLM model(config);
+  EXPECT_TRUE(torch::rand({4}).equal(expected)) << "building the model drew random numbers";
+  for (const auto& [name, p] : named_parameters(*model))
+    EXPECT_EQ(p.scalar_type(), torch::kBFloat16) << name;
+
+  const auto dir = testing::fixtures_dir() + "/llama-tiny";
+  FLYWHEEL_REQUIRE_PATH(dir);
+  const auto file = load_safetensors_dir(dir);
+  auto loaded = load_causal_lm(dir, {torch::kBFloat16, torch::kCPU});
+  for (const auto& [name, p] : named_parameters(*loaded)) {
+    EXPECT_EQ(p.scalar_type(), torch::kBFloat16) << name;
+    EXPECT_TRUE(p.equal(file.at(name).to(torch::kBFloat16))) << name;
+  }
+}
+
 TEST(HfCheckpoint, TiedEmbeddingsHaveNoHeadParameter) {
   auto config = small_config();
   config.tie_word_embeddings = true;
   LlamaForCausalLM model(config);
+  init_weights(*model, 0.02, 1);
   for (auto& [name, t] : named_parameters(*model))
     EXPECT_NE(name, "lm_head.weight");
   torch::NoGradGuard no_grad;
@@ -85,6 +112,7 @@ TEST(HfCheckpoint, SaveWritesLoadableConfigAndWeights) {
   config.architecture = "Qwen2ForCausalLM";
   config.qkv_bias = true;
   LlamaForCausalLM model(config);
+  init_weights(*model, 0.02, 1);
   const auto dir = testing::make_temp_dir("save");
   save_pretrained(dir, *model, config);
   EXPECT_TRUE(std::filesystem::exists(dir + "/model.safetensors"));

@@ -115,6 +115,12 @@ TEST_F(RecipeTest, MistakesNameFileLineAndKey) {
       {"training:\n  learning_rate: [1, 2]\n", {}, "got a non-scalar value"},
       {"  bogus: 1\n", {}, "recipe.yaml:8: unknown key 'data.bogus'"},
       {"training:\n  learning_rate: 2.0\n", {}, "expected a number in [0, 1], got '2.0'"},
+      {"",
+       {"model.dtype=float16"},
+       "key 'model.dtype': expected float32 or bfloat16 (float16 training needs loss scaling"},
+      {"",
+       {"distributed.reduce_dtype=float16"},
+       "key 'distributed.reduce_dtype': expected one of bfloat16, float32, got 'float16'"},
   };
   for (const auto& c : cases) {
     const auto err = error_of(c.extra, c.overrides);

@@ -3,12 +3,14 @@
 // quickstart pipeline learns (SFT loss falls, DPO preference accuracy on held-out pairs rises).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "tests/fixtures.h"
 #include "tests/run_binary.h"
 #include "tests/story_data.h"
+#include "trainer/checkpoint/safetensors.h"
 
 namespace flywheel {
 namespace {
@@ -73,13 +75,15 @@ void check_resume_matches(const std::string& trainer, const std::string& data_fi
   ASSERT_EQ(again.size(), 20u);
   for (size_t i = 0; i < 20; ++i)
     EXPECT_EQ(again[i], full[i]) << trainer << " step " << i + 1;
-  // Line for line the straight run's log, timings aside.
+  // Line for line the straight run's log, timings and memory aside.
   auto lines = read_metrics(run + "/metrics.jsonl");
   ASSERT_EQ(lines.size(), full_lines.size());
   for (size_t i = 0; i < lines.size(); ++i) {
     auto a = lines[i], b = full_lines[i];
-    a.erase("tokens_per_sec");
-    b.erase("tokens_per_sec");
+    for (const char* key : {"tokens_per_sec", "peak_memory_gb"}) {
+      a.erase(key);
+      b.erase(key);
+    }
     EXPECT_EQ(a, b) << trainer << " line " << i + 1;
   }
   EXPECT_LT(full.back(), full.front()) << trainer << ": the loss should fall";
@@ -109,6 +113,59 @@ TEST(TrainE2E, PackedSftWithSeveralRowsPerMicroBatchTrains) {
   const auto losses = losses_of(dir + "/sft_run/metrics.jsonl");
   ASSERT_FALSE(losses.empty()) << r.output;
   EXPECT_LT(losses.back(), losses.front()) << "the loss should fall";
+  fs::remove_all(dir);
+}
+
+// A resumed DPO run reuses its cached reference log-probs only while what they were computed
+// from is unchanged (before the cache was keyed, only its size was checked: a changed
+// max_length that truncates 30 of the 40 prompts but keeps every pair reused stale values).
+TEST(TrainE2E, DpoReferenceCacheIsRecomputedWhenItsInputsChange) {
+  FLYWHEEL_REQUIRE_PATH(stories());
+  const auto dir = testing::make_temp_dir("refcache");
+  testing::write_story_data(dir);
+  const auto recipe = write_recipe(dir, "dpo", dir + "/pairs.jsonl");
+  ASSERT_EQ(run_flywheel("train " + recipe + " training.max_steps=10").status, 0);
+  const std::string cache = dir + "/dpo_run/reference_logps.safetensors";
+  const auto before = SafetensorsFile(cache).tensor("train.chosen").clone();
+
+  auto same = run_flywheel("train " + recipe + " training.max_steps=12 --resume");
+  ASSERT_EQ(same.status, 0) << same.output;
+  EXPECT_NE(same.output.find("reference log-probs: loaded"), std::string::npos) << same.output;
+
+  auto shorter =
+      run_flywheel("train " + recipe + " training.max_steps=14 data.max_length=22 --resume");
+  ASSERT_EQ(shorter.status, 0) << shorter.output;
+  EXPECT_NE(shorter.output.find("was computed for other train pairs; recomputing"),
+            std::string::npos)
+      << shorter.output;
+  const auto after = SafetensorsFile(cache).tensor("train.chosen");
+  ASSERT_EQ(after.sizes(), before.sizes());
+  EXPECT_FALSE(after.equal(before)) << "truncated prompts change the reference log-probs";
+  fs::remove_all(dir);
+}
+
+// Activation checkpointing and chunked label log-probs change memory, not training: the same
+// losses step for step, SFT and DPO.
+TEST(TrainE2E, MemorySaversTrainExactlyLikeThePlainRun) {
+  FLYWHEEL_REQUIRE_PATH(stories());
+  const auto dir = testing::make_temp_dir("savers");
+  testing::write_story_data(dir);
+  for (const auto& [trainer, data] :
+       {std::pair<std::string, std::string>{"sft", "sft.jsonl"}, {"dpo", "pairs.jsonl"}}) {
+    const auto recipe = write_recipe(dir, trainer, dir + "/" + data);
+    const auto common = " training.max_steps=6 checkpoint.every_steps=0 output_dir=" + dir + "/";
+    ASSERT_EQ(run_flywheel("train " + recipe + common + trainer + "-plain").status, 0);
+    auto saved = run_flywheel("train " + recipe + common + trainer +
+                              "-saved training.activation_checkpointing=true"
+                              " training.logits_chunk_tokens=7");
+    ASSERT_EQ(saved.status, 0) << saved.output;
+    const auto plain = losses_of(dir + "/" + trainer + "-plain/metrics.jsonl");
+    const auto savers = losses_of(dir + "/" + trainer + "-saved/metrics.jsonl");
+    ASSERT_EQ(plain.size(), 6u);
+    ASSERT_EQ(savers.size(), 6u);
+    for (size_t i = 0; i < plain.size(); ++i)
+      EXPECT_NEAR(savers[i], plain[i], 1e-5 * std::abs(plain[i])) << trainer << " step " << i + 1;
+  }
   fs::remove_all(dir);
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <random>
 
 #include "tests/fixtures.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
@@ -21,22 +22,64 @@ namespace {
 
 using Batches = std::vector<std::vector<int64_t>>;
 
-TEST(StepPlan, RanksTakeConsecutiveRunsOfMicroBatches) {
-  const std::vector<int64_t> batch = {7, 3, 9, 1, 4, 8, 2};
-  EXPECT_EQ(rank_micro_batches(batch, 2, 2, 0), (Batches{{7, 3}, {9, 1}}));
-  EXPECT_EQ(rank_micro_batches(batch, 2, 2, 1), (Batches{{4, 8}, {2}}));
-  EXPECT_EQ(rank_micro_batches(batch, 2, 2, 2), Batches{});
-  // 2 ranks x micro-batch 2 see exactly the examples of 1 rank x micro-batch 4.
-  Batches two_ranks = rank_micro_batches(batch, 2, 1, 0);
-  for (const auto& m : rank_micro_batches(batch, 2, 1, 1))
-    two_ranks.push_back(m);
-  std::vector<int64_t> a, b;
-  for (const auto& m : two_ranks)
-    a.insert(a.end(), m.begin(), m.end());
-  for (const auto& m : rank_micro_batches(batch, 4, 1, 0))
-    b.insert(b.end(), m.begin(), m.end());
-  EXPECT_EQ(a, std::vector<int64_t>(batch.begin(), batch.begin() + 4));
-  EXPECT_EQ(a, b);
+// Every example of the step goes to exactly one rank, longest first to the least loaded.
+TEST(StepPlan, RanksShareAStepLongestFirstToTheLeastLoaded) {
+  const std::vector<int64_t> lengths = {5, 50, 7, 40, 30, 9, 20, 60, 10, 1};
+  const std::vector<int64_t> batch = {7, 3, 9, 1, 4, 8, 2};  // lengths 60 40 1 50 30 10 7
+  // Longest first (60 50 40 30 10 7 1), each to the rank with fewer tokens so far (a tie goes
+  // to rank 0), at most ceil(7 / 2) = 4 each: rank 0 gets 60 30 10, rank 1 gets 50 40 7 1.
+  EXPECT_EQ(rank_micro_batches(batch, lengths, 2, 2, 0), (Batches{{7, 4}, {8}}));
+  EXPECT_EQ(rank_micro_batches(batch, lengths, 2, 2, 1), (Batches{{1, 3}, {2, 9}}));
+  // One rank takes the step whole, longest first.
+  EXPECT_EQ(rank_micro_batches(batch, lengths, 4, 1, 0), (Batches{{7, 1, 3, 4}, {8, 2, 9}}));
+  // Fewer examples than ranks: some ranks have none.
+  EXPECT_EQ(rank_micro_batches({3}, lengths, 2, 2, 1), Batches{});
+}
+
+// Length-grouped batches come sorted longest first, so a contiguous slice per rank gave rank 0
+// the longest examples of every step (in this plan 1.5x the mean of the ranks' tokens, the
+// slowest rank 1.6x the fastest); the balanced split keeps every rank within 2% of the mean.
+TEST(StepPlan, LengthGroupedStepsGiveEveryRankAboutTheSameTokens) {
+  std::mt19937_64 rng(7);
+  std::vector<int64_t> lengths(4096);
+  for (auto& l : lengths)
+    l = 16 + static_cast<int64_t>(rng() % 2033);  // 16..2048 tokens
+  StepPlanOptions o{.micro_batch_size = 2,
+                    .accumulation = 4,
+                    .world_size = 4,
+                    .epochs = 1,
+                    .seed = 3,
+                    .group_by_length = true};
+  StepPlan plan(lengths, o);
+  double worst_balanced = 0, worst_contiguous = 0;
+  for (int64_t step = 0; step + 1 < plan.total_steps(); ++step) {
+    const auto& batch = plan.batch(step);
+    std::vector<double> balanced, contiguous;
+    for (int r = 0; r < 4; ++r) {
+      double tokens = 0;
+      for (const auto& micro : rank_micro_batches(batch, lengths, 2, 4, r)) {
+        EXPECT_LE(micro.size(), 2u);
+        for (auto i : micro)
+          tokens += static_cast<double>(lengths[i]);
+      }
+      balanced.push_back(tokens);
+      tokens = 0;
+      for (size_t i = static_cast<size_t>(r) * 8; i < static_cast<size_t>(r + 1) * 8; ++i)
+        tokens += static_cast<double>(lengths[batch[i]]);
+      contiguous.push_back(tokens);
+    }
+    const auto worst = [](const std::vector<double>& t) {
+      return *std::max_element(t.begin(), t.end()) / (std::accumulate(t.begin(), t.end(), 0.0) / 4);
+    };
+    worst_balanced = std::max(worst_balanced, worst(balanced));
+    worst_contiguous = std::max(worst_contiguous, worst(contiguous));
+    EXPECT_DOUBLE_EQ(std::accumulate(balanced.begin(), balanced.end(), 0.0),
+                     std::accumulate(contiguous.begin(), contiguous.end(), 0.0));
+  }
+  std::printf("most tokens on one rank / mean: balanced %.3f, contiguous %.3f\n", worst_balanced,
+              worst_contiguous);
+  EXPECT_LT(worst_balanced, 1.02);
+  EXPECT_GT(worst_contiguous, 1.3);
 }
 
 TEST(StepPlan, EpochsCoverEveryExampleOnceAndMaxStepsCaps) {
@@ -124,8 +167,8 @@ class TwoModels {
     const auto ids = torch::tensor({{1, 5, 9, 200, 33}}, torch::kInt64);
     policy_->train();
     value_->train();
-    policy_->forward({ids}).pow(2).mean().backward();
-    (value_->forward({ids}).mean() * -1).backward();
+    policy_opt_.accumulate(1, 1, [&](size_t) { policy_->forward({ids}).pow(2).mean().backward(); });
+    value_opt_.accumulate(1, 1, [&](size_t) { (value_->forward({ids}).mean() * -1).backward(); });
     policy_opt_.step(1.0, 1e-2);
     value_opt_.step(1.0, 1e-2);
   }

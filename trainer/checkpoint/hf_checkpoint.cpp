@@ -92,8 +92,8 @@ LlamaForCausalLM load_causal_lm(const std::string& dir, const LoadOptions& optio
                     "expected a causal LM");
   }
   if (options.dtype) config.dtype = *options.dtype;
-  LlamaForCausalLM model(config);
-  model->to(options.device, config.dtype);
+  config.device = options.device;
+  LlamaForCausalLM model(config);  // allocated in place, filled by the load
   load_parameters(*model, load_safetensors_dir(dir), config, dir);
   model->eval();
   return model;
@@ -126,6 +126,7 @@ LlamaForSequenceClassification load_reward_model(const std::string& dir, torch::
   const bool from_causal = !config.is_sequence_classification();
   if (from_causal) config = reward_config_from(config);
   config.dtype = dtype;
+  config.device = device;
   LlamaForSequenceClassification rm(config);
   auto tensors = load_safetensors_dir(dir);
   if (from_causal) {
@@ -134,7 +135,6 @@ LlamaForSequenceClassification load_reward_model(const std::string& dir, torch::
     tensors["score.weight"] =
         at::normal(0.0, init_std, {config.num_labels, config.hidden_size}, gen);
   }
-  rm->to(device, dtype);
   load_parameters(*rm, tensors, config, dir);
   return rm;
 }

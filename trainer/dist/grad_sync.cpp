@@ -7,6 +7,14 @@
 #include <algorithm>
 
 namespace flywheel {
+namespace {
+
+// Transient bucket buffers (reduce-to-owner, or a reduce dtype other than float32) alive at
+// once: enough for one to travel while the next fills, small enough that a rank never holds
+// much more than its shard.
+constexpr size_t kMaxBucketsInFlight = 2;
+
+}  // namespace
 
 // Runs after a parameter's AccumulateGrad node, i.e. once .grad holds this backward's sum.
 class GradientSync::ReadyHook final : public torch::autograd::FunctionPostHook {
@@ -15,7 +23,7 @@ class GradientSync::ReadyHook final : public torch::autograd::FunctionPostHook {
   torch::autograd::variable_list operator()(
       const torch::autograd::variable_list& outputs,
       const torch::autograd::variable_list& /*inputs*/) override {
-    sync_->mark_ready(param_);
+    sync_->on_gradient(param_);
     return outputs;
   }
 
@@ -25,8 +33,12 @@ class GradientSync::ReadyHook final : public torch::autograd::FunctionPostHook {
 };
 
 GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm,
-                           int64_t bucket_bytes, std::optional<OwnerShards> owners)
-    : params_(std::move(params)), comm_(comm), owners_(std::move(owners)) {
+                           int64_t bucket_bytes, torch::ScalarType reduce_dtype,
+                           std::optional<OwnerShards> owners)
+    : params_(std::move(params)),
+      comm_(comm),
+      reduce_dtype_(reduce_dtype),
+      owners_(std::move(owners)) {
   std::vector<int64_t> flat_offset;  // of each parameter, all laid end to end
   int64_t total = 0;
   for (const auto& p : params_) {
@@ -34,15 +46,17 @@ GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm
     total += p.numel();
   }
   // Fill buckets from the last parameter back (backward's order); each bucket then lists its
-  // parameters in forward order, so it is one contiguous range of the flat layout.
+  // parameters in forward order, so it is one contiguous range of the flat layout. Sizes count
+  // float32 elements, what the buckets hold.
   bucket_of_.resize(params_.size());
+  slot_.resize(params_.size());
   is_ready_.assign(params_.size(), false);
   int64_t bytes = 0;
   for (size_t k = params_.size(); k-- > 0;) {
     const auto& p = params_[k];
-    const auto nbytes = static_cast<int64_t>(p.nbytes());
+    const int64_t nbytes = p.numel() * 4;
     const bool fits = !buckets_.empty() && bytes + nbytes <= bucket_bytes &&
-                      params_[buckets_.back().params.front()].options().type_equal(p.options());
+                      params_[buckets_.back().params.front()].device() == p.device();
     if (!fits) {
       buckets_.emplace_back();
       bytes = 0;
@@ -52,15 +66,24 @@ GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm
     bytes += nbytes;
   }
   for (auto& b : buckets_) {
-    int64_t n = 0;
     for (auto k : b.params) {
-      b.offset.push_back(n);
-      n += params_[k].numel();
+      b.offset.push_back(b.numel);
+      slot_[k] = b.numel;
+      b.numel += params_[k].numel();
     }
     b.flat_begin = flat_offset[b.params.front()];
-    b.flat = torch::zeros({n}, params_[b.params.front()].options());
   }
-  if (comm_.world_size() == 1) return;  // nothing to overlap: finish() is all it takes
+  gradients_.resize(params_.size());
+  if (!owners_) {
+    for (auto& b : buckets_) {
+      const auto& first = params_[b.params.front()];
+      b.flat = torch::zeros({b.numel}, first.options().dtype(torch::kFloat32));
+      for (size_t j = 0; j < b.params.size(); ++j) {
+        const auto& p = params_[b.params[j]];
+        gradients_[b.params[j]] = b.flat.narrow(0, b.offset[j], p.numel()).view(p.sizes());
+      }
+    }
+  }
   for (size_t k = 0; k < params_.size(); ++k) {
     auto acc = torch::autograd::impl::grad_accumulator(params_[k]);
     hook_keys_.push_back(acc->add_post_hook(std::make_unique<ReadyHook>(this, k)));
@@ -78,12 +101,38 @@ void GradientSync::arm() {
   armed_ = true;
 }
 
-void GradientSync::mark_ready(size_t param) {
+void GradientSync::on_gradient(size_t param) {
   std::lock_guard<std::mutex> lock(mutex_);
+  auto& p = params_[param];
+  torch::NoGradGuard no_grad;
+  if (!owners_) {
+    // Into the float32 accumulator at once; the parameter keeps no gradient of its own.
+    gradients_[param].add_(p.grad());
+    p.mutable_grad() = torch::Tensor();
+  }
   if (!armed_ || is_ready_[param]) return;
   is_ready_[param] = true;
-  ++buckets_[bucket_of_[param]].ready;
+  auto& b = buckets_[bucket_of_[param]];
+  if (owners_) {
+    // Straight into this round's buffer of its bucket, which its first gradient allocates.
+    take_gradient(b, param);
+  }
+  ++b.ready;
   launch_ready_buckets();
+}
+
+void GradientSync::take_gradient(Bucket& b, size_t param) {
+  if (!b.filling.defined()) {
+    b.filling = torch::empty({b.numel}, params_[param].options().dtype(reduce_dtype_));
+  }
+  auto& p = params_[param];
+  auto slot = b.filling.narrow(0, slot_[param], p.numel());
+  if (p.grad().defined()) {
+    slot.copy_(p.grad().reshape({-1}));
+    p.mutable_grad() = torch::Tensor();
+  } else {
+    slot.zero_();  // no gradient this round
+  }
 }
 
 void GradientSync::launch_ready_buckets() {
@@ -95,30 +144,61 @@ void GradientSync::launch_ready_buckets() {
 
 void GradientSync::launch(Bucket& b) {
   torch::NoGradGuard no_grad;
-  for (size_t j = 0; j < b.params.size(); ++j) {
-    auto& p = params_[b.params[j]];
-    auto slot = b.flat.narrow(0, b.offset[j], p.numel());
-    if (p.grad().defined()) {
-      slot.copy_(p.grad().reshape({-1}));
-    } else {
-      slot.zero_();
+  InFlight f{static_cast<size_t>(&b - buckets_.data()), b.flat, {}};
+  if (owners_) {
+    // The gradients that have not come in this round (finish() without them) are taken now.
+    for (auto k : b.params) {
+      if (!is_ready_[k]) take_gradient(b, k);
     }
-    if (owners_) p.mutable_grad() = torch::Tensor();  // ZeRO-2: the bucket holds it now
+    f.buffer = std::move(b.filling);
+    b.filling = torch::Tensor();
+  } else if (reduce_dtype_ != torch::kFloat32) {
+    f.buffer = b.flat.to(reduce_dtype_);
   }
-  if (!owners_) {
-    b.pending.push_back(comm_.all_reduce_sum_async(b.flat));
+  if (comm_.world_size() == 1) {
+    // Nothing to sum; the reduce-to-owner shard is the whole of it.
+    if (owners_) complete(f);
     return;
   }
-  // Each owner's part of this bucket goes to that owner only.
-  const int64_t S = owners_->shard_size, end = b.flat_begin + b.flat.numel();
-  for (int r = static_cast<int>(b.flat_begin / S); r < comm_.world_size() && r * S < end; ++r) {
-    const int64_t lo = std::max(b.flat_begin, r * S), hi = std::min(end, (r + 1) * S);
-    b.pending.push_back(comm_.reduce_sum_async(b.flat.narrow(0, lo - b.flat_begin, hi - lo), r));
+  if (!owners_) {
+    f.pending.push_back(comm_.all_reduce_sum_async(f.buffer));
+  } else {
+    // Each owner's part of this bucket goes to that owner only.
+    const int64_t S = owners_->shard_size, end = b.flat_begin + b.numel;
+    for (int r = static_cast<int>(b.flat_begin / S); r < comm_.world_size() && r * S < end; ++r) {
+      const int64_t lo = std::max(b.flat_begin, r * S), hi = std::min(end, (r + 1) * S);
+      f.pending.push_back(
+          comm_.reduce_sum_async(f.buffer.narrow(0, lo - b.flat_begin, hi - lo), r));
+    }
+  }
+  in_flight_.push_back(std::move(f));
+  const bool transient = owners_ || reduce_dtype_ != torch::kFloat32;
+  while (transient && in_flight_.size() > kMaxBucketsInFlight) {
+    complete(in_flight_.front());
+    in_flight_.pop_front();
+  }
+}
+
+void GradientSync::complete(InFlight& f) {
+  for (auto& pending : f.pending)
+    pending->wait();
+  const auto& b = buckets_[f.bucket];
+  torch::NoGradGuard no_grad;
+  if (!owners_) {
+    if (!f.buffer.is_same(b.flat)) b.flat.copy_(f.buffer);
+    return;
+  }
+  // Add this rank's part of the bucket to its shard: flat elements [rank * S, (rank + 1) * S).
+  const int64_t S = owners_->shard_size, mine = comm_.rank() * S;
+  const int64_t lo = std::max(b.flat_begin, mine);
+  const int64_t hi = std::min(b.flat_begin + b.numel, mine + owners_->shard.numel());
+  if (lo < hi) {
+    owners_->shard.narrow(0, lo - mine, hi - lo)
+        .add_(f.buffer.narrow(0, lo - b.flat_begin, hi - lo));
   }
 }
 
 void GradientSync::finish() {
-  if (comm_.world_size() == 1) return;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto& b : buckets_)
@@ -126,29 +206,23 @@ void GradientSync::finish() {
     launch_ready_buckets();
     armed_ = false;
   }
-  for (auto& b : buckets_) {
-    for (auto& pending : b.pending)
-      pending->wait();
-    b.pending.clear();
+  for (auto& f : in_flight_)
+    complete(f);
+  in_flight_.clear();
+  for (auto& b : buckets_)
     b.ready = 0;
-    if (owners_) {
-      // Keep this rank's part of the bucket: flat elements [rank * S, (rank + 1) * S).
-      const int64_t S = owners_->shard_size, mine = comm_.rank() * S;
-      const int64_t lo = std::max(b.flat_begin, mine);
-      const int64_t hi = std::min(b.flat_begin + b.flat.numel(), mine + owners_->shard.numel());
-      if (lo < hi) {
-        owners_->shard.narrow(0, lo - mine, hi - lo)
-            .copy_(b.flat.narrow(0, lo - b.flat_begin, hi - lo));
-      }
-      continue;
-    }
-    for (size_t j = 0; j < b.params.size(); ++j) {
-      auto& p = params_[b.params[j]];
-      p.mutable_grad() = b.flat.narrow(0, b.offset[j], p.numel()).view_as(p);
-    }
-  }
   is_ready_.assign(params_.size(), false);
   next_launch_ = 0;
+}
+
+void GradientSync::zero() {
+  torch::NoGradGuard no_grad;
+  if (owners_) {
+    owners_->shard.zero_();
+    return;
+  }
+  for (auto& b : buckets_)
+    b.flat.zero_();
 }
 
 }  // namespace flywheel

@@ -1,25 +1,36 @@
-// Data-parallel gradient synchronisation, overlapped with backward.
+// Gradient accumulation in float32 and data-parallel gradient synchronisation, overlapped
+// with backward.
 //
-// Parameters are grouped into buckets of about `bucket_bytes`, in reverse registration order
-// (roughly the order backward produces their gradients). A post-hook on each parameter's
-// gradient accumulator marks it ready; once every parameter of a bucket is ready, the bucket's
-// gradients are copied into one flat buffer and its all-reduce starts while backward goes on.
-// Buckets are launched strictly in index order, so every rank issues the same collectives in
-// the same sequence. finish() waits for them and leaves each parameter's .grad as a view of
-// the summed buffer.
+// A post-hook on each parameter's gradient accumulator runs once per backward, when .grad holds
+// that backward's gradient. It moves the gradient out of .grad (which it releases) into a
+// float32 buffer, so micro-batches accumulate in float32 whatever the parameters' dtype
+// (bfloat16 .grad would round every sum), and the parameter never holds a full-size gradient of
+// its own between backwards. Parameters are grouped into buckets of about `bucket_bytes`, in
+// reverse registration order (roughly the order backward produces their gradients); each
+// bucket is one contiguous range of the parameters laid end to end. Buckets are launched
+// strictly in index order, so every rank issues the same collectives in the same sequence.
 //
-// ZeRO-2 (trainer/optim/zero.h) uses the reduce-to-owner mode instead: each bucket's slice that
-// falls in rank r's optimizer shard is reduced to rank r alone, which copies its part into
-// its gradient shard; the parameters' .grad are released as soon as their bucket is copied.
+// Two modes:
+//   all-reduce (ZeRO stages 0 and 1): every bucket has a persistent float32 buffer that
+//     accumulates the micro-batches' gradients. Only a step's last round is synchronised (as
+//     DDP's no_sync() does for the others): once a bucket is complete its buffer is summed over
+//     ranks while backward goes on. gradients() then views the summed buffers.
+//   reduce-to-owner (ZeRO stage 2): there are no full-size buffers. Every round (micro-batch) is
+//     synchronised: each gradient is copied into a transient buffer of its bucket as soon as it
+//     is ready (releasing .grad), and once the bucket is complete each slice of it that falls in
+//     rank r's shard is reduced to rank r, which adds it to its float32 gradient shard. At most
+//     kMaxBucketsInFlight buffers travel while one fills, so a rank holds its shard plus three
+//     buckets, never the whole gradient.
 //
-// Only the last micro-batch of an optimizer step is synchronised (arm() before its backward):
-// the earlier ones accumulate locally, as DDP's no_sync() does. The loss is already divided by
-// the global normaliser (trainer/train/objective.h), so the gradients are summed, not averaged.
+// `reduce_dtype` may be bfloat16 to halve the traffic: buffers are converted for the collective
+// only; accumulation stays float32. The loss is already divided by the global normaliser
+// (trainer/train/objective.h), so gradients are summed, not averaged.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -39,43 +50,64 @@ struct OwnerShards {
 class GradientSync {
  public:
   GradientSync(std::vector<torch::Tensor> params, Communicator& comm, int64_t bucket_bytes,
+               torch::ScalarType reduce_dtype = torch::kFloat32,
                std::optional<OwnerShards> owners = std::nullopt);
   ~GradientSync();
   GradientSync(const GradientSync&) = delete;
   GradientSync& operator=(const GradientSync&) = delete;
 
-  // The next backward launches bucket all-reduces as gradients become ready.
+  // Whether every micro-batch is a round of its own (reduce-to-owner), or only a step's last.
+  bool syncs_every_micro_batch() const { return owners_.has_value(); }
+
+  // A round: arm() before a backward whose gradients are to be synchronised, finish() after
+  // it. finish() also runs without a backward (a rank with fewer micro-batches than the others
+  // this step): every rank must run the same number of rounds. It launches what is left (a
+  // parameter without a gradient this round contributes zeros) and waits for all of it.
   void arm();
-  // After that backward (or without one, on a rank that had no data this step): launches what
-  // is left — a parameter without a gradient contributes zeros — waits, and sets every
-  // parameter's .grad to its slice of the summed buffers (reduce-to-owner mode: fills the
-  // shard instead).
   void finish();
+
+  // All-reduce mode, after finish(): each parameter's summed gradient, float32, shaped like it.
+  const std::vector<torch::Tensor>& gradients() const { return gradients_; }
+  // Starts the next step's accumulation from zero (the shard, in reduce-to-owner mode).
+  void zero();
 
   int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
 
  private:
+  struct InFlight {
+    size_t bucket;
+    torch::Tensor buffer;  // what the collective works on (reduce_dtype)
+    std::vector<std::unique_ptr<PendingCollective>> pending;
+  };
   struct Bucket {
     std::vector<size_t> params;   // indices into params_, in order
-    std::vector<int64_t> offset;  // of each parameter in flat
-    int64_t flat_begin = 0;       // where flat starts in all parameters laid end to end
-    torch::Tensor flat;
+    std::vector<int64_t> offset;  // of each parameter in the bucket
+    int64_t numel = 0;
+    int64_t flat_begin = 0;  // where the bucket starts in all parameters laid end to end
+    torch::Tensor flat;      // all-reduce mode: float32 accumulator [numel]
+    torch::Tensor filling;   // reduce-to-owner mode: this round's gradients as they come in
     size_t ready = 0;
-    std::vector<std::unique_ptr<PendingCollective>> pending;
   };
   class ReadyHook;
 
-  void mark_ready(size_t param);
+  void on_gradient(size_t param);
   void launch_ready_buckets();  // in order, as far as complete buckets go
   void launch(Bucket& b);
+  // Reduce-to-owner: parameter `param`'s gradient into b.filling, releasing its .grad.
+  void take_gradient(Bucket& b, size_t param);
+  void complete(InFlight& f);  // waits for it and takes the result
 
   std::vector<torch::Tensor> params_;
+  std::vector<torch::Tensor> gradients_;
   std::vector<size_t> bucket_of_;  // param index -> bucket
+  std::vector<int64_t> slot_;      // param index -> offset in its bucket
   std::vector<bool> is_ready_;
   std::vector<Bucket> buckets_;
+  std::deque<InFlight> in_flight_;
   std::vector<c10::intrusive_ptr<torch::autograd::Node>> accumulators_;
   std::vector<uintptr_t> hook_keys_;
   Communicator& comm_;
+  torch::ScalarType reduce_dtype_;
   std::optional<OwnerShards> owners_;
   std::mutex mutex_;  // hooks run on the autograd engine's thread
   bool armed_ = false;

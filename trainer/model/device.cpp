@@ -1,13 +1,20 @@
 #include "trainer/model/device.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/CPUAllocator.h>
+#include <sys/resource.h>
 #include <torch/version.h>
 
 #if FLYWHEEL_WITH_CUDA
 #include <ATen/cuda/CUDAGeneratorImpl.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <cuda_runtime_api.h>
 #endif
+
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
 
 #include "trainer/core/error.h"
 
@@ -61,6 +68,96 @@ torch::Generator make_generator(const torch::Device& device, uint64_t seed) {
   }
 #endif
   return at::make_generator<at::CPUGeneratorImpl>(seed);
+}
+
+namespace {
+
+// Wraps the CPU allocator to keep the live and peak byte counts of CPU tensors. Blocks keep
+// data pointer == context (as the default allocator's do), so raw_allocate and
+// is_simple_data_ptr still work; a block's size is found again on free through a map.
+class TrackingCPUAllocator final : public c10::Allocator {
+ public:
+  explicit TrackingCPUAllocator(c10::Allocator* base)
+      : base_(base), base_free_(base->raw_deleter()) {}
+
+  // Whether `base` hands out blocks this wrapper can take over.
+  static bool can_wrap(c10::Allocator* base) {
+    if (base->raw_deleter() == nullptr) return false;
+    auto probe = base->allocate(64);
+    return probe.get() == probe.get_context();
+  }
+
+  c10::DataPtr allocate(size_t n) override {
+    auto inner = base_->allocate(n);
+    void* data = inner.release_context();
+    if (data != nullptr) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      sizes_[data] = n;
+      live_ += static_cast<int64_t>(n);
+      peak_ = std::max(peak_, live_);
+    }
+    return {data, data, &release, c10::Device(c10::kCPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+
+  int64_t peak() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return peak_;
+  }
+
+  static TrackingCPUAllocator* instance;
+
+ private:
+  static void release(void* data) {
+    if (data == nullptr) return;
+    {
+      std::lock_guard<std::mutex> lock(instance->mutex_);
+      const auto it = instance->sizes_.find(data);
+      instance->live_ -= static_cast<int64_t>(it->second);
+      instance->sizes_.erase(it);
+    }
+    instance->base_free_(data);
+  }
+
+  c10::Allocator* base_;
+  c10::DeleterFnPtr base_free_;
+  mutable std::mutex mutex_;
+  std::unordered_map<void*, size_t> sizes_;
+  int64_t live_ = 0, peak_ = 0;
+};
+
+TrackingCPUAllocator* TrackingCPUAllocator::instance = nullptr;
+
+}  // namespace
+
+void track_cpu_memory() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    auto* base = c10::GetCPUAllocator();
+    if (!TrackingCPUAllocator::can_wrap(base)) return;  // peak_memory_bytes falls back to RSS
+    // Never destroyed: tensors may be freed during static destruction.
+    TrackingCPUAllocator::instance = new TrackingCPUAllocator(base);
+    c10::SetCPUAllocator(TrackingCPUAllocator::instance, /*priority=*/100);
+  });
+}
+
+int64_t peak_memory_bytes(const torch::Device& device) {
+#if FLYWHEEL_WITH_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(
+        device.has_index() ? device.index() : c10::cuda::current_device());
+    return stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)]
+        .peak;
+  }
+#endif
+  (void)device;
+  if (TrackingCPUAllocator::instance != nullptr) return TrackingCPUAllocator::instance->peak();
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
 std::string describe_build() {

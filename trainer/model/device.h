@@ -28,6 +28,17 @@ torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device);
 // depend on the build.
 torch::Generator make_generator(const torch::Device& device, uint64_t seed);
 
+// Counts the bytes of live CPU tensors from now on (LibTorch's CPU allocator, wrapped), so
+// that peak_memory_bytes can report them on the CPU as the CUDA caching allocator does on a
+// GPU. Call once at start-up, before tensors are made; idempotent.
+void track_cpu_memory();
+
+// The most tensor memory this process has held on `device` so far, in bytes: on a GPU the
+// caching allocator's peak of allocated bytes; on the CPU the peak of live tensor bytes since
+// track_cpu_memory() (memory-mapped checkpoint tensors are the page cache's, not counted), or
+// without it the peak resident set size (getrusage), libraries and mapped pages included.
+int64_t peak_memory_bytes(const torch::Device& device);
+
 // What this build supports, for `flywheel inspect --build` and the build test:
 // "LibTorch 2.14.1, CUDA 13.0 (compiled), 0 GPUs visible".
 std::string describe_build();

@@ -1,5 +1,6 @@
 #include "trainer/model/llama.h"
 
+#include "trainer/model/activation_checkpoint.h"
 #include "trainer/model/rotary.h"
 
 namespace flywheel {
@@ -7,8 +8,8 @@ namespace nn = torch::nn;
 
 namespace {
 
-nn::Linear linear(int64_t in, int64_t out, bool bias) {
-  return nn::Linear(nn::LinearOptions(in, out).bias(bias));
+Linear linear(int64_t in, int64_t out, bool bias, const ModelConfig& config) {
+  return Linear(in, out, bias, config.parameter_options());
 }
 
 // [B, K, S, D] -> [B, K * n_rep, S, D], each KV head repeated for its group of query heads.
@@ -22,8 +23,17 @@ torch::Tensor repeat_kv(const torch::Tensor& x, int64_t n_rep) {
 
 // ---- building blocks ----
 
+void LinearImpl::reset() {
+  weight = register_parameter("weight", torch::empty({out_, in_}, options_));
+  if (has_bias_) bias = register_parameter("bias", torch::empty({out_}, options_));
+}
+
+void EmbeddingImpl::reset() {
+  weight = register_parameter("weight", torch::empty({num_, dim_}, options_));
+}
+
 void RMSNormImpl::reset() {
-  weight = register_parameter("weight", torch::ones({dim_}));
+  weight = register_parameter("weight", torch::empty({dim_}, options_));
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
@@ -34,14 +44,14 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 
 void AttentionImpl::reset() {
   const auto& c = config_;
-  q_proj = register_module("q_proj",
-                           linear(c.hidden_size, c.num_attention_heads * c.head_dim, c.qkv_bias));
-  k_proj = register_module("k_proj",
-                           linear(c.hidden_size, c.num_key_value_heads * c.head_dim, c.qkv_bias));
-  v_proj = register_module("v_proj",
-                           linear(c.hidden_size, c.num_key_value_heads * c.head_dim, c.qkv_bias));
+  q_proj = register_module(
+      "q_proj", linear(c.hidden_size, c.num_attention_heads * c.head_dim, c.qkv_bias, c));
+  k_proj = register_module(
+      "k_proj", linear(c.hidden_size, c.num_key_value_heads * c.head_dim, c.qkv_bias, c));
+  v_proj = register_module(
+      "v_proj", linear(c.hidden_size, c.num_key_value_heads * c.head_dim, c.qkv_bias, c));
   o_proj = register_module("o_proj",
-                           linear(c.num_attention_heads * c.head_dim, c.hidden_size, c.o_bias));
+                           linear(c.num_attention_heads * c.head_dim, c.hidden_size, c.o_bias, c));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
@@ -68,9 +78,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
 
 void MLPImpl::reset() {
   const auto& c = config_;
-  gate_proj = register_module("gate_proj", linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
-  up_proj = register_module("up_proj", linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
-  down_proj = register_module("down_proj", linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
+  gate_proj =
+      register_module("gate_proj", linear(c.hidden_size, c.intermediate_size, c.mlp_bias, c));
+  up_proj = register_module("up_proj", linear(c.hidden_size, c.intermediate_size, c.mlp_bias, c));
+  down_proj =
+      register_module("down_proj", linear(c.intermediate_size, c.hidden_size, c.mlp_bias, c));
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
@@ -80,10 +92,12 @@ torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
 void DecoderLayerImpl::reset() {
   self_attn = register_module("self_attn", Attention(config_));
   mlp = register_module("mlp", MLP(config_));
-  input_layernorm =
-      register_module("input_layernorm", RMSNorm(config_.hidden_size, config_.rms_norm_eps));
-  post_attention_layernorm = register_module("post_attention_layernorm",
-                                             RMSNorm(config_.hidden_size, config_.rms_norm_eps));
+  input_layernorm = register_module(
+      "input_layernorm",
+      RMSNorm(config_.hidden_size, config_.rms_norm_eps, config_.parameter_options()));
+  post_attention_layernorm = register_module(
+      "post_attention_layernorm",
+      RMSNorm(config_.hidden_size, config_.rms_norm_eps, config_.parameter_options()));
 }
 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
@@ -123,12 +137,13 @@ torch::Tensor build_attention_mask(const torch::Tensor& attention_mask, int64_t 
 }
 
 void LlamaModelImpl::reset() {
-  embed_tokens = register_module(
-      "embed_tokens", nn::Embedding(nn::EmbeddingOptions(config_.vocab_size, config_.hidden_size)));
+  embed_tokens = register_module("embed_tokens", Embedding(config_.vocab_size, config_.hidden_size,
+                                                           config_.parameter_options()));
   layers = register_module("layers", nn::ModuleList());
   for (int64_t i = 0; i < config_.num_hidden_layers; ++i)
     layers->push_back(DecoderLayer(config_));
-  norm = register_module("norm", RMSNorm(config_.hidden_size, config_.rms_norm_eps));
+  norm = register_module(
+      "norm", RMSNorm(config_.hidden_size, config_.rms_norm_eps, config_.parameter_options()));
   inv_freq_ = rope_inv_freq(config_);
 }
 
@@ -160,8 +175,23 @@ torch::Tensor LlamaModelImpl::forward(const DecoderInput& in) {
 
   auto [cos, sin] = rope_cos_sin(inv_freq_, position_ids);
   auto h = embed_tokens(ids);
+  const bool checkpoint =
+      activation_checkpointing && in.cache == nullptr && torch::GradMode::is_enabled();
   for (int64_t i = 0; i < static_cast<int64_t>(layers->size()); ++i) {
-    h = layers[i]->as<DecoderLayer>()->forward(h, cos, sin, mask, in.cache, i);
+    auto* layer = layers[i]->as<DecoderLayer>();
+    if (!checkpoint) {
+      h = layer->forward(h, cos, sin, mask, in.cache, i);
+      continue;
+    }
+    std::vector<torch::Tensor> params;
+    for (const auto& p : layer->parameters()) {
+      if (p.requires_grad()) params.push_back(p);
+    }
+    h = checkpointed(
+        [layer, cos, sin, mask](const torch::Tensor& x) {
+          return layer->forward(x, cos, sin, mask, nullptr, 0);
+        },
+        h, params);
   }
   if (in.cache != nullptr) in.cache->advance(T);
   return norm(h);
@@ -170,13 +200,18 @@ torch::Tensor LlamaModelImpl::forward(const DecoderInput& in) {
 void LlamaForCausalLMImpl::reset() {
   model = register_module("model", LlamaModel(config_));
   if (!config_.tie_word_embeddings) {
-    lm_head = register_module("lm_head", linear(config_.hidden_size, config_.vocab_size, false));
+    lm_head =
+        register_module("lm_head", linear(config_.hidden_size, config_.vocab_size, false, config_));
   }
 }
 
 torch::Tensor LlamaForCausalLMImpl::logits(const torch::Tensor& hidden) {
   if (lm_head) return lm_head(hidden);
   return torch::matmul(hidden, model->embed_tokens->weight.t());
+}
+
+torch::Tensor LlamaForCausalLMImpl::head_weight() const {
+  return lm_head ? lm_head->weight : model->embed_tokens->weight;
 }
 
 torch::Tensor LlamaForCausalLMImpl::forward(const DecoderInput& in) {

@@ -15,12 +15,58 @@
 
 namespace flywheel {
 
+// Every module allocates its parameters in the config's dtype on its device and leaves them
+// uninitialised: a model is either loaded (trainer/checkpoint/hf_checkpoint.h) or given fresh
+// weights by init_weights (trainer/model/init.h). No random initialisation is paid for and
+// then overwritten, and nothing is built in float32 on the CPU first.
+
 // ---- building blocks ----
+
+// y = x W^T (+ b), like Linear but allocated, not initialised.
+class LinearImpl : public torch::nn::Cloneable<LinearImpl> {
+ public:
+  LinearImpl(int64_t in, int64_t out, bool bias, torch::TensorOptions options)
+      : in_(in), out_(out), has_bias_(bias), options_(options) {
+    reset();
+  }
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+
+  torch::Tensor weight;  // [out, in]
+  torch::Tensor bias;    // [out], or undefined
+
+ private:
+  int64_t in_, out_;
+  bool has_bias_;
+  torch::TensorOptions options_;
+};
+TORCH_MODULE(Linear);
+
+// Rows of a [V, C] table, like torch::nn::Embedding but allocated, not initialised.
+class EmbeddingImpl : public torch::nn::Cloneable<EmbeddingImpl> {
+ public:
+  EmbeddingImpl(int64_t num, int64_t dim, torch::TensorOptions options)
+      : num_(num), dim_(dim), options_(options) {
+    reset();
+  }
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& ids) { return torch::embedding(weight, ids); }
+
+  torch::Tensor weight;  // [V, C]
+
+ private:
+  int64_t num_, dim_;
+  torch::TensorOptions options_;
+};
+TORCH_MODULE(Embedding);
 
 // RMSNorm computed in float32 and cast back, as Hugging Face's LlamaRMSNorm.
 class RMSNormImpl : public torch::nn::Cloneable<RMSNormImpl> {
  public:
-  RMSNormImpl(int64_t dim, double eps) : dim_(dim), eps_(eps) { reset(); }
+  RMSNormImpl(int64_t dim, double eps, torch::TensorOptions options)
+      : dim_(dim), eps_(eps), options_(options) {
+    reset();
+  }
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);  // [..., C] -> [..., C]
 
@@ -29,6 +75,7 @@ class RMSNormImpl : public torch::nn::Cloneable<RMSNormImpl> {
  private:
   int64_t dim_;
   double eps_;
+  torch::TensorOptions options_;
 };
 TORCH_MODULE(RMSNorm);
 
@@ -42,10 +89,10 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, KVCache* cache, int64_t layer);
 
-  torch::nn::Linear q_proj{nullptr};  // C -> H*D
-  torch::nn::Linear k_proj{nullptr};  // C -> K*D
-  torch::nn::Linear v_proj{nullptr};  // C -> K*D
-  torch::nn::Linear o_proj{nullptr};  // H*D -> C
+  Linear q_proj{nullptr};  // C -> H*D
+  Linear k_proj{nullptr};  // C -> K*D
+  Linear v_proj{nullptr};  // C -> K*D
+  Linear o_proj{nullptr};  // H*D -> C
 
  private:
   ModelConfig config_;
@@ -59,9 +106,9 @@ class MLPImpl : public torch::nn::Cloneable<MLPImpl> {
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);  // [B, T, C] -> [B, T, C]
 
-  torch::nn::Linear gate_proj{nullptr};  // C -> F
-  torch::nn::Linear up_proj{nullptr};    // C -> F
-  torch::nn::Linear down_proj{nullptr};  // F -> C
+  Linear gate_proj{nullptr};  // C -> F
+  Linear up_proj{nullptr};    // C -> F
+  Linear down_proj{nullptr};  // F -> C
 
  private:
   ModelConfig config_;
@@ -116,7 +163,11 @@ class LlamaModelImpl : public torch::nn::Cloneable<LlamaModelImpl> {
 
   const ModelConfig& config() const { return config_; }
 
-  torch::nn::Embedding embed_tokens{nullptr};  // [V, C]
+  // Training only: keep just each decoder layer's input and recompute the layer in backward
+  // (trainer/model/activation_checkpoint.h), trading a second forward for the activations.
+  bool activation_checkpointing = false;
+
+  Embedding embed_tokens{nullptr};  // [V, C]
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
 
@@ -133,13 +184,15 @@ class LlamaForCausalLMImpl : public torch::nn::Cloneable<LlamaForCausalLMImpl> {
   torch::Tensor forward(const DecoderInput& in);  // -> logits [B, T, V]
   // Projects hidden states [B, T, C] to logits [B, T, V] (tied or untied head).
   torch::Tensor logits(const torch::Tensor& hidden);
+  // The head's weight [V, C]: lm_head's, or the embedding when tied.
+  torch::Tensor head_weight() const;
 
   const ModelConfig& config() const { return config_; }
   // A KV cache sized for this model.
   KVCache make_cache(int64_t batch, int64_t capacity) const;
 
   LlamaModel model{nullptr};
-  torch::nn::Linear lm_head{nullptr};  // C -> V; null when tie_word_embeddings
+  Linear lm_head{nullptr};  // C -> V; null when tie_word_embeddings
 
  private:
   ModelConfig config_;

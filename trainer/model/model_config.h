@@ -51,9 +51,15 @@ struct ModelConfig {
   std::optional<int64_t> pad_token_id;
   int64_t num_labels = 1;                // *ForSequenceClassification
   torch::Dtype dtype = torch::kFloat32;  // torch_dtype: parameters are stored in this dtype
+  // Where a model built from this config allocates its parameters (not part of config.json).
+  torch::Device device = torch::kCPU;
   nlohmann::json extra = nlohmann::json::object();
 
   bool is_sequence_classification() const;
+  // The dtype and device parameters are allocated with.
+  torch::TensorOptions parameter_options() const {
+    return torch::TensorOptions().dtype(dtype).device(device);
+  }
   // Checks internal consistency (divisibility, positivity); `where` prefixes the message.
   void validate(const std::string& where) const;
 };

@@ -4,9 +4,8 @@ namespace flywheel {
 
 void LlamaForSequenceClassificationImpl::reset() {
   model = register_module("model", LlamaModel(config_));
-  score = register_module(
-      "score", torch::nn::Linear(
-                   torch::nn::LinearOptions(config_.hidden_size, config_.num_labels).bias(false)));
+  score = register_module("score", Linear(config_.hidden_size, config_.num_labels, /*bias=*/false,
+                                          config_.parameter_options()));
 }
 
 torch::Tensor LlamaForSequenceClassificationImpl::forward(const DecoderInput& in) {

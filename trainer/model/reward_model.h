@@ -24,7 +24,7 @@ class LlamaForSequenceClassificationImpl
   const ModelConfig& config() const { return config_; }
 
   LlamaModel model{nullptr};
-  torch::nn::Linear score{nullptr};  // C -> num_labels, no bias
+  Linear score{nullptr};  // C -> num_labels, no bias
 
  private:
   ModelConfig config_;

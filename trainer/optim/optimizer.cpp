@@ -1,5 +1,7 @@
 #include "trainer/optim/optimizer.h"
 
+#include <algorithm>
+
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/checkpoint/safetensors.h"
 
@@ -28,7 +30,7 @@ Optimizer::Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params,
     sharded_.emplace(params_, options.adamw, comm);
     if (zero_stage_ == 2) owners = OwnerShards{sharded_->shard_size(), sharded_->gradient_shard()};
   }
-  sync_.emplace(tensors_, comm, options.bucket_bytes, owners);
+  sync_.emplace(tensors_, comm, options.bucket_bytes, options.reduce_dtype, owners);
 }
 
 std::string Optimizer::describe() const {
@@ -41,20 +43,36 @@ void Optimizer::broadcast_parameters() {
   torch::NoGradGuard no_grad;
   for (const auto& p : tensors_)
     comm_.broadcast(p.detach(), 0);
+  if (replicated_) {
+    replicated_->reset_masters();
+  } else {
+    sharded_->reset_masters();
+  }
+}
+
+void Optimizer::accumulate(size_t count, size_t slots, const std::function<void(size_t)>& run) {
+  auto& sync = *sync_;
+  for (size_t i = 0; i < std::max(count, slots); ++i) {
+    // Reduce-to-owner syncs every micro-batch; otherwise the last slot's backward overlaps the
+    // all-reduce of everything accumulated.
+    const bool round = sync.syncs_every_micro_batch() || i + 1 == std::max(count, slots);
+    if (round) sync.arm();
+    if (i < count) run(i);
+    if (round) sync.finish();
+  }
 }
 
 double Optimizer::step(double max_norm, double lr) {
   double norm = 0;
   if (replicated_) {
-    norm = clip_grad_norm(tensors_, max_norm);
-    replicated_->step(lr);
-    replicated_->zero_grad();
+    norm = clip_grad_norm(sync_->gradients(), max_norm);
+    replicated_->step(lr, sync_->gradients());
   } else {
-    if (zero_stage_ == 1) sharded_->take_gradient_from_params();
+    if (zero_stage_ == 1) sharded_->take_gradient(sync_->gradients());
     norm = sharded_->clip_grad_norm(max_norm);
     sharded_->step(lr);
-    sharded_->zero_grad();
   }
+  sync_->zero();
   return norm;
 }
 

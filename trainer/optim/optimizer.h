@@ -1,12 +1,15 @@
 // The optimizer of one trained model, as a training loop uses it: AdamW replicated on every
 // rank (ZeRO stage 0, and any single process) or sharded across ranks (stages 1 and 2), with
-// the gradient synchronisation each needs. A loop with several trained models (an RL policy
-// and its value model) holds one per model; nothing here assumes a dataset or a loop shape.
+// the gradient accumulation and synchronisation each needs. Gradients accumulate in float32
+// and low-precision parameters train through float32 masters, whatever the model's dtype. A loop
+// with several trained models (an RL policy and its value model) holds one per model; nothing here
+// assumes a dataset or a loop shape.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -24,7 +27,9 @@ struct OptimizerOptions {
   // 0 = replicated; 1 = optimizer state sharded; 2 = gradients sharded too. Sharding needs
   // more than one rank: a single process runs replicated AdamW whatever is asked.
   int64_t zero_stage = 0;
-  int64_t bucket_bytes = 25 << 20;  // gradient all-reduce bucket size
+  int64_t bucket_bytes = 25 << 20;  // gradient bucket size (float32 bytes)
+  // The dtype gradients travel in between ranks; they accumulate in float32 either way.
+  torch::ScalarType reduce_dtype = torch::kFloat32;
 };
 
 // The parameters of `module` that require gradients, with their Hugging Face names (which key
@@ -37,16 +42,19 @@ class Optimizer {
   Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params,
             const OptimizerOptions& options, Communicator& comm);
 
-  // Arm before the backward of a step's last micro-batch; finish before step().
-  GradientSync& sync() { return *sync_; }
+  // One optimizer step's backward passes: run(i) does the forward and backward of this rank's
+  // micro-batch i < count. Every rank passes the same `slots` (the most micro-batches a rank
+  // can have in a step), so all run the same gradient synchronisation rounds.
+  void accumulate(size_t count, size_t slots, const std::function<void(size_t)>& run);
   int64_t zero_stage() const { return zero_stage_; }
   // "ZeRO stage 1, 3 gradient buckets", for the run's opening log line.
   std::string describe() const;
 
-  // Rank 0's parameters on every rank, so replicas start identical whatever each loaded.
+  // Rank 0's parameters on every rank, so replicas start identical whatever each loaded (and
+  // the masters with them). Before restoring a checkpoint, whose masters it would round.
   void broadcast_parameters();
 
-  // After sync().finish(): clip to max_norm, update at lr, clear the gradients; returns the
+  // After accumulate(): clip to max_norm, update at lr, clear the gradients; returns the
   // gradient norm before clipping.
   double step(double max_norm, double lr);
 

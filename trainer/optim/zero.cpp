@@ -62,18 +62,30 @@ ShardedAdamW::ShardedAdamW(std::vector<std::pair<std::string, torch::Tensor>> pa
   exp_avg_ = torch::zeros({end_ - begin_}, f32);
   exp_avg_sq_ = torch::zeros({end_ - begin_}, f32);
   grad_ = torch::zeros({end_ - begin_}, f32);
+  if (needs_master(params_.front().scalar_type())) {
+    master_ = torch::empty({end_ - begin_}, f32);
+    reset_masters();
+  }
 }
 
-void ShardedAdamW::take_gradient_from_params() {
+torch::Tensor ShardedAdamW::piece_of(const torch::Tensor& t, const FlatLayout::Piece& piece) const {
+  return t.reshape({-1}).narrow(0, piece.param_offset, piece.length);
+}
+
+void ShardedAdamW::reset_masters() {
+  if (!master_.defined()) return;
   torch::NoGradGuard no_grad;
   for (const auto& piece : mine_) {
-    auto dst = grad_.narrow(0, piece.flat_offset - begin_, piece.length);
-    const auto& g = params_[piece.param].grad();
-    if (g.defined()) {
-      dst.copy_(g.reshape({-1}).narrow(0, piece.param_offset, piece.length));
-    } else {
-      dst.zero_();
-    }
+    master_.narrow(0, piece.flat_offset - begin_, piece.length)
+        .copy_(piece_of(params_[piece.param].detach(), piece));
+  }
+}
+
+void ShardedAdamW::take_gradient(const std::vector<torch::Tensor>& grads) {
+  torch::NoGradGuard no_grad;
+  for (const auto& piece : mine_) {
+    grad_.narrow(0, piece.flat_offset - begin_, piece.length)
+        .copy_(piece_of(grads[piece.param], piece));
   }
 }
 
@@ -87,43 +99,52 @@ double ShardedAdamW::clip_grad_norm(double max_norm) {
 
 void ShardedAdamW::step(double lr) {
   ++steps_;
+  torch::NoGradGuard no_grad;
   for (const auto& piece : mine_) {
     const int64_t at = piece.flat_offset - begin_;
-    auto param =
-        params_[piece.param].detach().view({-1}).narrow(0, piece.param_offset, piece.length);
-    adamw_update(param, grad_.narrow(0, at, piece.length), exp_avg_.narrow(0, at, piece.length),
+    auto weights = master_.defined() ? master_.narrow(0, at, piece.length)
+                                     : piece_of(params_[piece.param].detach(), piece);
+    adamw_update(weights, grad_.narrow(0, at, piece.length), exp_avg_.narrow(0, at, piece.length),
                  exp_avg_sq_.narrow(0, at, piece.length), lr, decay_[piece.param], steps_,
                  options_);
   }
-  // Every rank's slice, padded to S, gathered and written back into the parameters.
-  torch::NoGradGuard no_grad;
+  // Every rank's slice (the masters rounded, for low-precision parameters), padded to S,
+  // gathered and written into the parameters.
   const auto& any = params_.front();
   auto mine = torch::zeros({size_}, any.options());
-  for (const auto& piece : mine_) {
-    mine.narrow(0, piece.flat_offset - begin_, piece.length)
-        .copy_(params_[piece.param].view({-1}).narrow(0, piece.param_offset, piece.length));
+  if (master_.defined()) {
+    mine.narrow(0, 0, end_ - begin_).copy_(master_);
+  } else {
+    for (const auto& piece : mine_) {
+      mine.narrow(0, piece.flat_offset - begin_, piece.length)
+          .copy_(piece_of(params_[piece.param], piece));
+    }
   }
   std::vector<torch::Tensor> all;
   comm_.all_gather(all, mine);
-  const auto flat = torch::cat(all).narrow(0, 0, layout_.total);
-  for (size_t k = 0; k < params_.size(); ++k) {
-    params_[k].detach().view({-1}).copy_(flat.narrow(0, layout_.offset[k], layout_.numel[k]));
-  }
-}
-
-void ShardedAdamW::zero_grad() {
-  for (auto& p : params_) {
-    if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
+  mine = torch::Tensor();
+  // Rank r's slice straight into the parameters it covers, each slice freed once placed: no
+  // second whole-model copy.
+  for (size_t r = 0; r < all.size(); ++r) {
+    const int64_t begin = static_cast<int64_t>(r) * size_;
+    for (const auto& piece : layout_.pieces(begin, std::min(layout_.total, begin + size_))) {
+      piece_of(params_[piece.param].detach(), piece)
+          .copy_(all[r].narrow(0, piece.flat_offset - begin, piece.length));
+    }
+    all[r] = torch::Tensor();
   }
 }
 
 void ShardedAdamW::save_shard(const std::string& dir) const {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors = {
+      {"step", torch::tensor(steps_, torch::kInt64)},
+      {"range", torch::tensor(std::vector<int64_t>{begin_, end_}, torch::kInt64)},
+      {"total", torch::tensor(layout_.total, torch::kInt64)},
+      {"exp_avg", exp_avg_.cpu()},
+      {"exp_avg_sq", exp_avg_sq_.cpu()}};
+  if (master_.defined()) tensors.emplace_back("master", master_.cpu());
   write_safetensors((fs::path(dir) / shard_name(comm_.rank(), comm_.world_size())).string(),
-                    {{"step", torch::tensor(steps_, torch::kInt64)},
-                     {"range", torch::tensor(std::vector<int64_t>{begin_, end_}, torch::kInt64)},
-                     {"total", torch::tensor(layout_.total, torch::kInt64)},
-                     {"exp_avg", exp_avg_.cpu()},
-                     {"exp_avg_sq", exp_avg_sq_.cpu()}});
+                    tensors);
 }
 
 void ShardedAdamW::load_state(const std::map<std::string, torch::Tensor>& state,
@@ -135,17 +156,21 @@ void ShardedAdamW::load_state(const std::map<std::string, torch::Tensor>& state,
     return it->second;
   };
   steps_ = find("step").item<int64_t>();
+  // An fp32 run's state has no masters: its weights (already loaded) are the masters.
+  const bool saved_masters = master_.defined() && state.count(names_.front() + ".master");
+  if (!saved_masters) reset_masters();
   for (const auto& piece : mine_) {
     const auto at = piece.flat_offset - begin_;
     const auto& name = names_[piece.param];
-    for (auto [suffix, dst] : {std::pair<const char*, torch::Tensor>{".exp_avg", exp_avg_},
-                               {".exp_avg_sq", exp_avg_sq_}}) {
+    std::vector<std::pair<std::string, torch::Tensor>> parts = {{".exp_avg", exp_avg_},
+                                                                {".exp_avg_sq", exp_avg_sq_}};
+    if (saved_masters) parts.emplace_back(".master", master_);
+    for (const auto& [suffix, dst] : parts) {
       const auto src = find(name + suffix);
       if (src.numel() != layout_.numel[piece.param]) {
         throw UserError(where + ": optimizer tensor '" + name + suffix + "' has the wrong size");
       }
-      dst.narrow(0, at, piece.length)
-          .copy_(src.reshape({-1}).narrow(0, piece.param_offset, piece.length));
+      dst.narrow(0, at, piece.length).copy_(piece_of(src, piece));
     }
   }
 }
@@ -171,9 +196,11 @@ std::map<std::string, torch::Tensor> read_optimizer_state(
   for (const auto& [name, p] : params)
     ts.push_back(p);
   const FlatLayout layout(ts);
-  auto exp_avg = torch::zeros({layout.total}, torch::kFloat32);
-  auto exp_avg_sq = torch::zeros({layout.total}, torch::kFloat32);
-  int64_t covered = 0, step = -1;
+  // Whole-model vectors of each saved quantity; masters only when every shard has them.
+  std::map<std::string, torch::Tensor> flat;
+  for (const char* key : {"exp_avg", "exp_avg_sq", "master"})
+    flat[key] = torch::zeros({layout.total}, torch::kFloat32);
+  int64_t covered = 0, step = -1, with_masters = 0;
   for (const auto& path : shards) {
     SafetensorsFile f(path.string());
     const auto where = path.string();
@@ -186,16 +213,18 @@ std::map<std::string, torch::Tensor> read_optimizer_state(
     }
     const auto range = f.tensor("range");
     const int64_t b = range[0].item<int64_t>(), e = range[1].item<int64_t>();
-    if (b < 0 || e < b || e > layout.total ||
-        f.entry("exp_avg").shape != std::vector<int64_t>{e - b} ||
-        f.entry("exp_avg_sq").shape != std::vector<int64_t>{e - b}) {
-      throw UserError(where + ": inconsistent shard range");
-    }
+    if (b < 0 || e < b || e > layout.total) throw UserError(where + ": inconsistent shard range");
     const auto s = f.tensor("step").item<int64_t>();
     if (step >= 0 && s != step) throw UserError(where + ": shards from different steps");
     step = s;
-    exp_avg.narrow(0, b, e - b).copy_(f.tensor("exp_avg"));
-    exp_avg_sq.narrow(0, b, e - b).copy_(f.tensor("exp_avg_sq"));
+    for (const char* key : {"exp_avg", "exp_avg_sq", "master"}) {
+      if (!f.contains(key)) continue;
+      if (f.entry(key).shape != std::vector<int64_t>{e - b}) {
+        throw UserError(where + ": tensor '" + key + "' does not match the shard range");
+      }
+      flat[key].narrow(0, b, e - b).copy_(f.tensor(key));
+    }
+    with_masters += f.contains("master") ? 1 : 0;
     covered += e - b;
   }
   if (covered != layout.total) {
@@ -203,11 +232,11 @@ std::map<std::string, torch::Tensor> read_optimizer_state(
                     std::to_string(layout.total) + " elements (a shard is missing)");
   }
   state["step"] = torch::tensor(step, torch::kInt64);
+  if (with_masters != static_cast<int64_t>(shards.size())) flat.erase("master");
   for (size_t k = 0; k < params.size(); ++k) {
     const auto& [name, p] = params[k];
-    state[name + ".exp_avg"] = exp_avg.narrow(0, layout.offset[k], layout.numel[k]).view_as(p);
-    state[name + ".exp_avg_sq"] =
-        exp_avg_sq.narrow(0, layout.offset[k], layout.numel[k]).view_as(p);
+    for (const auto& [key, values] : flat)
+      state[name + "." + key] = values.narrow(0, layout.offset[k], layout.numel[k]).view_as(p);
   }
   return state;
 }

@@ -2,18 +2,20 @@
 //
 // All trainable parameters, in registration order, form one flat vector of N elements
 // (FlatLayout). Rank r of W owns the slice [r * S, min((r + 1) * S, N)) with S = ceil(N / W),
-// holds the Adam moments for that slice only (float32), updates only those elements, and the
+// holds the Adam moments for that slice only (float32) — and, for bfloat16 or float16
+// parameters, the float32 master weights of that slice — updates only those elements, and the
 // updated parameters are then all-gathered so every rank again has the whole model.
 //   stage 1: gradients are all-reduced (GradientSync), each rank reads its slice of them;
-//   stage 2: gradients are reduced straight to their owner (GradientSync in reduce-to-owner
-//            mode), which keeps only its slice; no rank holds the summed full gradient.
+//   stage 2: every micro-batch's gradients are reduced straight to their owner (GradientSync in
+//            reduce-to-owner mode), which adds them to its float32 slice; no rank holds a
+//            full-size gradient at any time.
 // The update is element for element the one AdamW does (the same adamw_update), so a sharded
 // run matches a replicated one up to the order of the gradient-norm sum.
 //
 // Checkpoints: each rank writes optimizer-shard-R-of-W.safetensors (its slice of both
-// moments, the slice bounds and N). read_optimizer_state() turns either that or a replicated
-// run's optimizer.safetensors back into per-parameter state, so a run resumes at any world
-// size, sharded or not.
+// moments and of the masters, the slice bounds and N). read_optimizer_state() turns either that or
+// a replicated run's optimizer.safetensors back into per-parameter state, so a run resumes at any
+// world size, sharded or not.
 #pragma once
 
 #include <torch/torch.h>
@@ -54,17 +56,18 @@ class ShardedAdamW {
   const std::vector<torch::Tensor>& params() const { return params_; }
 
   // This rank's slice of the summed gradient, float32 [end - begin]. Stage 2's GradientSync
-  // writes it directly; stage 1 fills it from the parameters' (all-reduced) .grad with
-  // take_gradient_from_params().
+  // accumulates into it directly; stage 1 fills it from the all-reduced gradients (one per
+  // parameter) with take_gradient().
   torch::Tensor gradient_shard() { return grad_; }
-  void take_gradient_from_params();
+  void take_gradient(const std::vector<torch::Tensor>& grads);
+  // The masters of this rank's slice again from the parameters (after they were broadcast).
+  void reset_masters();
 
   // The global L2 norm of the gradient (one all-reduce of the slices' squared sums), scaled
   // down to max_norm when above it (max_norm <= 0: measure only). Returns the norm before.
   double clip_grad_norm(double max_norm);
   // AdamW on this rank's slice, then every rank gets the updated parameters.
   void step(double lr);
-  void zero_grad();
   int64_t steps() const { return steps_; }
 
   // Writes optimizer-shard-R-of-W.safetensors into dir.
@@ -73,6 +76,9 @@ class ShardedAdamW {
   void load_state(const std::map<std::string, torch::Tensor>& state, const std::string& where);
 
  private:
+  // The elements of `t` (shaped like parameter piece.param) that `piece` covers, flat.
+  torch::Tensor piece_of(const torch::Tensor& t, const FlatLayout::Piece& piece) const;
+
   std::vector<std::string> names_;
   std::vector<torch::Tensor> params_;
   std::vector<bool> decay_;
@@ -82,6 +88,7 @@ class ShardedAdamW {
   int64_t size_ = 0, begin_ = 0, end_ = 0;
   std::vector<FlatLayout::Piece> mine_;
   torch::Tensor exp_avg_, exp_avg_sq_, grad_;  // float32 [end - begin]
+  torch::Tensor master_;  // float32 [end - begin] for low-precision parameters, else undefined
   int64_t steps_ = 0;
 };
 

@@ -3,23 +3,64 @@
 // The reference log-probs are computed once, before the first update, with the initial policy
 // (which is the reference) and cached in RUN/reference_logps.safetensors — open-instruct's
 // dpo_tune_cache approach — so no reference model is held during training. SimPO needs none.
+// The file records fingerprints of what the values depend on: the model (its files, dtype and
+// device) and the token arrays of the train and eval pairs (which capture the data files, the
+// tokenizer, the template and max_length). A resumed run reuses the cache only when all match,
+// and otherwise says which changed and computes it again.
 // Under data parallelism each rank scores every world_size-th pair and a sum over ranks
 // assembles the whole cache on every rank; rank 0 writes the file.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "losses/logprobs.h"
 #include "losses/preference.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/checkpoint/safetensors.h"
 #include "trainer/core/error.h"
+#include "trainer/core/fingerprint.h"
 #include "trainer/text/tokenizer.h"
 #include "trainer/train/model_builder.h"
 #include "trainer/train/objective.h"
 
 namespace flywheel {
 namespace {
+
+namespace fs = std::filesystem;
+
+std::string tokens_fingerprint(const std::vector<PreferenceExample>& data) {
+  Fingerprint f;
+  f.add(static_cast<uint64_t>(data.size()));
+  for (const auto& e : data) {
+    for (const auto* s : {&e.chosen, &e.rejected})
+      f.add(s->ids).add(s->loss_mask);
+  }
+  return f.hex();
+}
+
+// The initial policy: a checkpoint's files (config, weights), or a config with its seeded
+// initialisation; in the dtype and on the device it runs.
+std::string model_fingerprint(const Recipe& recipe) {
+  Fingerprint f;
+  const auto& m = recipe.model;
+  if (!m.path.empty()) {
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(m.path)) {
+      const auto name = e.path().filename().string();
+      if (name == "config.json" || name.find(".safetensors") != std::string::npos) {
+        files.push_back(e.path().string());
+      }
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files)
+      f.add_file(file);
+  } else {
+    f.add_file(m.config).add(recipe.seed).add(std::to_string(m.init_std));
+  }
+  return f.add(m.dtype).add(m.device).hex();
+}
 
 struct PairLogps {
   torch::Tensor chosen, rejected;                          // [B] summed log-probs
@@ -31,7 +72,7 @@ class DpoObjective final : public Objective {
   DpoObjective(const Recipe& recipe, bool resume, Communicator& comm)
       : recipe_(recipe),
         comm_(comm),
-        model_(build_causal_lm(recipe.model, recipe.seed)),
+        model_(build_causal_lm(recipe)),
         tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)) {
     options_.type = losses::parse_preference_loss_type(recipe.loss.type);
     options_.beta = recipe.loss.beta;
@@ -133,8 +174,7 @@ class DpoObjective final : public Objective {
     const auto device = model_->model->embed_tokens->weight.device();
     const auto batch = on_device(collate(seqs, tokenizer_.pad_id()), device);
     *tokens = batch.token_count;
-    auto logits = model_->forward({batch.input_ids, batch.position_ids, batch.attention_mask});
-    auto lp = losses::sequence_logps(logits, batch.labels);
+    const auto lp = label_logps(model_, batch, recipe_.training.logits_chunk_tokens);
     const auto B = static_cast<int64_t>(examples.size());
     return {lp.sum.narrow(0, 0, B), lp.sum.narrow(0, B, B), lp.count.narrow(0, 0, B),
             lp.count.narrow(0, B, B)};
@@ -189,18 +229,34 @@ class DpoObjective final : public Objective {
     return {comm_.all_reduce_sum_cpu(chosen), comm_.all_reduce_sum_cpu(rejected), {}, {}};
   }
 
-  // Loads the cache when resuming and it matches the data; computes and saves it otherwise.
+  // What the cached values depend on, as the file's metadata: key -> fingerprint.
+  std::map<std::string, std::string> reference_key() const {
+    return {{"model", model_fingerprint(recipe_)},
+            {"train pairs", tokens_fingerprint(train_)},
+            {"eval pairs", tokens_fingerprint(eval_)}};
+  }
+
+  // Loads the cache when resuming and it matches; computes and saves it otherwise.
   void prepare_reference(bool resume) {
     const std::string path = recipe_.output_dir + "/reference_logps.safetensors";
+    const auto key = reference_key();
     // Rank 0 decides whether the cache can be reused, so that every rank takes the same path.
     auto reuse = torch::zeros({1}, torch::kFloat64);
-    if (comm_.is_main() && resume && std::filesystem::exists(path)) {
+    if (comm_.is_main() && resume && fs::exists(path)) {
       SafetensorsFile f(path);
-      auto sized = [&](const char* name, size_t n) {
-        return f.contains(name) &&
-               f.entry(name).shape == std::vector<int64_t>{static_cast<int64_t>(n)};
-      };
-      if (sized("train.chosen", train_.size()) && sized("eval.chosen", eval_.size())) reuse[0] = 1;
+      std::string changed;
+      for (const auto& [name, value] : key) {
+        const auto it = f.metadata().find(name);
+        if (it == f.metadata().end() || it->second != value) {
+          changed += (changed.empty() ? "" : ", ") + name;
+        }
+      }
+      if (changed.empty()) {
+        reuse[0] = 1;
+      } else {
+        std::fprintf(stderr, "reference log-probs: %s was computed for other %s; recomputing\n",
+                     path.c_str(), changed.c_str());
+      }
     }
     if (comm_.all_reduce_sum_cpu(reuse).item<double>() > 0) {
       SafetensorsFile f(path);
@@ -214,11 +270,15 @@ class DpoObjective final : public Objective {
     eval_ref_ = reference_for(eval_);
     model_->train();
     if (!comm_.is_main()) return;
-    std::filesystem::create_directories(recipe_.output_dir);
-    write_safetensors(path, {{"train.chosen", train_ref_.chosen},
-                             {"train.rejected", train_ref_.rejected},
-                             {"eval.chosen", eval_ref_.chosen},
-                             {"eval.rejected", eval_ref_.rejected}});
+    fs::create_directories(recipe_.output_dir);
+    auto metadata = key;
+    metadata["format"] = "pt";
+    write_safetensors(path,
+                      {{"train.chosen", train_ref_.chosen},
+                       {"train.rejected", train_ref_.rejected},
+                       {"eval.chosen", eval_ref_.chosen},
+                       {"eval.rejected", eval_ref_.rejected}},
+                      metadata);
     std::fprintf(stderr, "reference log-probs: cached %zu train and %zu eval pairs in %s\n",
                  train_.size(), eval_.size(), path.c_str());
   }

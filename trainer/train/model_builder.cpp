@@ -6,18 +6,21 @@
 
 namespace flywheel {
 
-LlamaForCausalLM build_causal_lm(const ModelSection& m, uint64_t seed) {
+LlamaForCausalLM build_causal_lm(const Recipe& recipe) {
+  const auto& m = recipe.model;
   const auto dtype = parse_dtype(m.dtype, "model.dtype");
   const auto device = parse_device(m.device, "model.device");
+  LlamaForCausalLM model{nullptr};
   if (!m.path.empty()) {
-    auto model = load_causal_lm(m.path, {dtype, device});
-    return model;
+    model = load_causal_lm(m.path, {dtype, device});
+  } else {
+    auto config = load_model_config(m.config);
+    config.dtype = dtype;
+    config.device = device;
+    model = LlamaForCausalLM(config);
+    init_weights(*model, m.init_std, recipe.seed);
   }
-  auto config = load_model_config(m.config);
-  config.dtype = dtype;
-  LlamaForCausalLM model(config);
-  init_weights(*model, m.init_std, seed);
-  model->to(device, dtype);
+  model->model->activation_checkpointing = recipe.training.activation_checkpointing;
   return model;
 }
 

@@ -1,5 +1,6 @@
 // Building the model a recipe asks for: loaded from a checkpoint (model.path) or freshly
-// initialised from a config.json (model.config), in the recipe's dtype, on its device.
+// initialised from a config.json (model.config), in the recipe's dtype, on its device, with
+// activation checkpointing as training asks.
 #pragma once
 
 #include <torch/torch.h>
@@ -12,6 +13,6 @@
 
 namespace flywheel {
 
-LlamaForCausalLM build_causal_lm(const ModelSection& model, uint64_t seed);
+LlamaForCausalLM build_causal_lm(const Recipe& recipe);
 
 }  // namespace flywheel

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "losses/logprobs.h"
 #include "trainer/data/batching.h"
 #include "trainer/dist/communicator.h"
 #include "trainer/model/device.h"
@@ -70,6 +71,11 @@ inline TokenBatch on_device(TokenBatch b, const torch::Device& device) {
   b.position_ids = to_device(b.position_ids, device);
   return b;
 }
+
+// Next-token log-probs of the batch's labels under `model`, through the LM head
+// `logits_chunk_tokens` scored tokens at a time (0: all of the logits at once).
+losses::SequenceLogps label_logps(LlamaForCausalLM& model, const TokenBatch& batch,
+                                  int64_t logits_chunk_tokens);
 
 // `comm` is the training job's: data statistics are reported by rank 0 only, and DPO's
 // reference pass is split across ranks.

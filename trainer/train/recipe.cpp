@@ -199,6 +199,11 @@ void parse_model(Section s, ModelSection* m) {
   s.existing_path("config", &m->config);
   s.existing_path("tokenizer", &m->tokenizer);
   s.string("dtype", &m->dtype, {"float32", "bfloat16", "float16"});
+  if (m->dtype == "float16") {
+    s.fail("dtype",
+           "float32 or bfloat16 (float16 training needs loss scaling, which Flywheel "
+           "does not do)");
+  }
   s.string("device", &m->device);
   s.number("init_std", &m->init_std, 0.0, 1.0);
   if (m->path.empty() == m->config.empty()) {
@@ -240,6 +245,8 @@ void parse_training(Section s, TrainingSection* t) {
   s.integer("warmup_steps", &t->warmup_steps, 0);
   s.number("max_grad_norm", &t->max_grad_norm, 0.0, 1e9);
   s.string("sft_loss_reduction", &t->sft_loss_reduction, {"sum", "token_mean"});
+  s.boolean("activation_checkpointing", &t->activation_checkpointing);
+  s.integer("logits_chunk_tokens", &t->logits_chunk_tokens, 0);
   s.finish();
 }
 
@@ -282,6 +289,7 @@ void parse_distributed(Section s, DistributedSection* d) {
   s.integer("zero_stage", &d->zero_stage, 0);
   if (d->zero_stage > 2) s.fail("zero_stage", "0, 1 or 2");
   s.number("bucket_mb", &d->bucket_mb, 0.001, 1e6);
+  s.string("reduce_dtype", &d->reduce_dtype, {"float32", "bfloat16"});
   s.integer("timeout_s", &d->timeout_s, 1);
   s.integer("rendezvous_timeout_s", &d->rendezvous_timeout_s, 1);
   s.finish();
@@ -374,6 +382,8 @@ std::string recipe_to_yaml(const Recipe& r) {
     kv("warmup_steps", t.warmup_steps);
     kv("max_grad_norm", t.max_grad_norm);
     kv("sft_loss_reduction", t.sft_loss_reduction);
+    kv("activation_checkpointing", t.activation_checkpointing);
+    kv("logits_chunk_tokens", t.logits_chunk_tokens);
   });
   section("loss", [&] {
     kv("type", r.loss.type);
@@ -404,6 +414,7 @@ std::string recipe_to_yaml(const Recipe& r) {
   section("distributed", [&] {
     kv("zero_stage", r.distributed.zero_stage);
     kv("bucket_mb", r.distributed.bucket_mb);
+    kv("reduce_dtype", r.distributed.reduce_dtype);
     kv("timeout_s", r.distributed.timeout_s);
     kv("rendezvous_timeout_s", r.distributed.rendezvous_timeout_s);
   });

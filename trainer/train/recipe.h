@@ -47,6 +47,11 @@ struct TrainingSection {
   int64_t warmup_steps = 0;                       // overrides warmup_ratio when > 0
   double max_grad_norm = 1.0;                     // <= 0 disables clipping
   std::string sft_loss_reduction = "token_mean";  // token_mean | sum
+  // Recompute each decoder layer in backward instead of keeping its activations.
+  bool activation_checkpointing = false;
+  // Label log-probs through the LM head this many tokens at a time, recomputed in backward, so
+  // no [B, T, V] logits are held (0: the whole batch at once).
+  int64_t logits_chunk_tokens = 0;
 };
 
 struct LossSection {
@@ -84,7 +89,10 @@ struct CheckpointSection {
 // micro_batch_size x gradient_accumulation_steps x world_size examples.
 struct DistributedSection {
   int64_t zero_stage = 0;  // 0: replicated AdamW state; 1: sharded state; 2: + sharded grads
-  double bucket_mb = 25;   // gradient all-reduce bucket size
+  double bucket_mb = 25;   // gradient bucket size (float32)
+  // What gradients travel in between ranks ("float32" or "bfloat16", half the traffic); they
+  // accumulate in float32 either way.
+  std::string reduce_dtype = "float32";
   int64_t timeout_s = 1800;
   int64_t rendezvous_timeout_s = 300;
 };

@@ -40,7 +40,9 @@ LlamaForSequenceClassification build_reward_model(const Recipe& r) {
   const auto dtype = parse_dtype(r.model.dtype, "model.dtype");
   const auto device = parse_device(r.model.device, "model.device");
   if (!r.model.path.empty()) {
-    return load_reward_model(r.model.path, dtype, device, r.model.init_std, r.seed);
+    auto model = load_reward_model(r.model.path, dtype, device, r.model.init_std, r.seed);
+    model->model->activation_checkpointing = r.training.activation_checkpointing;
+    return model;
   }
   throw UserError(r.source +
                   ": trainer reward_model needs model.path (a causal LM or reward model)");

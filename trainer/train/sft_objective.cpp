@@ -25,7 +25,7 @@ class SftObjective final : public Objective {
  public:
   explicit SftObjective(const Recipe& recipe)
       : recipe_(recipe),
-        model_(build_causal_lm(recipe.model, recipe.seed)),
+        model_(build_causal_lm(recipe)),
         tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)),
         reduction_(losses::parse_sft_reduction(recipe.training.sft_loss_reduction)) {
     DataStats stats;
@@ -83,8 +83,8 @@ class SftObjective final : public Objective {
 
   MicroBatchResult forward(const std::vector<int64_t>& examples, double normalizer) override {
     const auto batch = make_batch(examples);
-    auto logits = model_->forward({batch.input_ids, batch.position_ids, batch.attention_mask});
-    auto loss = losses::sft_loss(logits, batch.labels, losses::SftReduction::kSum).loss;
+    const auto logps = label_logps(model_, batch, recipe_.training.logits_chunk_tokens);
+    auto loss = losses::sft_loss(logps, losses::SftReduction::kSum).loss;
     return {loss / normalizer, {}, batch.token_count};
   }
 
@@ -99,8 +99,8 @@ class SftObjective final : public Objective {
       for (size_t j = i; j < std::min(eval_.size(), i + B); ++j)
         seqs.push_back(&eval_[j]);
       const auto batch = on_device(collate(seqs, tokenizer_.pad_id()), device());
-      auto logits = model_->forward({batch.input_ids, batch.position_ids, batch.attention_mask});
-      auto out = losses::sft_loss(logits, batch.labels, losses::SftReduction::kSum);
+      const auto logps = label_logps(model_, batch, recipe_.training.logits_chunk_tokens);
+      auto out = losses::sft_loss(logps, losses::SftReduction::kSum);
       nll += out.loss.item<double>();
       tokens += out.token_count.item<double>();
     }

@@ -30,4 +30,12 @@ Metrics StepMetrics::means(double normalizer) const {
   return out;
 }
 
+double max_over_ranks(double value, Communicator& comm) {
+  // Each rank fills its own slot; the sum then holds every rank's value.
+  std::vector<double> slots(static_cast<size_t>(comm.world_size()), 0.0);
+  slots[static_cast<size_t>(comm.rank())] = value;
+  const auto all = comm.all_reduce_sum(slots);
+  return *std::max_element(all.begin(), all.end());
+}
+
 }  // namespace flywheel

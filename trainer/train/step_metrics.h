@@ -13,6 +13,9 @@
 
 namespace flywheel {
 
+// The largest of every rank's `value` (one all-reduce; every rank calls it).
+double max_over_ranks(double value, Communicator& comm);
+
 class StepMetrics {
  public:
   explicit StepMetrics(std::vector<std::string> names);

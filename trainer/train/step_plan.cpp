@@ -8,16 +8,32 @@
 namespace flywheel {
 
 std::vector<std::vector<int64_t>> rank_micro_batches(const std::vector<int64_t>& batch,
-                                                     int64_t micro_batch_size, int64_t accumulation,
+                                                     const std::vector<int64_t>& lengths,
+                                                     int64_t micro_batch_size, int world_size,
                                                      int rank) {
+  std::vector<int64_t> order = batch;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return lengths[a] > lengths[b]; });
+  const auto W = static_cast<size_t>(world_size);
+  const size_t room = (order.size() + W - 1) / W;
+  std::vector<int64_t> load(W, 0);
+  std::vector<size_t> count(W, 0);
+  std::vector<int64_t> mine;
+  for (const auto example : order) {
+    size_t best = W;
+    for (size_t r = 0; r < W; ++r) {
+      if (count[r] < room && (best == W || load[r] < load[best])) best = r;
+    }
+    load[best] += lengths[example];
+    ++count[best];
+    if (best == static_cast<size_t>(rank)) mine.push_back(example);
+  }
   std::vector<std::vector<int64_t>> out;
   const auto micro = static_cast<size_t>(micro_batch_size);
-  const auto first = static_cast<size_t>(rank * accumulation) * micro;
-  const auto last = std::min(batch.size(), first + static_cast<size_t>(accumulation) * micro);
-  for (size_t i = first; i < last; i += micro) {
-    const auto end = std::min(last, i + micro);
-    out.emplace_back(batch.begin() + static_cast<std::ptrdiff_t>(i),
-                     batch.begin() + static_cast<std::ptrdiff_t>(end));
+  for (size_t i = 0; i < mine.size(); i += micro) {
+    const auto end = std::min(mine.size(), i + micro);
+    out.emplace_back(mine.begin() + static_cast<std::ptrdiff_t>(i),
+                     mine.begin() + static_cast<std::ptrdiff_t>(end));
   }
   return out;
 }
@@ -44,7 +60,8 @@ const std::vector<int64_t>& StepPlan::batch(int64_t step) {
 
 std::vector<std::vector<int64_t>> StepPlan::my_micro_batches(
     const std::vector<int64_t>& batch) const {
-  return rank_micro_batches(batch, options_.micro_batch_size, options_.accumulation, options_.rank);
+  return rank_micro_batches(batch, lengths_, options_.micro_batch_size, options_.world_size,
+                            options_.rank);
 }
 
 }  // namespace flywheel

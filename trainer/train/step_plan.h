@@ -1,9 +1,9 @@
 // Which examples each optimizer step trains on, and which of them this rank runs.
 //
 // rank_micro_batches() is the part every loop shares: a step's examples (indices into a
-// static dataset, or into the rollouts an RL loop just made) cut into micro-batches in order,
-// rank r taking the r-th run of `accumulation` of them. 2 ranks x micro-batch b therefore see
-// the same examples as 1 rank x 2b. StepPlan adds the epochs of a static, indexed dataset.
+// static dataset, or into the rollouts an RL loop just made) shared out among the ranks with
+// balanced token counts, and each rank's share cut into micro-batches. StepPlan adds the
+// epochs of a static, indexed dataset.
 #pragma once
 
 #include <cstdint>
@@ -11,8 +11,15 @@
 
 namespace flywheel {
 
+// Rank `rank`'s micro-batches of `batch` (indices into `lengths`, the examples' token counts).
+// The examples go out longest first, each to the rank with the fewest tokens so far that still
+// has room for one (the lowest such rank on a tie), at most ceil(n / world_size) per rank: the
+// same split on every rank, and no rank waits on one that got all the long examples (which a
+// contiguous slice of a length-grouped batch would give rank 0). A rank's share, longest first,
+// is cut into micro-batches of micro_batch_size, so a micro-batch holds similar lengths.
 std::vector<std::vector<int64_t>> rank_micro_batches(const std::vector<int64_t>& batch,
-                                                     int64_t micro_batch_size, int64_t accumulation,
+                                                     const std::vector<int64_t>& lengths,
+                                                     int64_t micro_batch_size, int world_size,
                                                      int rank);
 
 struct StepPlanOptions {
@@ -38,6 +45,7 @@ class StepPlan {
   int64_t global_batch() const { return global_batch_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   int64_t total_steps() const { return total_steps_; }
+  int64_t accumulation() const { return options_.accumulation; }
   int64_t epoch_of(int64_t step) const { return step / steps_per_epoch_; }  // step is 0-based
 
   // The examples of step `step` (0-based), the same on every rank.

@@ -9,6 +9,7 @@
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/core/error.h"
 #include "trainer/core/metrics_log.h"
+#include "trainer/model/device.h"
 #include "trainer/optim/lr_schedule.h"
 #include "trainer/optim/optimizer.h"
 #include "trainer/train/checkpointer.h"
@@ -35,7 +36,8 @@ OptimizerOptions optimizer_options(const Recipe& recipe) {
   const auto& t = recipe.training;
   return {.adamw = {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay},
           .zero_stage = recipe.distributed.zero_stage,
-          .bucket_bytes = static_cast<int64_t>(recipe.distributed.bucket_mb * (1 << 20))};
+          .bucket_bytes = static_cast<int64_t>(recipe.distributed.bucket_mb * (1 << 20)),
+          .reduce_dtype = parse_dtype(recipe.distributed.reduce_dtype, "distributed.reduce_dtype")};
 }
 
 // Rank 0 writes the resolved recipe into a fresh or resumed run directory.
@@ -93,7 +95,7 @@ std::unique_ptr<MetricsLog> open_log(const Recipe& recipe, const StepPlan& plan,
 }
 
 // Optimizer step `step` (0-based): this rank's micro-batches forward and backward, gradients
-// synchronised during the last backward, then clip, schedule and update. Returns the step's
+// accumulated and synchronised by the optimizer, then clip, schedule and update. Returns the step's
 // metrics, reduced over ranks.
 Metrics train_step(Objective& objective, StepPlan& plan, Optimizer& optimizer,
                    const LrSchedule& schedule, double max_grad_norm, Communicator& comm,
@@ -105,20 +107,21 @@ Metrics train_step(Objective& objective, StepPlan& plan, Optimizer& optimizer,
   const auto micro = plan.my_micro_batches(batch);
   StepMetrics sums(objective.metric_names());
   objective.model().train();
-  for (size_t i = 0; i < micro.size(); ++i) {
+  optimizer.accumulate(micro.size(), static_cast<size_t>(plan.accumulation()), [&](size_t i) {
     auto result = objective.forward(micro[i], normalizer);
-    if (i + 1 == micro.size()) optimizer.sync().arm();
     result.loss.backward();
     sums.add(result.loss.item<double>(), result.token_count, result.sums);
-  }
-  optimizer.sync().finish();
+  });
   sums.all_reduce(comm);
   const double lr = schedule.at(step);
   const double grad_norm = optimizer.step(max_grad_norm, lr);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto device = objective.model().parameters().front().device();
   Metrics metrics = {
       {"loss", sums.loss()},
+      {"peak_memory_gb",
+       max_over_ranks(static_cast<double>(peak_memory_bytes(device)), comm) / (1 << 30)},
       {"lr", lr},
       {"grad_norm", grad_norm},
       {"tokens_per_sec", sums.token_count() / seconds},
@@ -161,8 +164,8 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
   checkpointer.add_optimizer("", optimizer);
 
   std::vector<std::string> notes;
-  int64_t step = first_step(checkpointer, recipe, options.resume, plan.total_steps(), &notes);
   optimizer.broadcast_parameters();
+  int64_t step = first_step(checkpointer, recipe, options.resume, plan.total_steps(), &notes);
   auto log = open_log(recipe, plan, schedule, optimizer, comm, objective.size(), step, notes);
   // Held-out evaluation runs on rank 0; the other ranks go on and wait in the next collective.
   const Evaluation eval{{[&] { return objective.evaluate(); }, options.extra_eval},
