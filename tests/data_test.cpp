@@ -18,6 +18,8 @@
 #include "trainer/core/jsonl.h"
 #include "trainer/data/batching.h"
 #include "trainer/data/examples.h"
+#include "trainer/data/token_cache.h"
+#include "trainer/data/token_store.h"
 #include "trainer/text/chat_template.h"
 
 namespace flywheel {
@@ -797,6 +799,17 @@ TokenSequence seq(Ids ids, Mask mask) {
   return {std::move(ids), std::move(mask)};
 }
 
+// Sequences in a TokenStore (one per example) and their views, as the objectives hold them.
+struct Stored {
+  explicit Stored(std::initializer_list<const TokenSequence*> seqs) {
+    for (const auto* s : seqs)
+      store.add({s});
+    views = store.all_sequences();
+  }
+  TokenStore store;
+  std::vector<TokenView> views;
+};
+
 Ids row(const torch::Tensor& t, int64_t b) {
   const torch::Tensor r = t[b].contiguous();
   return Ids(r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.numel());
@@ -805,7 +818,7 @@ Ids row(const torch::Tensor& t, int64_t b) {
 TEST(Collate, RightPadsWithLabelsAndPositions) {
   const TokenSequence a = seq({1, 10, 11, 12, 2}, {0, 0, 1, 1, 1});
   const TokenSequence b = seq({1, 20, 2}, {0, 1, 1});
-  const TokenBatch batch = collate({&a, &b}, /*pad_id=*/0);
+  const TokenBatch batch = collate(Stored({&a, &b}).views, /*pad_id=*/0);
   EXPECT_EQ(batch.input_ids.sizes(), (std::vector<int64_t>{2, 5}));
   EXPECT_EQ(batch.input_ids.dtype(), torch::kInt64);
   EXPECT_EQ(row(batch.input_ids, 0), (Ids{1, 10, 11, 12, 2}));
@@ -826,12 +839,12 @@ TEST(Pack, FillsRowsGreedilyWithBlockDiagonalAttention) {
   const TokenSequence c = seq({1, 30, 31, 32, 2}, {1, 1, 1, 1, 1});
   const TokenSequence d = seq({1, 40}, {0, 1});
   // max_length 8: row 0 = a b (7), row 1 = c d (7); rows_per_batch 1 → two batches.
-  const std::vector<TokenBatch> one_row = pack({&a, &b, &c, &d}, 8, 1, /*pad_id=*/0);
+  const std::vector<TokenBatch> one_row = pack(Stored({&a, &b, &c, &d}).views, 8, 1, /*pad_id=*/0);
   ASSERT_EQ(one_row.size(), 2u);
   EXPECT_EQ(one_row[0].input_ids.sizes(), (std::vector<int64_t>{1, 7}));
 
   // The same rows, both in one batch.
-  const std::vector<TokenBatch> batches = pack({&a, &b, &c, &d}, 8, 2, 0);
+  const std::vector<TokenBatch> batches = pack(Stored({&a, &b, &c, &d}).views, 8, 2, 0);
   ASSERT_EQ(batches.size(), 1u);
   const TokenBatch& t = batches[0];
   EXPECT_EQ(t.input_ids.sizes(), (std::vector<int64_t>{2, 7}));
@@ -860,10 +873,10 @@ TEST(Pack, ConcatOfPackedRowsEqualsPackingThemTogether) {
   const TokenSequence b = seq({1, 20, 2}, {0, 1, 1});
   const TokenSequence c = seq({1, 30, 2}, {1, 1, 1});
   // max_length 6: rows a (5), b c (6), of different lengths.
-  const auto rows = pack({&a, &b, &c}, 6, 1, /*pad_id=*/7);
+  const auto rows = pack(Stored({&a, &b, &c}).views, 6, 1, /*pad_id=*/7);
   ASSERT_EQ(rows.size(), 2u);
   ASSERT_NE(rows[0].input_ids.size(1), rows[1].input_ids.size(1));
-  const auto together = pack({&b, &c, &a}, 6, 2, 7);  // rows b c, then a
+  const auto together = pack(Stored({&b, &c, &a}).views, 6, 2, 7);  // rows b c, then a
   ASSERT_EQ(together.size(), 1u);
   const TokenBatch got = concat_packed({&rows[1], &rows[0]}, 7);
   const TokenBatch& want = together[0];
@@ -879,7 +892,7 @@ TEST(Pack, PaddingAttendsOnlyItself) {
   const TokenSequence a = seq({1, 10, 11, 12, 2}, {0, 1, 1, 1, 1});
   const TokenSequence b = seq({1, 20, 2}, {0, 1, 1});
   // max_length 6: a alone (b does not fit after it), then b; one batch of 2 rows, T = 5.
-  const std::vector<TokenBatch> batches = pack({&a, &b}, 6, 2, /*pad_id=*/7);
+  const std::vector<TokenBatch> batches = pack(Stored({&a, &b}).views, 6, 2, /*pad_id=*/7);
   ASSERT_EQ(batches.size(), 1u);
   const TokenBatch& t = batches[0];
   EXPECT_EQ(row(t.input_ids, 1), (Ids{1, 20, 2, 7, 7}));
@@ -891,6 +904,163 @@ TEST(Pack, PaddingAttendsOnlyItself) {
   expected[4][4] = true;
   EXPECT_TRUE(torch::equal(t.attention_mask[1], expected));
   EXPECT_EQ(t.token_count, 8);
+}
+
+// ---- the token cache ----
+
+// Every sequence of two stores, token for token.
+void expect_same_tokens(const TokenStore& a, const TokenStore& b) {
+  ASSERT_EQ(a.examples(), b.examples());
+  ASSERT_EQ(a.tokens(), b.tokens());
+  for (int64_t e = 0; e < a.examples(); ++e) {
+    ASSERT_EQ(a.sequences_of(e), b.sequences_of(e)) << "example " << e;
+    for (int64_t k = 0; k < a.sequences_of(e); ++k) {
+      const auto x = a.sequence(e, k), y = b.sequence(e, k);
+      EXPECT_TRUE(std::equal(x.ids.begin(), x.ids.end(), y.ids.begin(), y.ids.end()));
+      EXPECT_TRUE(std::equal(x.loss_mask.begin(), x.loss_mask.end(), y.loss_mask.begin(),
+                             y.loss_mask.end()));
+    }
+  }
+}
+
+// 60 preference records of several lengths, one over-long for max_length 24 and two invalid.
+std::string mixed_pairs_file(const std::string& name) {
+  std::string text;
+  for (int i = 0; i < 60; ++i) {
+    if (i == 17) {
+      text += "{oops\n";
+      continue;
+    }
+    if (i == 41) {
+      text += "{\"prompt\": 3}\n";
+      continue;
+    }
+    std::string answer;
+    for (int w = 0; w < 1 + i % 7; ++w)
+      answer += " little dog";
+    if (i == 5) answer += std::string(" and the big red ball") + std::string(40, '!');
+    text +=
+        json{{"prompt", "Once upon a time"}, {"chosen", answer}, {"rejected", " the cat"}}.dump() +
+        "\n";
+  }
+  return write_file(name, text);
+}
+
+DataOptions cache_test_options() {
+  return options_with([](DataOptions& o) {
+    o.skip_invalid = true;
+    o.max_length = 24;
+  });
+}
+
+// Parallel tokenization is deterministic: the same examples, counts and first invalid record
+// for any number of threads.
+TEST(TokenCache, ParallelTokenizationEqualsSerial) {
+  FLYWHEEL_REQUIRE_PATH(stories_dir());
+  const Tokenizer tok = Tokenizer::from_dir(stories_dir());
+  const auto path = mixed_pairs_file("parallel.jsonl");
+  const auto options = cache_test_options();
+  DataStats one_stats, three_stats;
+  TokenStore one, three;
+  load_examples_into(ExampleKind::kPreference, path, tok, options, 1, &one_stats, &one);
+  load_examples_into(ExampleKind::kPreference, path, tok, options, 3, &three_stats, &three);
+  expect_same_tokens(one, three);
+  EXPECT_EQ(one_stats.summary(), three_stats.summary());
+  EXPECT_EQ(one_stats.skipped_invalid, 2);
+  EXPECT_GE(one_stats.truncated + one_stats.dropped_overlong, 1);
+  // And the loaders' own vectors agree with the store.
+  const auto pairs = load_preference_examples(path, tok, options, nullptr, 2);
+  ASSERT_EQ(static_cast<int64_t>(pairs.size()), one.examples());
+  for (size_t e = 0; e < pairs.size(); ++e) {
+    const auto chosen = one.sequence(static_cast<int64_t>(e), 0);
+    EXPECT_TRUE(std::equal(pairs[e].chosen.ids.begin(), pairs[e].chosen.ids.end(),
+                           chosen.ids.begin(), chosen.ids.end()));
+  }
+}
+
+// The second load maps the file the first one wrote; a change to the data file or to the
+// options makes a new cache; a damaged cache file is made again, never trusted.
+TEST(TokenCache, ReusedOnlyWhileItsInputsAreUnchanged) {
+  FLYWHEEL_REQUIRE_PATH(stories_dir());
+  const Tokenizer tok = Tokenizer::from_dir(stories_dir());
+  const auto dir = temp_path("token-cache");
+  std::filesystem::remove_all(dir);
+  const auto path = mixed_pairs_file("cached.jsonl");
+  const TokenCacheOptions cache{dir, stories_dir(), 2};
+  const auto options = cache_test_options();
+  TokenStore direct;
+  load_examples_into(ExampleKind::kPreference, path, tok, options, 1, nullptr, &direct);
+
+  const auto first = load_tokens(ExampleKind::kPreference, path, tok, options, cache);
+  EXPECT_NE(first.report.find("tokens/s, 2 threads), cached in " + dir), std::string::npos)
+      << first.report;
+  const auto second = load_tokens(ExampleKind::kPreference, path, tok, options, cache);
+  EXPECT_NE(second.report.find("tokens from cache " + dir), std::string::npos) << second.report;
+  expect_same_tokens(second.store, direct);
+  EXPECT_EQ(second.stats.summary(), first.stats.summary());
+  const auto files = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+      out.push_back(e.path().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  ASSERT_EQ(files().size(), 1u);
+
+  // Another max_length is another cache.
+  auto longer = options;
+  longer.max_length = 64;
+  const auto other = load_tokens(ExampleKind::kPreference, path, tok, longer, cache);
+  EXPECT_NE(other.report.find("cached in"), std::string::npos) << other.report;
+  EXPECT_EQ(files().size(), 2u);
+
+  // The data file changes (size and modification time): tokenized again.
+  std::ofstream(path, std::ios::app)
+      << json{{"prompt", "Hi"}, {"chosen", " a"}, {"rejected", " b"}}.dump() << "\n";
+  const auto grown = load_tokens(ExampleKind::kPreference, path, tok, options, cache);
+  EXPECT_NE(grown.report.find("cached in"), std::string::npos) << grown.report;
+  EXPECT_EQ(grown.store.examples(), direct.examples() + 1);
+
+  // A damaged cache file (cut short) is reported and made again. (Cut in place, which the
+  // cache itself never does: `grown` maps it and now reads zeros past the cut.)
+  TokenStore grown_direct;
+  load_examples_into(ExampleKind::kPreference, path, tok, options, 1, nullptr, &grown_direct);
+  const auto victim = grown.report.substr(grown.report.find("cached in ") + 10);
+  std::filesystem::resize_file(victim, std::filesystem::file_size(victim) - 3);
+  const auto again = load_tokens(ExampleKind::kPreference, path, tok, options, cache);
+  EXPECT_NE(again.report.find("not a valid token cache"), std::string::npos) << again.report;
+  EXPECT_NE(again.report.find("made again"), std::string::npos) << again.report;
+  expect_same_tokens(again.store, grown_direct);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TokenStore, OpenRejectsWhatItDidNotWrite) {
+  const auto path = temp_path("store.tokens");
+  TokenStore store;
+  const TokenSequence a = {{1, 2, 3}, {0, 1, 1}}, b = {{4}, {1}};
+  store.add({&a, &b});
+  store.write(path, {{"key", "x"}});
+  const auto good = TokenStore::open(path);
+  EXPECT_EQ(good.metadata().at("key"), "x");
+  ASSERT_EQ(good.sequences_of(0), 2);
+  EXPECT_EQ(good.sequence(0, 1).ids[0], 4);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const auto damaged = [&](const std::string& name, std::string content) {
+    return write_file(name, std::move(content));
+  };
+  std::string bad_offset = bytes;
+  bad_offset[bytes.size() - 4 * 1 - 4 * 4 - 8] ^= 0x40;  // the last sequence offset
+  for (const auto& [file, why] : std::vector<std::pair<std::string, std::string>>{
+           {damaged("short.tokens", bytes.substr(0, bytes.size() - 1)), "size does not match"},
+           {damaged("magic.tokens", "XX" + bytes.substr(2)), "bad magic"},
+           {damaged("offset.tokens", bad_offset), "inconsistent offsets"},
+           {damaged("empty.tokens", ""), "too short"}}) {
+    expect_user_error([&] { TokenStore::open(file); }, {file + ": not a valid token cache", why});
+  }
 }
 
 }  // namespace

@@ -79,22 +79,31 @@ bool JsonlReader::read_line(std::string* line) {
   }
 }
 
-bool JsonlReader::next(JsonlRecord* out) {
-  std::string line;
-  while (read_line(&line)) {
+bool JsonlReader::next_line(std::string* text, int64_t* line) {
+  while (read_line(text)) {
     ++line_;
-    if (is_blank(line)) continue;
-    if (line.back() == '\r') line.pop_back();
-    out->line = line_;
-    try {
-      out->value = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw JsonlSyntaxError(path_ + ":" + std::to_string(line_) +
-                             ": invalid JSON: " + describe_parse_error(e));
-    }
+    if (is_blank(*text)) continue;
+    if (text->back() == '\r') text->pop_back();
+    *line = line_;
     return true;
   }
   return false;
+}
+
+bool JsonlReader::next(JsonlRecord* out) {
+  std::string text;
+  if (!next_line(&text, &out->line)) return false;
+  out->value = parse_jsonl_line(path_, out->line, text);
+  return true;
+}
+
+nlohmann::json parse_jsonl_line(const std::string& path, int64_t line, const std::string& text) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw JsonlSyntaxError(path + ":" + std::to_string(line) +
+                           ": invalid JSON: " + describe_parse_error(e));
+  }
 }
 
 }  // namespace flywheel

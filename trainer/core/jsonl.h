@@ -29,6 +29,9 @@ class JsonlSyntaxError : public UserError {
   using UserError::UserError;
 };
 
+// One line's JSON; JsonlSyntaxError "PATH:LINE: invalid JSON: ..." when it is not.
+nlohmann::json parse_jsonl_line(const std::string& path, int64_t line, const std::string& text);
+
 class JsonlReader {
  public:
   // UserError naming the file if it cannot be opened.
@@ -39,6 +42,9 @@ class JsonlReader {
 
   // Reads the next non-blank line into *out; false at the end of the file.
   bool next(JsonlRecord* out);
+  // The next non-blank line unparsed (a trailing "\r" dropped) and its number, for callers
+  // that parse lines in parallel with parse_jsonl_line; false at the end of the file.
+  bool next_line(std::string* text, int64_t* line);
 
   const std::string& path() const { return path_; }
 

@@ -44,7 +44,8 @@ std::vector<std::vector<int64_t>> cut(const std::vector<int64_t>& order, int64_t
 }
 
 // Fills row b of a [B, T] int64 tensor from `values` starting at column `at`.
-void write_row(torch::Tensor& t, int64_t b, int64_t at, const std::vector<int64_t>& values) {
+template <typename Values>
+void write_row(torch::Tensor& t, int64_t b, int64_t at, const Values& values) {
   std::copy(values.begin(), values.end(), t.data_ptr<int64_t>() + b * t.size(1) + at);
 }
 
@@ -53,9 +54,7 @@ torch::Tensor filled(int64_t rows, int64_t cols, int64_t value) {
 }
 
 // The labels of one sequence: its ids where trained, kIgnoreIndex elsewhere.
-std::vector<int64_t> labels_of(const TokenSequence& s) {
-  TORCH_CHECK(s.ids.size() == s.loss_mask.size(), "TokenSequence: ", s.ids.size(), " ids but ",
-              s.loss_mask.size(), " loss mask entries");
+std::vector<int64_t> labels_of(const TokenView& s) {
   std::vector<int64_t> labels(s.ids.size());
   for (size_t i = 0; i < s.ids.size(); ++i)
     labels[i] = s.loss_mask[i] != 0 ? s.ids[i] : kIgnoreIndex;
@@ -75,13 +74,13 @@ void count_tokens(TokenBatch* batch, int64_t pad_tokens) {
 }
 
 // One batch of packed rows; each row is a list of sequences.
-TokenBatch pack_rows(const std::vector<std::vector<const TokenSequence*>>& rows, int64_t pad_id) {
+TokenBatch pack_rows(const std::vector<std::vector<TokenView>>& rows, int64_t pad_id) {
   const int64_t B = static_cast<int64_t>(rows.size());
   int64_t T = 0;
   std::vector<int64_t> row_length(B, 0);
   for (int64_t b = 0; b < B; ++b) {
-    for (const TokenSequence* s : rows[b])
-      row_length[b] += s->size();
+    for (const TokenView& s : rows[b])
+      row_length[b] += s.size();
     T = std::max(T, row_length[b]);
   }
   TokenBatch batch;
@@ -95,7 +94,7 @@ TokenBatch pack_rows(const std::vector<std::vector<const TokenSequence*>>& rows,
   for (int64_t b = 0; b < B; ++b) {
     int64_t at = 0;
     for (size_t k = 0; k < rows[b].size(); ++k) {
-      const TokenSequence& s = *rows[b][k];
+      const TokenView& s = rows[b][k];
       std::vector<int64_t> labels = labels_of(s);
       if (!labels.empty()) labels.front() = kIgnoreIndex;
       write_row(batch.input_ids, b, at, s.ids);
@@ -134,12 +133,12 @@ std::vector<std::vector<int64_t>> plan_epoch(const std::vector<int64_t>& lengths
   return batches;
 }
 
-TokenBatch collate(const std::vector<const TokenSequence*>& seqs, int64_t pad_id) {
+TokenBatch collate(const std::vector<TokenView>& seqs, int64_t pad_id) {
   TORCH_CHECK(!seqs.empty(), "collate: no sequences");
   const int64_t B = static_cast<int64_t>(seqs.size());
   int64_t T = 0;
-  for (const TokenSequence* s : seqs)
-    T = std::max(T, s->size());
+  for (const TokenView& s : seqs)
+    T = std::max(T, s.size());
   TokenBatch batch;
   batch.input_ids = filled(B, T, pad_id);
   batch.labels = filled(B, T, kIgnoreIndex);
@@ -147,7 +146,7 @@ TokenBatch collate(const std::vector<const TokenSequence*>& seqs, int64_t pad_id
   batch.position_ids = filled(B, T, 0);
   int64_t pad_tokens = 0;
   for (int64_t b = 0; b < B; ++b) {
-    const TokenSequence& s = *seqs[b];
+    const TokenView& s = seqs[b];
     write_row(batch.input_ids, b, 0, s.ids);
     write_row(batch.labels, b, 0, labels_of(s));
     write_row(batch.attention_mask, b, 0, std::vector<int64_t>(s.ids.size(), 1));
@@ -158,21 +157,21 @@ TokenBatch collate(const std::vector<const TokenSequence*>& seqs, int64_t pad_id
   return batch;
 }
 
-std::vector<TokenBatch> pack(const std::vector<const TokenSequence*>& seqs, int64_t max_length,
+std::vector<TokenBatch> pack(const std::vector<TokenView>& seqs, int64_t max_length,
                              int64_t rows_per_batch, int64_t pad_id) {
   TORCH_CHECK(max_length > 0 && rows_per_batch > 0,
               "pack: max_length and rows_per_batch must be positive");
-  std::vector<std::vector<const TokenSequence*>> rows;
+  std::vector<std::vector<TokenView>> rows;
   int64_t row_length = 0;
-  for (const TokenSequence* s : seqs) {
-    TORCH_CHECK(s->size() <= max_length, "pack: a sequence of ", s->size(),
+  for (const TokenView& s : seqs) {
+    TORCH_CHECK(s.size() <= max_length, "pack: a sequence of ", s.size(),
                 " tokens exceeds max_length ", max_length);
-    if (rows.empty() || row_length + s->size() > max_length) {
+    if (rows.empty() || row_length + s.size() > max_length) {
       rows.emplace_back();
       row_length = 0;
     }
     rows.back().push_back(s);
-    row_length += s->size();
+    row_length += s.size();
   }
   std::vector<TokenBatch> batches;
   for (size_t begin = 0; begin < rows.size(); begin += rows_per_batch) {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "trainer/core/labels.h"
-#include "trainer/data/examples.h"
+#include "trainer/data/token_store.h"
 
 namespace flywheel {
 
@@ -40,7 +40,7 @@ struct TokenBatch {
 
 // One sequence per row, right-padded to the longest; positions 0..len-1. Labels are not
 // shifted: the loss predicts labels[t + 1] from position t.
-TokenBatch collate(const std::vector<const TokenSequence*>& seqs, int64_t pad_id);
+TokenBatch collate(const std::vector<TokenView>& seqs, int64_t pad_id);
 
 // SFT packing: rows of up to max_length tokens filled greedily with whole sequences in the
 // given order (a new row when the next one does not fit), grouped into batches of
@@ -49,7 +49,7 @@ TokenBatch collate(const std::vector<const TokenSequence*>& seqs, int64_t pad_id
 // within their own sequence (the model adds causality) and padding attends only itself. The
 // first token of every sequence gets no label: with the shift it would be predicted from the
 // end of the previous sequence.
-std::vector<TokenBatch> pack(const std::vector<const TokenSequence*>& seqs, int64_t max_length,
+std::vector<TokenBatch> pack(const std::vector<TokenView>& seqs, int64_t max_length,
                              int64_t rows_per_batch, int64_t pad_id);
 
 // Packed batches of any lengths (pack()'s output, e.g. one row each, picked by the epoch plan)

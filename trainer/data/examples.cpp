@@ -3,9 +3,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <functional>
+#include <thread>
 
 #include "trainer/core/error.h"
 #include "trainer/core/jsonl.h"
+#include "trainer/data/token_store.h"
 #include "trainer/text/chat_template.h"
 
 namespace flywheel {
@@ -333,65 +336,114 @@ Fit fit_to_length(const std::vector<TokenSequence*>& seqs, const DataOptions& op
 template <typename Example>
 using Converter = Example (*)(const json&, const Encoder&);
 
+// What became of one record.
 template <typename Example>
-std::vector<Example> load_examples(const std::string& path, const Tokenizer& tokenizer,
-                                   const DataOptions& options, DataStats* stats,
-                                   Converter<Example> convert) {
+struct Outcome {
+  Example example;
+  Fit fit = Fit::kAsIs;
+  std::string invalid;  // the error, for an invalid record
+};
+
+template <typename Example>
+Outcome<Example> convert_line(const std::string& path, int64_t line, const std::string& text,
+                              const Encoder& encoder, const DataOptions& options, int64_t bos_id,
+                              Converter<Example> convert) {
+  Outcome<Example> out;
+  try {
+    const auto value = parse_jsonl_line(path, line, text);
+    try {
+      if (!value.is_object()) throw UserError("expected a JSON object, got " + describe(&value));
+      out.example = convert(value, encoder);
+    } catch (const JsonlSyntaxError&) {
+      throw;
+    } catch (const UserError& e) {
+      throw UserError(path + ":" + std::to_string(line) + ": " + e.what());
+    }
+  } catch (const UserError& e) {
+    out.invalid = e.what();
+    return out;
+  }
+  out.fit = fit_to_length(sequences(&out.example), options, bos_id);
+  return out;
+}
+
+// Lines are read in batches; a batch is parsed, templated and tokenized by `threads` threads,
+// each taking a contiguous run of it, and the outcomes are taken in file order, so the
+// result (examples, counts, the first invalid record) is the same for any number of threads.
+template <typename Example>
+void load_examples(const std::string& path, const Tokenizer& tokenizer, const DataOptions& options,
+                   int threads, DataStats* stats, Converter<Example> convert,
+                   const std::function<void(Example&&)>& take) {
   options.validate("data options for " + path);
   if (options.add_bos && tokenizer.bos_id() < 0) {
     throw UserError(path + ": add_bos is set but the tokenizer defines no bos token");
   }
+  constexpr size_t kBatchLines = 8192;
   const Encoder encoder(tokenizer, options);
+  const auto workers = static_cast<size_t>(std::max(1, threads));
   DataStats counts;
-  std::vector<Example> out;
-  // An invalid record throws, or with skip_invalid is counted and skipped.
-  auto invalid = [&](const std::string& message) {
-    if (!options.skip_invalid) throw UserError(message);
-    if (counts.skipped_invalid++ == 0) counts.first_invalid = message;
-  };
   JsonlReader reader(path);
-  JsonlRecord record;
-  while (true) {
-    try {
-      if (!reader.next(&record)) break;
-    } catch (const JsonlSyntaxError& e) {
-      ++counts.records;
-      invalid(e.what());
-      continue;
-    }
-    ++counts.records;
-    Example example;
-    try {
-      if (!record.value.is_object()) {
-        throw UserError("expected a JSON object, got " + describe(&record.value));
+  std::vector<std::string> texts(kBatchLines);
+  std::vector<int64_t> lines(kBatchLines);
+  std::vector<Outcome<Example>> outcomes(kBatchLines);
+  for (bool more = true; more;) {
+    size_t n = 0;
+    while (n < kBatchLines && (more = reader.next_line(&texts[n], &lines[n])))
+      ++n;
+    const auto work = [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        outcomes[i] =
+            convert_line(path, lines[i], texts[i], encoder, options, tokenizer.bos_id(), convert);
       }
-      example = convert(record.value, encoder);
-    } catch (const UserError& e) {
-      invalid(path + ":" + std::to_string(record.line) + ": " + e.what());
-      continue;
-    }
-    switch (fit_to_length(sequences(&example), options, tokenizer.bos_id())) {
-      case Fit::kDropped:
+    };
+    const size_t per = (n + workers - 1) / workers;
+    std::vector<std::thread> pool;
+    for (size_t begin = per; begin < n; begin += per)
+      pool.emplace_back(work, begin, std::min(n, begin + per));
+    work(0, std::min(n, per));
+    for (auto& t : pool)
+      t.join();
+    for (size_t i = 0; i < n; ++i) {
+      auto& o = outcomes[i];
+      ++counts.records;
+      if (!o.invalid.empty()) {
+        // An invalid record throws, or with skip_invalid is counted and skipped.
+        if (!options.skip_invalid) throw UserError(o.invalid);
+        if (counts.skipped_invalid++ == 0) counts.first_invalid = o.invalid;
+        continue;
+      }
+      if (o.fit == Fit::kDropped) {
         ++counts.dropped_overlong;
         continue;
-      case Fit::kTruncated:
-        ++counts.truncated;
-        break;
-      case Fit::kAsIs:
-        break;
+      }
+      if (o.fit == Fit::kTruncated) ++counts.truncated;
+      ++counts.examples;
+      take(std::move(o.example));
     }
-    ++counts.examples;
-    out.push_back(std::move(example));
   }
-  if (stats != nullptr) {
-    stats->records += counts.records;
-    stats->examples += counts.examples;
-    stats->truncated += counts.truncated;
-    stats->dropped_overlong += counts.dropped_overlong;
-    if (stats->skipped_invalid == 0) stats->first_invalid = counts.first_invalid;
-    stats->skipped_invalid += counts.skipped_invalid;
-  }
+  if (stats != nullptr) stats->add(counts);
+}
+
+template <typename Example>
+std::vector<Example> load_all(const std::string& path, const Tokenizer& tokenizer,
+                              const DataOptions& options, int threads, DataStats* stats,
+                              Converter<Example> convert) {
+  std::vector<Example> out;
+  load_examples<Example>(path, tokenizer, options, threads, stats, convert,
+                         [&](Example&& e) { out.push_back(std::move(e)); });
   return out;
+}
+
+template <typename Example>
+void load_into_store(const std::string& path, const Tokenizer& tokenizer,
+                     const DataOptions& options, int threads, DataStats* stats,
+                     Converter<Example> convert, TokenStore* store) {
+  load_examples<Example>(path, tokenizer, options, threads, stats, convert, [&](Example&& e) {
+    std::vector<const TokenSequence*> seqs;
+    for (auto* s : sequences(&e))
+      seqs.push_back(s);
+    store->add(seqs);
+  });
 }
 
 }  // namespace
@@ -420,6 +472,15 @@ void DataOptions::validate(const std::string& where) const {
   }
 }
 
+void DataStats::add(const DataStats& other) {
+  records += other.records;
+  examples += other.examples;
+  truncated += other.truncated;
+  dropped_overlong += other.dropped_overlong;
+  if (skipped_invalid == 0) first_invalid = other.first_invalid;
+  skipped_invalid += other.skipped_invalid;
+}
+
 std::string DataStats::summary() const {
   std::string out = std::to_string(records) + " records: " + std::to_string(examples) +
                     " examples (" + std::to_string(truncated) + " truncated), " +
@@ -430,21 +491,38 @@ std::string DataStats::summary() const {
 }
 
 std::vector<SftExample> load_sft_examples(const std::string& path, const Tokenizer& tokenizer,
-                                          const DataOptions& options, DataStats* stats) {
-  return load_examples<SftExample>(path, tokenizer, options, stats, to_sft);
+                                          const DataOptions& options, DataStats* stats,
+                                          int threads) {
+  return load_all<SftExample>(path, tokenizer, options, threads, stats, to_sft);
 }
 
 std::vector<PreferenceExample> load_preference_examples(const std::string& path,
                                                         const Tokenizer& tokenizer,
                                                         const DataOptions& options,
-                                                        DataStats* stats) {
-  return load_examples<PreferenceExample>(path, tokenizer, options, stats, to_preference);
+                                                        DataStats* stats, int threads) {
+  return load_all<PreferenceExample>(path, tokenizer, options, threads, stats, to_preference);
 }
 
 std::vector<RankingExample> load_ranking_examples(const std::string& path,
                                                   const Tokenizer& tokenizer,
-                                                  const DataOptions& options, DataStats* stats) {
-  return load_examples<RankingExample>(path, tokenizer, options, stats, to_ranking);
+                                                  const DataOptions& options, DataStats* stats,
+                                                  int threads) {
+  return load_all<RankingExample>(path, tokenizer, options, threads, stats, to_ranking);
+}
+
+void load_examples_into(ExampleKind kind, const std::string& path, const Tokenizer& tokenizer,
+                        const DataOptions& options, int threads, DataStats* stats,
+                        TokenStore* store) {
+  switch (kind) {
+    case ExampleKind::kSft:
+      return load_into_store<SftExample>(path, tokenizer, options, threads, stats, to_sft, store);
+    case ExampleKind::kPreference:
+      return load_into_store<PreferenceExample>(path, tokenizer, options, threads, stats,
+                                                to_preference, store);
+    case ExampleKind::kRanking:
+      return load_into_store<RankingExample>(path, tokenizer, options, threads, stats, to_ranking,
+                                             store);
+  }
 }
 
 }  // namespace flywheel

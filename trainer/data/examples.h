@@ -88,6 +88,9 @@ struct DataStats {
   int64_t skipped_invalid = 0;   // invalid records skipped (skip_invalid)
   std::string first_invalid;     // the error of the first skipped record, for the log
 
+  // Adds another file's counts (keeping the first invalid record seen).
+  void add(const DataStats& other);
+
   // "2354 records: 2350 examples (3 truncated), 4 dropped as over-long, 0 skipped as invalid",
   // followed by " (first: FILE:LINE: ...)" when records were skipped.
   std::string summary() const;
@@ -95,15 +98,27 @@ struct DataStats {
 
 // Each loader validates `options`, reads the whole file and adds its counts to *stats (which
 // may be null). UserError for a missing or unreadable file, and for an invalid record unless
-// options.skip_invalid.
+// options.skip_invalid. Records are parsed and tokenized by `threads` threads; the result is
+// the same for any number.
 std::vector<SftExample> load_sft_examples(const std::string& path, const Tokenizer& tokenizer,
-                                          const DataOptions& options, DataStats* stats);
+                                          const DataOptions& options, DataStats* stats,
+                                          int threads = 1);
 std::vector<PreferenceExample> load_preference_examples(const std::string& path,
                                                         const Tokenizer& tokenizer,
                                                         const DataOptions& options,
-                                                        DataStats* stats);
+                                                        DataStats* stats, int threads = 1);
 std::vector<RankingExample> load_ranking_examples(const std::string& path,
                                                   const Tokenizer& tokenizer,
-                                                  const DataOptions& options, DataStats* stats);
+                                                  const DataOptions& options, DataStats* stats,
+                                                  int threads = 1);
+
+class TokenStore;
+enum class ExampleKind { kSft, kPreference, kRanking };
+
+// The same examples appended to `store` as they are made (trainer/data/token_store.h): one
+// sequence each for SFT, chosen then rejected for pairs, best to worst for rankings.
+void load_examples_into(ExampleKind kind, const std::string& path, const Tokenizer& tokenizer,
+                        const DataOptions& options, int threads, DataStats* stats,
+                        TokenStore* store);
 
 }  // namespace flywheel

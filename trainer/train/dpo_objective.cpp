@@ -30,12 +30,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string tokens_fingerprint(const std::vector<PreferenceExample>& data) {
+std::string tokens_fingerprint(const TokenStore& data) {
   Fingerprint f;
-  f.add(static_cast<uint64_t>(data.size()));
-  for (const auto& e : data) {
-    for (const auto* s : {&e.chosen, &e.rejected})
-      f.add(s->ids).add(s->loss_mask);
+  f.add(static_cast<uint64_t>(data.examples()));
+  for (int64_t e = 0; e < data.examples(); ++e) {
+    for (int64_t k = 0; k < data.sequences_of(e); ++k) {
+      const auto s = data.sequence(e, k);
+      f.add(static_cast<uint64_t>(s.size()));
+      for (size_t i = 0; i < s.ids.size(); ++i)
+        f.add(static_cast<uint64_t>(s.ids[i]) << 1 | s.loss_mask[i]);
+    }
   }
   return f.hex();
 }
@@ -80,30 +84,21 @@ class DpoObjective final : public Objective {
     options_.gamma_beta_ratio = recipe.loss.gamma_beta_ratio;
     options_.validate();
 
-    DataStats stats;
-    train_ =
-        load_preference_examples(recipe.data.train_file, tokenizer_, recipe.data.options, &stats);
-    if (comm_.is_main()) {
-      std::fprintf(stderr, "%s: %s\n", recipe.data.train_file.c_str(), stats.summary().c_str());
-    }
+    train_ = load_recipe_data(recipe, ExampleKind::kPreference, recipe.data.train_file, tokenizer_,
+                              comm);
     if (!recipe.data.eval_file.empty()) {
-      DataStats eval_stats;
-      eval_ = load_preference_examples(recipe.data.eval_file, tokenizer_, recipe.data.options,
-                                       &eval_stats);
-      if (comm_.is_main()) {
-        std::fprintf(stderr, "%s: %s\n", recipe.data.eval_file.c_str(),
-                     eval_stats.summary().c_str());
-      }
+      eval_ = load_recipe_data(recipe, ExampleKind::kPreference, recipe.data.eval_file, tokenizer_,
+                               comm);
     }
     if (options_.type != losses::PreferenceLossType::kSimpo) prepare_reference(resume);
   }
 
-  int64_t size() const override { return static_cast<int64_t>(train_.size()); }
+  int64_t size() const override { return train_.examples(); }
 
   std::vector<int64_t> lengths() const override {
     std::vector<int64_t> out;
-    for (const auto& e : train_)
-      out.push_back(std::max(e.chosen.size(), e.rejected.size()));
+    for (int64_t e = 0; e < train_.examples(); ++e)
+      out.push_back(std::max(train_.sequence(e, 0).size(), train_.sequence(e, 1).size()));
     return out;
   }
 
@@ -134,11 +129,11 @@ class DpoObjective final : public Objective {
   }
 
   std::map<std::string, double> evaluate() override {
-    if (eval_.empty()) return {};
+    if (eval_.examples() == 0) return {};
     torch::NoGradGuard no_grad;
     model_->eval();
     std::map<std::string, double> sums;
-    for (const auto& batch : chunks(eval_.size())) {
+    for (const auto& batch : chunks(eval_.examples())) {
       int64_t tokens = 0;
       const auto lp = pair_logps(eval_, batch, &tokens);
       auto out = losses::preference_loss(inputs(lp, eval_ref_, batch), options_);
@@ -152,7 +147,7 @@ class DpoObjective final : public Objective {
     }
     model_->train();
     for (auto& [k, v] : sums)
-      v /= static_cast<double>(eval_.size());
+      v /= static_cast<double>(eval_.examples());
     return sums;
   }
 
@@ -164,13 +159,11 @@ class DpoObjective final : public Objective {
 
  private:
   // Summed log-probs of chosen and rejected for `examples`, in one forward over 2B rows.
-  PairLogps pair_logps(const std::vector<PreferenceExample>& data,
-                       const std::vector<int64_t>& examples, int64_t* tokens) {
-    std::vector<const TokenSequence*> seqs;
-    for (auto i : examples)
-      seqs.push_back(&data[i].chosen);
-    for (auto i : examples)
-      seqs.push_back(&data[i].rejected);
+  PairLogps pair_logps(const TokenStore& data, const std::vector<int64_t>& examples,
+                       int64_t* tokens) {
+    auto seqs = data.sequences(examples, 0);
+    for (const auto& rejected : data.sequences(examples, 1))
+      seqs.push_back(rejected);
     const auto device = model_->model->embed_tokens->weight.device();
     const auto batch = on_device(collate(seqs, tokenizer_.pad_id()), device);
     *tokens = batch.token_count;
@@ -195,20 +188,20 @@ class DpoObjective final : public Objective {
     return in;
   }
 
-  std::vector<std::vector<int64_t>> chunks(size_t n) const {
+  std::vector<std::vector<int64_t>> chunks(int64_t n) const {
     std::vector<std::vector<int64_t>> out;
-    const auto B = static_cast<size_t>(recipe_.training.micro_batch_size);
-    for (size_t i = 0; i < n; i += B) {
+    const auto B = recipe_.training.micro_batch_size;
+    for (int64_t i = 0; i < n; i += B) {
       out.emplace_back();
-      for (size_t j = i; j < std::min(n, i + B); ++j)
-        out.back().push_back(static_cast<int64_t>(j));
+      for (int64_t j = i; j < std::min(n, i + B); ++j)
+        out.back().push_back(j);
     }
     return out;
   }
 
-  PairLogps reference_for(const std::vector<PreferenceExample>& data) {
+  PairLogps reference_for(const TokenStore& data) {
     torch::NoGradGuard no_grad;
-    const auto n = static_cast<int64_t>(data.size());
+    const auto n = data.examples();
     auto chosen = torch::zeros({n}, torch::kFloat64);
     auto rejected = torch::zeros({n}, torch::kFloat64);
     std::vector<int64_t> mine;  // this rank's share: every world_size-th pair
@@ -280,7 +273,8 @@ class DpoObjective final : public Objective {
                        {"eval.rejected", eval_ref_.rejected}},
                       metadata);
     std::fprintf(stderr, "reference log-probs: cached %zu train and %zu eval pairs in %s\n",
-                 train_.size(), eval_.size(), path.c_str());
+                 static_cast<size_t>(train_.examples()), static_cast<size_t>(eval_.examples()),
+                 path.c_str());
   }
 
   const Recipe& recipe_;
@@ -288,7 +282,7 @@ class DpoObjective final : public Objective {
   LlamaForCausalLM model_;
   Tokenizer tokenizer_;
   losses::PreferenceOptions options_;
-  std::vector<PreferenceExample> train_, eval_;
+  TokenStore train_, eval_;         // chosen (sequence 0) and rejected (1) of every pair
   PairLogps train_ref_, eval_ref_;  // float64 on CPU; undefined for simpo
 };
 

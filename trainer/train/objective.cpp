@@ -1,8 +1,32 @@
 #include "trainer/train/objective.h"
 
+#include <cstdio>
+#include <thread>
+
 #include "trainer/core/error.h"
 
 namespace flywheel {
+
+TokenStore load_recipe_data(const Recipe& recipe, ExampleKind kind, const std::string& path,
+                            const Tokenizer& tokenizer, Communicator& comm) {
+  TokenCacheOptions cache;
+  if (recipe.data.token_cache) {
+    cache.dir = recipe.data.cache_dir.empty() ? default_token_cache_dir() : recipe.data.cache_dir;
+  }
+  cache.tokenizer_dir = recipe.model.tokenizer;
+  // The builder has the node's cores to itself; without a cache every rank tokenizes at once.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cache.threads = std::max(1, cache.dir.empty() ? cores / comm.world().local_world_size : cores);
+  const bool builder = cache.dir.empty() || comm.world().local_rank == 0;
+  LoadedTokens loaded;
+  if (builder) loaded = load_tokens(kind, path, tokenizer, recipe.data.options, cache);
+  if (!cache.dir.empty()) {
+    comm.barrier();  // the node's cache is written
+    if (!builder) loaded = load_tokens(kind, path, tokenizer, recipe.data.options, cache);
+  }
+  if (comm.is_main()) std::fprintf(stderr, "%s\n", loaded.report.c_str());
+  return std::move(loaded.store);
+}
 
 losses::SequenceLogps label_logps(LlamaForCausalLM& model, const TokenBatch& batch,
                                   int64_t logits_chunk_tokens) {

@@ -29,6 +29,7 @@
 
 #include "losses/logprobs.h"
 #include "trainer/data/batching.h"
+#include "trainer/data/token_cache.h"
 #include "trainer/dist/communicator.h"
 #include "trainer/model/device.h"
 #include "trainer/model/llama.h"
@@ -76,6 +77,12 @@ inline TokenBatch on_device(TokenBatch b, const torch::Device& device) {
 // `logits_chunk_tokens` scored tokens at a time (0: all of the logits at once).
 losses::SequenceLogps label_logps(LlamaForCausalLM& model, const TokenBatch& batch,
                                   int64_t logits_chunk_tokens);
+
+// A data file of the recipe as token arrays. With data.token_cache, each node's local rank 0
+// tokenizes it into the cache (with all of the node's cores) while the other ranks wait, then
+// every rank maps the same file; rank 0 prints the file's report (counts, throughput, cache).
+TokenStore load_recipe_data(const Recipe& recipe, ExampleKind kind, const std::string& path,
+                            const Tokenizer& tokenizer, Communicator& comm);
 
 // `comm` is the training job's: data statistics are reported by rank 0 only, and DPO's
 // reference pass is split across ranks.

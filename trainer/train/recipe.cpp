@@ -227,6 +227,8 @@ void parse_data(Section s, DataSection* d) {
   s.boolean("add_bos", &o.add_bos);
   s.boolean("packing", &d->packing);
   s.boolean("group_by_length", &d->group_by_length);
+  s.boolean("token_cache", &d->token_cache);
+  s.string("cache_dir", &d->cache_dir);
   s.finish();
 }
 
@@ -365,6 +367,8 @@ std::string recipe_to_yaml(const Recipe& r) {
     kv("add_bos", r.data.options.add_bos);
     kv("packing", r.data.packing);
     kv("group_by_length", r.data.group_by_length);
+    kv("token_cache", r.data.token_cache);
+    if (!r.data.cache_dir.empty()) kv("cache_dir", r.data.cache_dir);
   });
   section("training", [&] {
     const auto& t = r.training;

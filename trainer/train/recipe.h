@@ -30,6 +30,10 @@ struct DataSection {
   DataOptions options;    // chat_template, max_length, overlong, skip_invalid, add_bos
   bool packing = false;   // SFT only
   bool group_by_length = true;
+  // Tokenize each file once per node into a memory-mapped cache (trainer/data/token_cache.h)
+  // in cache_dir ("" = default_token_cache_dir()); false: every rank tokenizes into memory.
+  bool token_cache = true;
+  std::string cache_dir;
 };
 
 struct TrainingSection {

@@ -20,20 +20,11 @@ bool is_ranking_file(const std::string& path) {
   return reader.next(&record) && record.value.is_object() && record.value.contains("ranking");
 }
 
-// Every example as K responses, best first (a preference pair is K = 2).
-std::vector<RankingExample> load(const std::string& path, bool ranking, const Tokenizer& tok,
-                                 const DataOptions& options, bool report) {
-  DataStats stats;
-  std::vector<RankingExample> out;
-  if (ranking) {
-    out = load_ranking_examples(path, tok, options, &stats);
-  } else {
-    for (auto& p : load_preference_examples(path, tok, options, &stats)) {
-      out.push_back({{std::move(p.chosen), std::move(p.rejected)}});
-    }
-  }
-  if (report) std::fprintf(stderr, "%s: %s\n", path.c_str(), stats.summary().c_str());
-  return out;
+// Every example as K responses, best first (a preference pair is K = 2: chosen, rejected).
+TokenStore load(const Recipe& recipe, const std::string& path, const Tokenizer& tokenizer,
+                Communicator& comm) {
+  const auto kind = is_ranking_file(path) ? ExampleKind::kRanking : ExampleKind::kPreference;
+  return load_recipe_data(recipe, kind, path, tokenizer, comm);
 }
 
 LlamaForSequenceClassification build_reward_model(const Recipe& r) {
@@ -50,28 +41,25 @@ LlamaForSequenceClassification build_reward_model(const Recipe& r) {
 
 class RewardObjective final : public Objective {
  public:
-  RewardObjective(const Recipe& recipe, bool report)
+  RewardObjective(const Recipe& recipe, Communicator& comm)
       : recipe_(recipe),
         model_(build_reward_model(recipe)),
         tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)) {
     bt_.center_coefficient = recipe.loss.rm_center_coefficient;
     bt_.validate();
-    train_ = load(recipe.data.train_file, is_ranking_file(recipe.data.train_file), tokenizer_,
-                  recipe.data.options, report);
-    if (!recipe.data.eval_file.empty()) {
-      eval_ = load(recipe.data.eval_file, is_ranking_file(recipe.data.eval_file), tokenizer_,
-                   recipe.data.options, report);
-    }
+    train_ = load(recipe, recipe.data.train_file, tokenizer_, comm);
+    if (!recipe.data.eval_file.empty())
+      eval_ = load(recipe, recipe.data.eval_file, tokenizer_, comm);
   }
 
-  int64_t size() const override { return static_cast<int64_t>(train_.size()); }
+  int64_t size() const override { return train_.examples(); }
 
   std::vector<int64_t> lengths() const override {
     std::vector<int64_t> out;
-    for (const auto& e : train_) {
+    for (int64_t e = 0; e < train_.examples(); ++e) {
       int64_t longest = 0;
-      for (const auto& r : e.responses)
-        longest = std::max(longest, r.size());
+      for (int64_t k = 0; k < train_.sequences_of(e); ++k)
+        longest = std::max(longest, train_.sequence(e, k).size());
       out.push_back(longest);
     }
     return out;
@@ -93,15 +81,15 @@ class RewardObjective final : public Objective {
   }
 
   std::map<std::string, double> evaluate() override {
-    if (eval_.empty()) return {};
+    if (eval_.examples() == 0) return {};
     torch::NoGradGuard no_grad;
     model_->eval();
     std::map<std::string, double> sums;
-    const auto step = static_cast<size_t>(recipe_.training.micro_batch_size);
-    for (size_t i = 0; i < eval_.size(); i += step) {
+    const auto step = recipe_.training.micro_batch_size;
+    for (int64_t i = 0; i < eval_.examples(); i += step) {
       std::vector<int64_t> batch;
-      for (size_t j = i; j < std::min(eval_.size(), i + step); ++j)
-        batch.push_back(static_cast<int64_t>(j));
+      for (int64_t j = i; j < std::min(eval_.examples(), i + step); ++j)
+        batch.push_back(j);
       int64_t tokens = 0;
       auto out = loss(eval_, batch, &tokens);
       const auto B = static_cast<double>(batch.size());
@@ -111,7 +99,7 @@ class RewardObjective final : public Objective {
     }
     model_->train();
     for (auto& [k, v] : sums)
-      v /= static_cast<double>(eval_.size());
+      v /= static_cast<double>(eval_.examples());
     return sums;
   }
 
@@ -128,18 +116,17 @@ class RewardObjective final : public Objective {
   };
 
   // Scores every response of `examples` in one forward ([B*K] rows, examples of equal K).
-  Out loss(const std::vector<RankingExample>& data, const std::vector<int64_t>& examples,
-           int64_t* tokens) {
-    const auto K = static_cast<int64_t>(data[examples[0]].responses.size());
-    std::vector<const TokenSequence*> seqs;
+  Out loss(const TokenStore& data, const std::vector<int64_t>& examples, int64_t* tokens) {
+    const auto K = data.sequences_of(examples[0]);
+    std::vector<TokenView> seqs;
     for (auto i : examples) {
-      if (static_cast<int64_t>(data[i].responses.size()) != K) {
+      if (data.sequences_of(i) != K) {
         throw UserError(recipe_.data.train_file +
                         ": every ranking in a batch must have the same number of responses; "
                         "use micro_batch_size: 1 for mixed K");
       }
-      for (const auto& r : data[i].responses)
-        seqs.push_back(&r);
+      for (int64_t k = 0; k < K; ++k)
+        seqs.push_back(data.sequence(i, k));
     }
     const auto device = model_->model->embed_tokens->weight.device();
     const auto batch = on_device(collate(seqs, tokenizer_.pad_id()), device);
@@ -172,13 +159,13 @@ class RewardObjective final : public Objective {
   LlamaForSequenceClassification model_;
   Tokenizer tokenizer_;
   losses::BradleyTerryOptions bt_;
-  std::vector<RankingExample> train_, eval_;
+  TokenStore train_, eval_;
 };
 
 }  // namespace
 
 std::unique_ptr<Objective> make_reward_objective(const Recipe& recipe, Communicator& comm) {
-  return std::make_unique<RewardObjective>(recipe, comm.is_main());
+  return std::make_unique<RewardObjective>(recipe, comm);
 }
 
 }  // namespace flywheel

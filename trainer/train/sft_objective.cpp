@@ -14,46 +14,30 @@ namespace flywheel {
 namespace {
 
 // Trained tokens after the next-token shift: the first token is never a target.
-int64_t loss_token_count(const TokenSequence& s) {
-  int64_t n = 0;
-  for (size_t i = 1; i < s.loss_mask.size(); ++i)
-    n += s.loss_mask[i];
-  return n;
+int64_t loss_token_count(const TokenView& s) {
+  return s.size() == 0 ? 0 : s.loss_token_count() - s.loss_mask[0];
 }
 
 class SftObjective final : public Objective {
  public:
-  explicit SftObjective(const Recipe& recipe)
+  SftObjective(const Recipe& recipe, Communicator& comm)
       : recipe_(recipe),
         model_(build_causal_lm(recipe)),
         tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)),
-        reduction_(losses::parse_sft_reduction(recipe.training.sft_loss_reduction)) {
-    DataStats stats;
-    for (auto& e :
-         load_sft_examples(recipe.data.train_file, tokenizer_, recipe.data.options, &stats)) {
-      train_.push_back(std::move(e.seq));
-    }
-    report_ = recipe.data.train_file + ": " + stats.summary();
+        reduction_(losses::parse_sft_reduction(recipe.training.sft_loss_reduction)),
+        train_(
+            load_recipe_data(recipe, ExampleKind::kSft, recipe.data.train_file, tokenizer_, comm)) {
     if (!recipe.data.eval_file.empty()) {
-      DataStats eval_stats;
-      for (auto& e :
-           load_sft_examples(recipe.data.eval_file, tokenizer_, recipe.data.options, &eval_stats)) {
-        eval_.push_back(std::move(e.seq));
-      }
-      report_ += "\n" + recipe.data.eval_file + ": " + eval_stats.summary();
+      eval_ = load_recipe_data(recipe, ExampleKind::kSft, recipe.data.eval_file, tokenizer_, comm);
     }
     if (recipe.data.packing) {
-      std::vector<const TokenSequence*> all;
-      for (const auto& s : train_)
-        all.push_back(&s);
-      rows_ = pack(all, recipe.data.options.max_length, /*rows_per_batch=*/1, tokenizer_.pad_id());
+      rows_ = pack(train_.all_sequences(), recipe.data.options.max_length, /*rows_per_batch=*/1,
+                   tokenizer_.pad_id());
     }
   }
 
-  std::string report() const { return report_; }
-
   int64_t size() const override {
-    return static_cast<int64_t>(recipe_.data.packing ? rows_.size() : train_.size());
+    return recipe_.data.packing ? static_cast<int64_t>(rows_.size()) : train_.examples();
   }
 
   std::vector<int64_t> lengths() const override {
@@ -62,7 +46,7 @@ class SftObjective final : public Objective {
       for (const auto& r : rows_)
         out.push_back(r.token_count);
     } else {
-      for (const auto& s : train_)
+      for (const auto& s : train_.all_sequences())
         out.push_back(s.size());
     }
     return out;
@@ -74,7 +58,7 @@ class SftObjective final : public Objective {
     double n = 0;
     for (auto i : examples) {
       n += recipe_.data.packing ? static_cast<double>(rows_[i].loss_token_count)
-                                : static_cast<double>(loss_token_count(train_[i]));
+                                : static_cast<double>(loss_token_count(train_.sequence(i)));
     }
     return n;
   }
@@ -89,16 +73,16 @@ class SftObjective final : public Objective {
   }
 
   std::map<std::string, double> evaluate() override {
-    if (eval_.empty()) return {};
+    if (eval_.examples() == 0) return {};
     torch::NoGradGuard no_grad;
     model_->eval();
     double nll = 0, tokens = 0;
-    const auto B = static_cast<size_t>(recipe_.training.micro_batch_size);
-    for (size_t i = 0; i < eval_.size(); i += B) {
-      std::vector<const TokenSequence*> seqs;
-      for (size_t j = i; j < std::min(eval_.size(), i + B); ++j)
-        seqs.push_back(&eval_[j]);
-      const auto batch = on_device(collate(seqs, tokenizer_.pad_id()), device());
+    const auto B = recipe_.training.micro_batch_size;
+    for (int64_t i = 0; i < eval_.examples(); i += B) {
+      std::vector<int64_t> rows;
+      for (int64_t j = i; j < std::min(eval_.examples(), i + B); ++j)
+        rows.push_back(j);
+      const auto batch = on_device(collate(eval_.sequences(rows), tokenizer_.pad_id()), device());
       const auto logps = label_logps(model_, batch, recipe_.training.logits_chunk_tokens);
       auto out = losses::sft_loss(logps, losses::SftReduction::kSum);
       nll += out.loss.item<double>();
@@ -125,10 +109,7 @@ class SftObjective final : public Objective {
         rows.push_back(&rows_[i]);
       b = concat_packed(rows, tokenizer_.pad_id());
     } else {
-      std::vector<const TokenSequence*> seqs;
-      for (auto i : examples)
-        seqs.push_back(&train_[i]);
-      b = collate(seqs, tokenizer_.pad_id());
+      b = collate(train_.sequences(examples), tokenizer_.pad_id());
     }
     return on_device(std::move(b), device());
   }
@@ -139,17 +120,14 @@ class SftObjective final : public Objective {
   LlamaForCausalLM model_;
   Tokenizer tokenizer_;
   losses::SftReduction reduction_;
-  std::vector<TokenSequence> train_, eval_;
+  TokenStore train_, eval_;
   std::vector<TokenBatch> rows_;  // packed rows when data.packing
-  std::string report_;
 };
 
 }  // namespace
 
 std::unique_ptr<Objective> make_sft_objective(const Recipe& recipe, Communicator& comm) {
-  auto objective = std::make_unique<SftObjective>(recipe);
-  if (comm.is_main()) std::fprintf(stderr, "%s\n", objective->report().c_str());
-  return objective;
+  return std::make_unique<SftObjective>(recipe, comm);
 }
 
 }  // namespace flywheel
