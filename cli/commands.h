@@ -9,6 +9,7 @@ namespace flywheel::cli {
 
 int run_generate(const std::vector<std::string>& argv);
 int run_inspect(const std::vector<std::string>& argv);
+int run_plan(const std::vector<std::string>& argv);
 int run_train(const std::vector<std::string>& argv);
 int run_quickstart_data(const std::vector<std::string>& argv);
 

@@ -25,6 +25,7 @@ const std::vector<Command>& commands() {
        flywheel::cli::run_generate},
       {"inspect", "print a model directory's architecture, size and tensors",
        flywheel::cli::run_inspect},
+      {"plan", "print the memory per rank a training recipe needs", flywheel::cli::run_plan},
       {"train", "run a training recipe (SFT, DPO, reward model)", flywheel::cli::run_train},
       {"quickstart-data", "generate the quickstart's data, tokenizer and model config",
        flywheel::cli::run_quickstart_data},

@@ -1,6 +1,7 @@
-// Drives the real `flywheel` binary: help, exit codes, inspect and generate.
+// Drives the real `flywheel` binary: help, exit codes, inspect, generate and plan.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -104,6 +105,36 @@ TEST(Cli, GenerateStoriesText) {
                         std::to_string(max_new));
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(r.output, expected["greedy_text"].get<std::string>() + "\n");
+}
+
+// The shipped Tulu 3 DPO recipe for Llama-3.1-8B, planned from its config.json alone (its data
+// and weights are not on this machine): 8 ranks at ZeRO 2 fit an 80 GB GPU, one does not.
+TEST(Cli, PlansTheTulu3DpoRecipeFromConfigJsonAlone) {
+  const auto dir = testing::make_temp_dir("plan");
+  std::ofstream(dir + "/config.json") << R"({"architectures": ["LlamaForCausalLM"],
+    "model_type": "llama", "vocab_size": 128256, "hidden_size": 4096,
+    "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+    "num_key_value_heads": 8, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
+    "rope_theta": 500000.0, "tie_word_embeddings": false, "bos_token_id": 128000,
+    "eos_token_id": 128001, "torch_dtype": "bfloat16"})";
+  const std::string recipe = std::string(FLYWHEEL_SOURCE_DIR) + "/recipes/tulu3/dpo.yaml";
+  const std::string model = " model.path=" + dir;
+  auto eight = run_flywheel("plan " + recipe + model + " --world-size 8 --device-memory-gb 80");
+  ASSERT_EQ(eight.status, 0) << eight.output;
+  // 8,030,261,248 parameters, Llama-3.1-8B's count.
+  EXPECT_NE(eight.output.find("8030.3M parameters in bfloat16"), std::string::npos) << eight.output;
+  EXPECT_NE(eight.output.find("2 row(s) x 2048 tokens"), std::string::npos) << eight.output;
+  EXPECT_NE(eight.output.find("8 rank(s), ZeRO stage 2, activation checkpointing"),
+            std::string::npos);
+  EXPECT_NE(eight.output.find("fits in 80.0 GiB"), std::string::npos) << eight.output;
+  auto one = run_flywheel("plan " + recipe + model + " --device-memory-gb 80");
+  ASSERT_EQ(one.status, 0) << one.output;
+  EXPECT_NE(one.output.find("does NOT fit in 80.0 GiB"), std::string::npos) << one.output;
+  auto missing = run_flywheel("plan " + recipe + " model.path=" + dir + "/nowhere");
+  EXPECT_EQ(missing.status, 2) << missing.output;
+  EXPECT_NE(missing.output.find("the model's config.json is needed to plan"), std::string::npos)
+      << missing.output;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

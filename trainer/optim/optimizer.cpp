@@ -27,7 +27,7 @@ Optimizer::Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params,
   if (zero_stage_ == 0) {
     replicated_.emplace(params_, options.adamw);
   } else {
-    sharded_.emplace(params_, options.adamw, comm);
+    sharded_.emplace(params_, options.adamw, comm, options.bucket_bytes);
     if (zero_stage_ == 2) owners = OwnerShards{sharded_->shard_size(), sharded_->gradient_shard()};
   }
   sync_.emplace(tensors_, comm, options.bucket_bytes, options.reduce_dtype, owners);

@@ -38,8 +38,8 @@ std::vector<FlatLayout::Piece> FlatLayout::pieces(int64_t begin, int64_t end) co
 }
 
 ShardedAdamW::ShardedAdamW(std::vector<std::pair<std::string, torch::Tensor>> params,
-                           AdamWOptions options, Communicator& comm)
-    : options_(options), comm_(comm), layout_([&] {
+                           AdamWOptions options, Communicator& comm, int64_t gather_bytes)
+    : options_(options), comm_(comm), gather_bytes_(gather_bytes), layout_([&] {
         std::vector<torch::Tensor> ts;
         for (auto& [name, p] : params)
           ts.push_back(p);
@@ -91,7 +91,10 @@ void ShardedAdamW::take_gradient(const std::vector<torch::Tensor>& grads) {
 
 double ShardedAdamW::clip_grad_norm(double max_norm) {
   torch::NoGradGuard no_grad;
-  auto square = grad_.to(torch::kFloat64).pow(2).sum().reshape({1}).cpu();
+  // The slice's norm as the replicated path computes each parameter's (float32, no copy of
+  // the slice), squared in double for the sum over ranks.
+  const double local = grad_.norm().item<double>();
+  auto square = torch::tensor({local * local}, torch::kFloat64);
   const double total = std::sqrt(comm_.all_reduce_sum_cpu(square).item<double>());
   if (max_norm > 0 && total > max_norm) grad_.mul_(max_norm / (total + 1e-6));
   return total;
@@ -108,30 +111,32 @@ void ShardedAdamW::step(double lr) {
                  exp_avg_sq_.narrow(0, at, piece.length), lr, decay_[piece.param], steps_,
                  options_);
   }
-  // Every rank's slice (the masters rounded, for low-precision parameters), padded to S,
-  // gathered and written into the parameters.
+  // Every rank's slice (the masters rounded, for low-precision parameters) goes to every
+  // rank in pieces of about gather_bytes: element `at` of each slice, then the next, so no
+  // whole-model buffer is ever made.
   const auto& any = params_.front();
-  auto mine = torch::zeros({size_}, any.options());
-  if (master_.defined()) {
-    mine.narrow(0, 0, end_ - begin_).copy_(master_);
-  } else {
-    for (const auto& piece : mine_) {
-      mine.narrow(0, piece.flat_offset - begin_, piece.length)
-          .copy_(piece_of(params_[piece.param], piece));
-    }
-  }
+  const int64_t piece_size =
+      std::max<int64_t>(1, gather_bytes_ / static_cast<int64_t>(any.element_size()));
   std::vector<torch::Tensor> all;
-  comm_.all_gather(all, mine);
-  mine = torch::Tensor();
-  // Rank r's slice straight into the parameters it covers, each slice freed once placed: no
-  // second whole-model copy.
-  for (size_t r = 0; r < all.size(); ++r) {
-    const int64_t begin = static_cast<int64_t>(r) * size_;
-    for (const auto& piece : layout_.pieces(begin, std::min(layout_.total, begin + size_))) {
-      piece_of(params_[piece.param].detach(), piece)
-          .copy_(all[r].narrow(0, piece.flat_offset - begin, piece.length));
+  for (int64_t at = 0; at < size_; at += piece_size) {
+    const int64_t n = std::min(piece_size, size_ - at);
+    auto mine = torch::zeros({n}, any.options());
+    for (const auto& piece : layout_.pieces(begin_ + at, std::min(end_, begin_ + at + n))) {
+      const auto dst = mine.narrow(0, piece.flat_offset - begin_ - at, piece.length);
+      if (master_.defined()) {
+        dst.copy_(master_.narrow(0, piece.flat_offset - begin_, piece.length));
+      } else {
+        dst.copy_(piece_of(params_[piece.param], piece));
+      }
     }
-    all[r] = torch::Tensor();
+    comm_.all_gather(all, mine);
+    for (size_t r = 0; r < all.size(); ++r) {
+      const int64_t from = static_cast<int64_t>(r) * size_ + at;
+      for (const auto& piece : layout_.pieces(from, std::min(layout_.total, from + n))) {
+        piece_of(params_[piece.param].detach(), piece)
+            .copy_(all[r].narrow(0, piece.flat_offset - from, piece.length));
+      }
+    }
   }
 }
 

@@ -46,8 +46,9 @@ struct FlatLayout {
 
 class ShardedAdamW {
  public:
+  // The updated parameters are all-gathered in pieces of about `gather_bytes`.
   ShardedAdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWOptions options,
-               Communicator& comm);
+               Communicator& comm, int64_t gather_bytes = 25 << 20);
 
   int64_t shard_begin() const { return begin_; }
   int64_t shard_end() const { return end_; }
@@ -84,6 +85,7 @@ class ShardedAdamW {
   std::vector<bool> decay_;
   AdamWOptions options_;
   Communicator& comm_;
+  int64_t gather_bytes_;
   FlatLayout layout_;
   int64_t size_ = 0, begin_ = 0, end_ = 0;
   std::vector<FlatLayout::Piece> mine_;

@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 struct Origin {
   std::string file;
   std::set<std::string> overridden;  // dotted keys set on the command line
+  bool check_paths = true;           // paths must exist (a training run); not for planning
 
   std::string at(const std::string& key, const YAML::Node& node) const {
     if (overridden.count(key)) return "command-line override '" + key + "'";
@@ -102,7 +103,9 @@ class Section {
   void existing_path(const std::string& key, std::string* out) {
     if (!has(key)) return;
     const auto text = scalar(key, "a path");
-    if (!fs::exists(text)) fail(key, "an existing path ('" + text + "' does not exist)");
+    if (origin_.check_paths && !fs::exists(text)) {
+      fail(key, "an existing path ('" + text + "' does not exist)");
+    }
     *out = fs::absolute(text).lexically_normal().string();
   }
 
@@ -299,7 +302,8 @@ void parse_distributed(Section s, DistributedSection* d) {
 
 }  // namespace
 
-Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides) {
+Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides,
+                   bool check_paths) {
   if (!fs::is_regular_file(path)) throw UserError("recipe not found: " + path);
   YAML::Node root;
   try {
@@ -308,7 +312,7 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
     throw UserError(path + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
-  Origin origin{path, {}};
+  Origin origin{path, {}, check_paths};
   for (const auto& o : overrides)
     apply_override(root, o, &origin);
 

@@ -118,7 +118,10 @@ struct Recipe {
 
 // Parses `path` with `overrides` ("section.key=value") applied; relative paths in the recipe
 // are resolved against the current directory. UserError on any problem.
-Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides = {});
+// check_paths = false accepts paths that do not exist here (planning a run for another
+// machine).
+Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides = {},
+                   bool check_paths = true);
 
 // The resolved recipe as YAML (what --print-config shows and the run directory records).
 std::string recipe_to_yaml(const Recipe& recipe);
