@@ -25,17 +25,7 @@ BIN="$BUILD_DIR/bin"
 WORK="$(mktemp -d /tmp/flywheel-memory-XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
-# 16 records of ~1000 tokens: a short prompt and a long completion, so nearly every token is
-# scored.
-python3 - "$WORK/sft.jsonl" <<'PY'
-import json, sys
-words = ("once upon a time there was a little girl named lily she liked to play in the park "
-         "with her red ball and her dog max one day the sun was shining and the birds sang").split()
-with open(sys.argv[1], "w") as f:
-    for i in range(16):
-        text = " ".join(words[(i + k) % len(words)] for k in range(600))
-        f.write(json.dumps({"prompt": "Tell me a story.", "completion": " " + text}) + "\n")
-PY
+python3 "$ROOT/bench/story_sft_data.py" "$WORK/sft.jsonl"
 
 # run NAME MODEL LAUNCHER [key=value ...]: one training run, by one process ("") or two
 # ranks ("two_ranks"); prints "peak_MiB tokens_per_sec".

@@ -30,15 +30,7 @@ WORK="$(mktemp -d /tmp/flywheel-vs-trl-XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 export OMP_NUM_THREADS="$THREADS"
 
-python3 - "$WORK/sft.jsonl" <<'PY'
-import json, sys
-words = ("once upon a time there was a little girl named lily she liked to play in the park "
-         "with her red ball and her dog max one day the sun was shining and the birds sang").split()
-with open(sys.argv[1], "w") as f:
-    for i in range(16):
-        text = " ".join(words[(i + k) % len(words)] for k in range(600))
-        f.write(json.dumps({"prompt": "Tell me a story.", "completion": " " + text}) + "\n")
-PY
+python3 "$ROOT/bench/story_sft_data.py" "$WORK/sft.jsonl"
 
 # peak COMMAND...: runs it, prints its output's last line and its peak RSS in MiB.
 peak() {

@@ -1031,6 +1031,15 @@ TEST(TokenCache, ReusedOnlyWhileItsInputsAreUnchanged) {
   EXPECT_NE(again.report.find("not a valid token cache"), std::string::npos) << again.report;
   EXPECT_NE(again.report.find("made again"), std::string::npos) << again.report;
   expect_same_tokens(again.store, grown_direct);
+
+  // A cache directory that cannot be made is the user's error, naming the key.
+  const auto blocker = write_file("not-a-dir", "x");
+  expect_user_error(
+      [&] {
+        load_tokens(ExampleKind::kPreference, path, tok, options,
+                    {blocker + "/tokens", stories_dir(), 1});
+      },
+      {"data.cache_dir: cannot create " + blocker + "/tokens"});
   std::filesystem::remove_all(dir);
 }
 

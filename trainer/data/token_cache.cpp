@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <system_error>
 #include <vector>
 
 #include "trainer/core/error.h"
@@ -120,7 +121,12 @@ LoadedTokens load_tokens(ExampleKind kind, const std::string& path, const Tokeni
                 static_cast<double>(out.store.tokens()) / std::max(seconds, 1e-9), cache.threads);
   out.report = path + ": " + out.stats.summary() + rate + note;
   if (file.empty()) return out;
-  fs::create_directories(cache.dir);
+  std::error_code ec;
+  fs::create_directories(cache.dir, ec);
+  if (ec) {
+    throw UserError("data.cache_dir: cannot create " + cache.dir + " (" + ec.message() +
+                    "); set another cache_dir, or data.token_cache: false");
+  }
   auto metadata = stats_metadata(out.stats);
   metadata["key"] = key;
   metadata["source"] = path;
