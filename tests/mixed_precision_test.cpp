@@ -51,7 +51,10 @@ std::map<std::string, torch::Tensor> read_all(const std::string& file) {
 // rest of the updates. With masters, 0.77% of the bfloat16 weights have crossed a rounding
 // boundary, and the masters' movement is the float32 run's within 6.7% (the difference is the
 // bfloat16 forward and backward). At this learning rate the forward's weights have barely
-// moved in 20 steps, so the loss curves agree to bfloat16's forward noise: at most 0.023 apart.
+// moved in 20 steps, so the loss curves agree to bfloat16's forward noise, which depends on
+// the CPU's bfloat16 kernels: at most 0.023 apart on an AVX-512 machine, 0.043 on an AVX2-only
+// one (the same on the code before ZeRO-3 as after; the weights' figures above are the same on
+// both).
 TEST(MixedPrecision, Bf16DpoAtTinyLearningRateMovesTheWeightsAsFp32Does) {
   FLYWHEEL_REQUIRE_PATH(stories());
   const auto dir = testing::make_temp_dir("bf16-dpo");
@@ -97,7 +100,7 @@ TEST(MixedPrecision, Bf16DpoAtTinyLearningRateMovesTheWeightsAsFp32Does) {
   ASSERT_EQ(loss32.size(), 20u);
   ASSERT_EQ(loss16.size(), 20u);
   for (size_t i = 0; i < loss32.size(); ++i)
-    EXPECT_NEAR(loss16[i], loss32[i], 0.03) << "step " << i + 1;
+    EXPECT_NEAR(loss16[i], loss32[i], 0.06) << "step " << i + 1;
   fs::remove_all(dir);
 }
 

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <thread>
 
 #include "trainer/core/error.h"
@@ -34,6 +35,19 @@ class SingleProcess final : public Communicator {
   void broadcast(torch::Tensor, int) override {}
   void all_gather(std::vector<torch::Tensor>& out, torch::Tensor in) override {
     out.assign(1, in.clone());
+  }
+  std::unique_ptr<PendingCollective> all_gather_into_async(torch::Tensor out,
+                                                           torch::Tensor in) override {
+    if (!out.is_same(in)) out.copy_(in);
+    return std::make_unique<NoOpCollective>();
+  }
+  std::unique_ptr<PendingCollective> reduce_scatter_sum_async(torch::Tensor out,
+                                                              torch::Tensor in) override {
+    if (!out.is_same(in)) out.copy_(in);
+    return std::make_unique<NoOpCollective>();
+  }
+  std::unique_ptr<Communicator> new_group(const std::string& /*name*/) override {
+    return std::make_unique<SingleProcess>();
   }
   void barrier() override {}
 };
@@ -71,8 +85,14 @@ class C10dCollective final : public PendingCollective {
 template <class PG>
 class C10dCommunicator final : public Communicator {
  public:
-  C10dCommunicator(WorldInfo world, torch::Device device, c10::intrusive_ptr<PG> pg)
-      : Communicator(std::move(world), std::move(device)), pg_(std::move(pg)) {}
+  // `make` builds a process group of this kind on a store (new_group() calls it again).
+  using MakeGroup = std::function<c10::intrusive_ptr<PG>(c10::intrusive_ptr<c10d::Store>)>;
+  C10dCommunicator(WorldInfo world, torch::Device device, c10::intrusive_ptr<c10d::Store> store,
+                   MakeGroup make)
+      : Communicator(std::move(world), std::move(device)),
+        store_(std::move(store)),
+        make_(std::move(make)),
+        pg_(make_(store_)) {}
 
   std::unique_ptr<PendingCollective> all_reduce_sum_async(torch::Tensor t) override {
     std::vector<at::Tensor> ts{std::move(t)};
@@ -105,6 +125,23 @@ class C10dCommunicator final : public Communicator {
     pending(pg_->allgather(outs, ins), "all-gather")->wait();
   }
 
+  std::unique_ptr<PendingCollective> all_gather_into_async(torch::Tensor out,
+                                                           torch::Tensor in) override {
+    return pending(pg_->all_gather_single(out, in), "all-gather");
+  }
+
+  std::unique_ptr<PendingCollective> reduce_scatter_sum_async(torch::Tensor out,
+                                                              torch::Tensor in) override {
+    c10d::ReduceScatterOptions opts;
+    opts.reduceOp = c10d::ReduceOp::SUM;
+    return pending(pg_->reduce_scatter_single(out, in, opts), "reduce-scatter");
+  }
+
+  std::unique_ptr<Communicator> new_group(const std::string& name) override {
+    auto store = c10::make_intrusive<c10d::PrefixStore>("group/" + name, store_);
+    return std::make_unique<C10dCommunicator<PG>>(world(), device(), std::move(store), make_);
+  }
+
   void barrier() override { pending(pg_->barrier(), "barrier")->wait(); }
 
  private:
@@ -114,6 +151,8 @@ class C10dCommunicator final : public Communicator {
                                             std::string(what) + " (" + describe(world()) + ")");
   }
 
+  c10::intrusive_ptr<c10d::Store> store_;
+  MakeGroup make_;
   c10::intrusive_ptr<PG> pg_;
 };
 
@@ -164,8 +203,11 @@ std::unique_ptr<Communicator> gloo(const WorldInfo& w, c10::intrusive_ptr<c10d::
   } else {
     opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
   }
-  auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, w.rank, w.world_size, opts);
-  return std::make_unique<C10dCommunicator<c10d::ProcessGroupGloo>>(w, torch::kCPU, std::move(pg));
+  auto make = [rank = w.rank, size = w.world_size, opts](c10::intrusive_ptr<c10d::Store> s) {
+    return c10::make_intrusive<c10d::ProcessGroupGloo>(std::move(s), rank, size, opts);
+  };
+  return std::make_unique<C10dCommunicator<c10d::ProcessGroupGloo>>(w, torch::kCPU,
+                                                                    std::move(store), make);
 }
 
 }  // namespace
@@ -196,10 +238,12 @@ std::unique_ptr<Communicator> connect(const WorldInfo& world, const torch::Devic
 #if FLYWHEEL_WITH_CUDA
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = options.timeout;
-      auto pg =
-          c10::make_intrusive<c10d::ProcessGroupNCCL>(store, world.rank, world.world_size, opts);
+      auto make = [rank = world.rank, size = world.world_size,
+                   opts](c10::intrusive_ptr<c10d::Store> s) {
+        return c10::make_intrusive<c10d::ProcessGroupNCCL>(std::move(s), rank, size, opts);
+      };
       return std::make_unique<C10dCommunicator<c10d::ProcessGroupNCCL>>(world, device,
-                                                                        std::move(pg));
+                                                                        std::move(store), make);
 #else
       throw UserError("this build of Flywheel has no NCCL (LibTorch without CUDA)");
 #endif

@@ -54,6 +54,16 @@ class Communicator {
   virtual void broadcast(torch::Tensor t, int root) = 0;
   // out[r] = rank r's `in`; all the same shape.
   virtual void all_gather(std::vector<torch::Tensor>& out, torch::Tensor in) = 0;
+  // out [W * n] = every rank's `in` [n], in rank order.
+  virtual std::unique_ptr<PendingCollective> all_gather_into_async(torch::Tensor out,
+                                                                   torch::Tensor in) = 0;
+  // out [n] = the sum over ranks of part `rank` of `in` [W * n].
+  virtual std::unique_ptr<PendingCollective> reduce_scatter_sum_async(torch::Tensor out,
+                                                                      torch::Tensor in) = 0;
+  // A second communicator over the same ranks whose collectives are ordered independently of
+  // this one's (ZeRO-3 gathers parameters on one while gradients travel on the other). Every
+  // rank must call it, with the same `name`.
+  virtual std::unique_ptr<Communicator> new_group(const std::string& name) = 0;
   virtual void barrier() = 0;
 
   void all_reduce_sum(torch::Tensor t) { all_reduce_sum_async(std::move(t))->wait(); }

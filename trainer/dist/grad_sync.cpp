@@ -34,11 +34,12 @@ class GradientSync::ReadyHook final : public torch::autograd::FunctionPostHook {
 
 GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm,
                            int64_t bucket_bytes, torch::ScalarType reduce_dtype,
-                           std::optional<OwnerShards> owners)
+                           std::optional<OwnerShards> owners, std::optional<UnitShards> units)
     : params_(std::move(params)),
       comm_(comm),
       reduce_dtype_(reduce_dtype),
-      owners_(std::move(owners)) {
+      owners_(std::move(owners)),
+      units_(std::move(units)) {
   std::vector<int64_t> flat_offset;  // of each parameter, all laid end to end
   int64_t total = 0;
   for (const auto& p : params_) {
@@ -52,7 +53,15 @@ GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm
   slot_.resize(params_.size());
   is_ready_.assign(params_.size(), false);
   int64_t bytes = 0;
-  for (size_t k = params_.size(); k-- > 0;) {
+  if (units_) {
+    for (const auto& unit : units_->units) {
+      buckets_.emplace_back();
+      buckets_.back().params = unit;
+      for (auto k : unit)
+        bucket_of_[k] = buckets_.size() - 1;
+    }
+  }
+  for (size_t k = params_.size(); !units_ && k-- > 0;) {
     const auto& p = params_[k];
     const int64_t nbytes = p.numel() * 4;
     const bool fits = !buckets_.empty() && bytes + nbytes <= bucket_bytes &&
@@ -72,9 +81,11 @@ GradientSync::GradientSync(std::vector<torch::Tensor> params, Communicator& comm
       b.numel += params_[k].numel();
     }
     b.flat_begin = flat_offset[b.params.front()];
+    const int64_t W = comm_.world_size();
+    b.padded = (b.numel + W - 1) / W * W;
   }
   gradients_.resize(params_.size());
-  if (!owners_) {
+  if (!sharded()) {
     for (auto& b : buckets_) {
       const auto& first = params_[b.params.front()];
       b.flat = torch::zeros({b.numel}, first.options().dtype(torch::kFloat32));
@@ -105,7 +116,7 @@ void GradientSync::on_gradient(size_t param) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& p = params_[param];
   torch::NoGradGuard no_grad;
-  if (!owners_) {
+  if (!sharded()) {
     // Into the float32 accumulator at once; the parameter keeps no gradient of its own.
     gradients_[param].add_(p.grad());
     p.mutable_grad() = torch::Tensor();
@@ -113,7 +124,7 @@ void GradientSync::on_gradient(size_t param) {
   if (!armed_ || is_ready_[param]) return;
   is_ready_[param] = true;
   auto& b = buckets_[bucket_of_[param]];
-  if (owners_) {
+  if (sharded()) {
     // Straight into this round's buffer of its bucket, which its first gradient allocates.
     take_gradient(b, param);
   }
@@ -123,7 +134,9 @@ void GradientSync::on_gradient(size_t param) {
 
 void GradientSync::take_gradient(Bucket& b, size_t param) {
   if (!b.filling.defined()) {
-    b.filling = torch::empty({b.numel}, params_[param].options().dtype(reduce_dtype_));
+    const int64_t size = units_ ? b.padded : b.numel;
+    b.filling = torch::empty({size}, params_[param].options().dtype(reduce_dtype_));
+    if (size > b.numel) b.filling.narrow(0, b.numel, size - b.numel).zero_();
   }
   auto& p = params_[param];
   auto slot = b.filling.narrow(0, slot_[param], p.numel());
@@ -144,8 +157,8 @@ void GradientSync::launch_ready_buckets() {
 
 void GradientSync::launch(Bucket& b) {
   torch::NoGradGuard no_grad;
-  InFlight f{static_cast<size_t>(&b - buckets_.data()), b.flat, {}};
-  if (owners_) {
+  InFlight f{static_cast<size_t>(&b - buckets_.data()), b.flat, {}, {}};
+  if (sharded()) {
     // The gradients that have not come in this round (finish() without them) are taken now.
     for (auto k : b.params) {
       if (!is_ready_[k]) take_gradient(b, k);
@@ -156,11 +169,15 @@ void GradientSync::launch(Bucket& b) {
     f.buffer = b.flat.to(reduce_dtype_);
   }
   if (comm_.world_size() == 1) {
-    // Nothing to sum; the reduce-to-owner shard is the whole of it.
-    if (owners_) complete(f);
+    // Nothing to sum; the sharded gradient is the whole of it.
+    f.part = f.buffer;
+    if (sharded()) complete(f);
     return;
   }
-  if (!owners_) {
+  if (units_) {
+    f.part = torch::empty({b.padded / comm_.world_size()}, f.buffer.options());
+    f.pending.push_back(comm_.reduce_scatter_sum_async(f.part, f.buffer));
+  } else if (!owners_) {
     f.pending.push_back(comm_.all_reduce_sum_async(f.buffer));
   } else {
     // Each owner's part of this bucket goes to that owner only.
@@ -172,7 +189,7 @@ void GradientSync::launch(Bucket& b) {
     }
   }
   in_flight_.push_back(std::move(f));
-  const bool transient = owners_ || reduce_dtype_ != torch::kFloat32;
+  const bool transient = sharded() || reduce_dtype_ != torch::kFloat32;
   while (transient && in_flight_.size() > kMaxBucketsInFlight) {
     complete(in_flight_.front());
     in_flight_.pop_front();
@@ -184,6 +201,13 @@ void GradientSync::complete(InFlight& f) {
     pending->wait();
   const auto& b = buckets_[f.bucket];
   torch::NoGradGuard no_grad;
+  if (units_) {
+    const auto n = units_->length[f.bucket];
+    if (n > 0) {
+      units_->shard.narrow(0, units_->offset[f.bucket], n).add_(f.part.narrow(0, 0, n));
+    }
+    return;
+  }
   if (!owners_) {
     if (!f.buffer.is_same(b.flat)) b.flat.copy_(f.buffer);
     return;
@@ -219,6 +243,10 @@ void GradientSync::zero() {
   torch::NoGradGuard no_grad;
   if (owners_) {
     owners_->shard.zero_();
+    return;
+  }
+  if (units_) {
+    units_->shard.zero_();
     return;
   }
   for (auto& b : buckets_)

@@ -21,6 +21,10 @@
 //     rank r's shard is reduced to rank r, which adds it to its float32 gradient shard. At most
 //     kMaxBucketsInFlight buffers travel while one fills, so a rank holds its shard plus three
 //     buckets, never the whole gradient.
+//   reduce-scatter (ZeRO stage 3): as reduce-to-owner, but the buckets are the units the
+//     parameters are sharded by (trainer/optim/param_shards.h), each sharded on its own: a
+//     unit's buffer, padded to W equal parts, is reduce-scattered and part r added to rank r's
+//     float32 shard.
 //
 // `reduce_dtype` may be bfloat16 to halve the traffic: buffers are converted for the collective
 // only; accumulation stays float32. The loss is already divided by the global normaliser
@@ -47,17 +51,28 @@ struct OwnerShards {
   torch::Tensor shard;
 };
 
+// Reduce-scatter mode: the units (indices into the parameters), launched in this order (the
+// order backward completes them); unit u is laid end to end and padded to W parts of
+// ceil(numel / W); this rank adds the first length[u] elements of its part into `shard` at
+// offset[u].
+struct UnitShards {
+  std::vector<std::vector<size_t>> units;
+  std::vector<int64_t> offset, length;
+  torch::Tensor shard;
+};
+
 class GradientSync {
  public:
   GradientSync(std::vector<torch::Tensor> params, Communicator& comm, int64_t bucket_bytes,
                torch::ScalarType reduce_dtype = torch::kFloat32,
-               std::optional<OwnerShards> owners = std::nullopt);
+               std::optional<OwnerShards> owners = std::nullopt,
+               std::optional<UnitShards> units = std::nullopt);
   ~GradientSync();
   GradientSync(const GradientSync&) = delete;
   GradientSync& operator=(const GradientSync&) = delete;
 
   // Whether every micro-batch is a round of its own (reduce-to-owner), or only a step's last.
-  bool syncs_every_micro_batch() const { return owners_.has_value(); }
+  bool syncs_every_micro_batch() const { return sharded(); }
 
   // A round: arm() before a backward whose gradients are to be synchronised, finish() after
   // it. finish() also runs without a backward (a rank with fewer micro-batches than the others
@@ -77,12 +92,14 @@ class GradientSync {
   struct InFlight {
     size_t bucket;
     torch::Tensor buffer;  // what the collective works on (reduce_dtype)
+    torch::Tensor part;    // reduce-scatter: this rank's part of it
     std::vector<std::unique_ptr<PendingCollective>> pending;
   };
   struct Bucket {
     std::vector<size_t> params;   // indices into params_, in order
     std::vector<int64_t> offset;  // of each parameter in the bucket
     int64_t numel = 0;
+    int64_t padded = 0;      // reduce-scatter: numel rounded up to W equal parts
     int64_t flat_begin = 0;  // where the bucket starts in all parameters laid end to end
     torch::Tensor flat;      // all-reduce mode: float32 accumulator [numel]
     torch::Tensor filling;   // reduce-to-owner mode: this round's gradients as they come in
@@ -90,6 +107,8 @@ class GradientSync {
   };
   class ReadyHook;
 
+  // Whether gradients go straight to their owners (no full-size accumulator).
+  bool sharded() const { return owners_.has_value() || units_.has_value(); }
   void on_gradient(size_t param);
   void launch_ready_buckets();  // in order, as far as complete buckets go
   void launch(Bucket& b);
@@ -109,6 +128,7 @@ class GradientSync {
   Communicator& comm_;
   torch::ScalarType reduce_dtype_;
   std::optional<OwnerShards> owners_;
+  std::optional<UnitShards> units_;
   std::mutex mutex_;  // hooks run on the autograd engine's thread
   bool armed_ = false;
   size_t next_launch_ = 0;

@@ -174,26 +174,32 @@ torch::Tensor LlamaModelImpl::forward(const DecoderInput& in) {
                                                   config_.sliding_window, ids.device());
 
   auto [cos, sin] = rope_cos_sin(inv_freq_, position_ids);
+  auto* gather = parameter_gather;
+  if (gather != nullptr) gather->begin_embedding();
   auto h = embed_tokens(ids);
+  if (gather != nullptr) gather->end_embedding();
   const bool checkpoint =
       activation_checkpointing && in.cache == nullptr && torch::GradMode::is_enabled();
   for (int64_t i = 0; i < static_cast<int64_t>(layers->size()); ++i) {
     auto* layer = layers[i]->as<DecoderLayer>();
+    if (gather != nullptr) gather->begin_layer(i);
     if (!checkpoint) {
       h = layer->forward(h, cos, sin, mask, in.cache, i);
-      continue;
+    } else {
+      std::vector<torch::Tensor> params;
+      for (const auto& p : layer->parameters()) {
+        if (p.requires_grad()) params.push_back(p);
+      }
+      h = checkpointed(
+          [layer, cos, sin, mask](const torch::Tensor& x) {
+            return layer->forward(x, cos, sin, mask, nullptr, 0);
+          },
+          h, params);
     }
-    std::vector<torch::Tensor> params;
-    for (const auto& p : layer->parameters()) {
-      if (p.requires_grad()) params.push_back(p);
-    }
-    h = checkpointed(
-        [layer, cos, sin, mask](const torch::Tensor& x) {
-          return layer->forward(x, cos, sin, mask, nullptr, 0);
-        },
-        h, params);
+    if (gather != nullptr) h = gather->end_layer(i, h);
   }
   if (in.cache != nullptr) in.cache->advance(T);
+  if (gather != nullptr) gather->begin_head();
   return norm(h);
 }
 

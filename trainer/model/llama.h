@@ -12,6 +12,7 @@
 
 #include "trainer/model/kv_cache.h"
 #include "trainer/model/model_config.h"
+#include "trainer/model/parameter_gather.h"
 
 namespace flywheel {
 
@@ -166,6 +167,9 @@ class LlamaModelImpl : public torch::nn::Cloneable<LlamaModelImpl> {
   // Training only: keep just each decoder layer's input and recompute the layer in backward
   // (trainer/model/activation_checkpoint.h), trading a second forward for the activations.
   bool activation_checkpointing = false;
+  // Set while the parameters are sharded (ZeRO-3): the forward fetches each part before use.
+  // Not owned.
+  ParameterGather* parameter_gather = nullptr;
 
   Embedding embed_tokens{nullptr};  // [V, C]
   torch::nn::ModuleList layers{nullptr};

@@ -16,7 +16,15 @@ std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters(
   return out;
 }
 
+Optimizer::Optimizer(torch::nn::Module& module, const OptimizerOptions& options, Communicator& comm)
+    : Optimizer(&module, trainable_parameters(module), options, comm) {}
+
 Optimizer::Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params,
+                     const OptimizerOptions& options, Communicator& comm)
+    : Optimizer(nullptr, std::move(params), options, comm) {}
+
+Optimizer::Optimizer(torch::nn::Module* module,
+                     std::vector<std::pair<std::string, torch::Tensor>> params,
                      const OptimizerOptions& options, Communicator& comm)
     : params_(std::move(params)),
       comm_(comm),
@@ -24,22 +32,32 @@ Optimizer::Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params,
   for (const auto& [name, p] : params_)
     tensors_.push_back(p);
   std::optional<OwnerShards> owners;
+  std::optional<UnitShards> units;
   if (zero_stage_ == 0) {
     replicated_.emplace(params_, options.adamw);
+  } else if (zero_stage_ == 3) {
+    TORCH_CHECK(module != nullptr, "ZeRO stage 3 shards a module's parameters: pass the module");
+    shards_.emplace(*module, params_, comm);
+    sharded_.emplace(params_, shards_->segments(), shards_->segment_values(), options.adamw, comm);
+    units = shards_->gradient_units(sharded_->gradient_shard());
   } else {
     sharded_.emplace(params_, options.adamw, comm, options.bucket_bytes);
     if (zero_stage_ == 2) owners = OwnerShards{sharded_->shard_size(), sharded_->gradient_shard()};
   }
-  sync_.emplace(tensors_, comm, options.bucket_bytes, options.reduce_dtype, owners);
+  sync_.emplace(tensors_, comm, options.bucket_bytes, options.reduce_dtype, owners, units);
 }
 
 std::string Optimizer::describe() const {
+  if (shards_) {
+    return "ZeRO stage 3, parameters sharded in " + std::to_string(shards_->num_units()) + " units";
+  }
   return "ZeRO stage " + std::to_string(zero_stage_) + ", " + std::to_string(sync_->num_buckets()) +
          " gradient buckets";
 }
 
 void Optimizer::broadcast_parameters() {
-  if (comm_.world_size() == 1) return;
+  // At stage 3 each part of the model exists once, on its owner: the ranks agree already.
+  if (comm_.world_size() == 1 || shards_) return;
   torch::NoGradGuard no_grad;
   for (const auto& p : tensors_)
     comm_.broadcast(p.detach(), 0);
@@ -69,6 +87,7 @@ double Optimizer::step(double max_norm, double lr) {
     replicated_->step(lr, sync_->gradients());
   } else {
     if (zero_stage_ == 1) sharded_->take_gradient(sync_->gradients());
+    if (shards_) shards_->release_all();
     norm = sharded_->clip_grad_norm(max_norm);
     sharded_->step(lr);
   }

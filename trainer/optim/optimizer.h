@@ -1,5 +1,5 @@
 // The optimizer of one trained model, as a training loop uses it: AdamW replicated on every
-// rank (ZeRO stage 0, and any single process) or sharded across ranks (stages 1 and 2), with
+// rank (ZeRO stage 0, and any single process) or sharded across ranks (stages 1 to 3), with
 // the gradient accumulation and synchronisation each needs. Gradients accumulate in float32
 // and low-precision parameters train through float32 masters, whatever the model's dtype. A loop
 // with several trained models (an RL policy and its value model) holds one per model; nothing here
@@ -18,14 +18,16 @@
 #include "trainer/dist/communicator.h"
 #include "trainer/dist/grad_sync.h"
 #include "trainer/optim/adamw.h"
+#include "trainer/optim/param_shards.h"
 #include "trainer/optim/zero.h"
 
 namespace flywheel {
 
 struct OptimizerOptions {
   AdamWOptions adamw;
-  // 0 = replicated; 1 = optimizer state sharded; 2 = gradients sharded too. Sharding needs
-  // more than one rank: a single process runs replicated AdamW whatever is asked.
+  // 0 = replicated; 1 = optimizer state sharded; 2 = gradients sharded too; 3 = parameters
+  // sharded too. Sharding needs more than one rank: a single process runs replicated AdamW
+  // whatever is asked.
   int64_t zero_stage = 0;
   int64_t bucket_bytes = 25 << 20;  // gradient bucket size (float32 bytes)
   // The dtype gradients travel in between ranks; they accumulate in float32 either way.
@@ -39,6 +41,10 @@ std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters(
 
 class Optimizer {
  public:
+  // Trains the parameters trainable_parameters(module) finds. At ZeRO stage 3 the module's
+  // parameters are sharded from here on (trainer/optim/param_shards.h).
+  Optimizer(torch::nn::Module& module, const OptimizerOptions& options, Communicator& comm);
+  // Stages 0 to 2 only.
   Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params,
             const OptimizerOptions& options, Communicator& comm);
 
@@ -47,6 +53,11 @@ class Optimizer {
   // can have in a step), so all run the same gradient synchronisation rounds.
   void accumulate(size_t count, size_t slots, const std::function<void(size_t)>& run);
   int64_t zero_stage() const { return zero_stage_; }
+  // The sharded parameters at stage 3, else null (for ParameterShards::Whole).
+  ParameterShards* parameter_shards() { return shards_ ? &*shards_ : nullptr; }
+  // Whether every rank must run as many forward and backward passes as the others in a step
+  // (stage 3 gathers parameters collectively inside them).
+  bool needs_lockstep() const { return shards_.has_value(); }
   // "ZeRO stage 1, 3 gradient buckets", for the run's opening log line.
   std::string describe() const;
 
@@ -55,7 +66,7 @@ class Optimizer {
   void broadcast_parameters();
 
   // After accumulate(): clip to max_norm, update at lr, clear the gradients; returns the
-  // gradient norm before clipping.
+  // gradient norm before clipping. At stage 3 every gathered copy of the parameters is dropped.
   double step(double max_norm, double lr);
 
   // This rank's optimizer files in `dir`: all of the state from rank 0 when replicated, every
@@ -65,10 +76,14 @@ class Optimizer {
   void load(const std::string& dir);
 
  private:
+  Optimizer(torch::nn::Module* module, std::vector<std::pair<std::string, torch::Tensor>> params,
+            const OptimizerOptions& options, Communicator& comm);
+
   std::vector<std::pair<std::string, torch::Tensor>> params_;
   std::vector<torch::Tensor> tensors_;
   Communicator& comm_;
   int64_t zero_stage_;
+  std::optional<ParameterShards> shards_;  // declared before the sync that hooks the same nodes
   std::optional<AdamW> replicated_;
   std::optional<ShardedAdamW> sharded_;
   std::optional<GradientSync> sync_;

@@ -23,8 +23,9 @@ std::string join(const std::string& dir, const std::string& subdir) {
 Checkpointer::Checkpointer(const std::string& root, int64_t keep_last, Communicator& comm)
     : store_(root, keep_last), comm_(comm) {}
 
-void Checkpointer::add_model(const std::string& name, torch::nn::Module& module, SaveModelFn save) {
-  models_.push_back({name, &module, std::move(save)});
+void Checkpointer::add_model(const std::string& name, torch::nn::Module& module, SaveModelFn save,
+                             ParameterShards* shards) {
+  models_.push_back({name, &module, std::move(save), shards});
 }
 
 void Checkpointer::add_optimizer(const std::string& subdir, Optimizer& optimizer) {
@@ -32,11 +33,13 @@ void Checkpointer::add_optimizer(const std::string& subdir, Optimizer& optimizer
 }
 
 void Checkpointer::write(const std::string& dir, const nlohmann::json& state) const {
+  for (const auto& m : models_) {
+    const ParameterShards::Whole whole(m.shards, 0);
+    if (!comm_.is_main()) continue;
+    fs::create_directories(join(dir, m.name));
+    m.save(join(dir, m.name));
+  }
   if (comm_.is_main()) {
-    for (const auto& m : models_) {
-      fs::create_directories(join(dir, m.name));
-      m.save(join(dir, m.name));
-    }
     auto rng = at::detail::getDefaultCPUGenerator().get_state();
     write_safetensors(dir + "/rng.safetensors", {{"torch_cpu", rng}});
     write_file_atomic(dir + "/trainer_state.json", state.dump(2) + "\n");
@@ -85,7 +88,9 @@ int64_t Checkpointer::restore_latest(std::vector<std::string>* notes) {
   for (const auto& m : models_) {
     const std::string model_dir = join(found->dir, m.name);
     const auto config = load_model_config(model_dir + "/config.json");
+    const ParameterShards::Whole whole(m.shards, -1);
     load_parameters(*m.module, load_safetensors_dir(model_dir), config, model_dir);
+    if (m.shards != nullptr) m.shards->store_whole();
   }
   for (const auto& o : optimizers_)
     o.optimizer->load(join(found->dir, o.subdir));

@@ -32,7 +32,9 @@ class Checkpointer {
   Checkpointer(const std::string& root, int64_t keep_last, Communicator& comm);
 
   // `module` receives the weights of DIR/<name>/ on restore; `save` writes them (rank 0 only).
-  void add_model(const std::string& name, torch::nn::Module& module, SaveModelFn save);
+  // `shards`: the module's parameters when ZeRO-3 shards them (gathered whole around both).
+  void add_model(const std::string& name, torch::nn::Module& module, SaveModelFn save,
+                 ParameterShards* shards = nullptr);
   // The optimizer's files go in DIR/<subdir>/ ("" = DIR itself).
   void add_optimizer(const std::string& subdir, Optimizer& optimizer);
 
@@ -57,6 +59,7 @@ class Checkpointer {
     std::string name;
     torch::nn::Module* module;
     SaveModelFn save;
+    ParameterShards* shards;
   };
   struct OptimizerPart {
     std::string subdir;

@@ -71,12 +71,21 @@ MemoryPlan plan_memory(const ModelConfig& c, const MemoryPlanOptions& o) {
   const double shard = stage >= 1 ? 1.0 / W : 1.0;
   // A bucket holds at least one parameter, and no more than the whole model.
   const double bucket = std::min(std::max(static_cast<double>(o.bucket_bytes), 4 * largest), 4 * N);
-  plan.items.push_back({"weights", N * s});
+  // Stage 3's units (trainer/optim/param_shards.h): the head (final norm, LM head, and the
+  // embedding when tied), the embedding otherwise, one decoder layer. While a step runs a rank
+  // holds the head and two layers whole (the one computing and the next, prefetched), and up
+  // to three units' gradients in flight (two travelling, one filling), at worst the largest.
+  const double head_unit = C + head + (o.causal_lm && c.tie_word_embeddings ? V * C : 0);
+  const double largest_unit = std::max({head_unit, V * C, per_layer});
+  plan.items.push_back({"weights", stage == 3 ? N * s / W : N * s});
+  plan.items.push_back(
+      {"gathered weights (ZeRO-3)", stage == 3 ? (head_unit + 2 * per_layer) * s : 0});
   plan.items.push_back({"fp32 master weights", low ? 4 * N * shard : 0});
   plan.items.push_back({"AdamW moments (fp32)", 8 * N * shard});
   // Stages 0/1 hold whole-model float32 gradient buckets (stage 1 also its shard's copy);
-  // stage 2 its shard and up to three buckets in flight.
-  const double gradients = stage == 2   ? 4 * N / W + std::min(3 * bucket, 4 * N)
+  // stage 2 its shard and up to three buckets in flight; stage 3 its shard and three units.
+  const double gradients = stage == 3   ? 4 * N / W + 3 * 4 * largest_unit
+                           : stage == 2 ? 4 * N / W + std::min(3 * bucket, 4 * N)
                            : stage == 1 ? 4 * N + 4 * N / W
                                         : 4 * N;
   plan.items.push_back({"gradients (fp32)", gradients});
@@ -116,15 +125,17 @@ MemoryPlan plan_memory(const ModelConfig& c, const MemoryPlanOptions& o) {
   }
   plan.items.push_back({"logits", logits});
 
-  // The update's temporaries: a moment-sized denominator per parameter (replicated), or one
-  // gathered piece (sharded: this rank's part, every rank's parts, and the transport's own
-  // flat copy of them, each about bucket_bytes).
+  // The update's temporaries: a moment-sized denominator per parameter (replicated, and at
+  // stage 3, which gathers nothing after the step), or one gathered piece (stages 1-2: this
+  // rank's part, every rank's parts, and the transport's own flat copy of them, each about
+  // bucket_bytes).
   const double update =
-      stage >= 1 ? (2.0 * W + 1) * static_cast<double>(o.bucket_bytes) : 4 * largest;
+      stage == 1 || stage == 2 ? (2.0 * W + 1) * static_cast<double>(o.bucket_bytes) : 4 * largest;
   plan.items.push_back({"optimizer step temporaries", update});
 
-  const double fixed = plan.bytes("weights") + plan.bytes("fp32 master weights") +
-                       plan.bytes("AdamW moments (fp32)") + gradients;
+  const double fixed = plan.bytes("weights") + plan.bytes("gathered weights (ZeRO-3)") +
+                       plan.bytes("fp32 master weights") + plan.bytes("AdamW moments (fp32)") +
+                       gradients;
   // The head's backward comes first, the layers' after it has freed its buffers.
   const double step = kept + std::max(logits, replay);
   plan.peak_bytes = fixed + std::max(step, update);

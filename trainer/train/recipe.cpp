@@ -292,7 +292,7 @@ void parse_checkpoint(Section s, CheckpointSection* c) {
 
 void parse_distributed(Section s, DistributedSection* d) {
   s.integer("zero_stage", &d->zero_stage, 0);
-  if (d->zero_stage > 2) s.fail("zero_stage", "0, 1 or 2");
+  if (d->zero_stage < 0 || d->zero_stage > 3) s.fail("zero_stage", "0, 1, 2 or 3");
   s.number("bucket_mb", &d->bucket_mb, 0.001, 1e6);
   s.string("reduce_dtype", &d->reduce_dtype, {"float32", "bfloat16"});
   s.integer("timeout_s", &d->timeout_s, 1);

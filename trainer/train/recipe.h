@@ -92,7 +92,7 @@ struct CheckpointSection {
 // ignored by a single process. micro_batch_size stays per rank: a step is
 // micro_batch_size x gradient_accumulation_steps x world_size examples.
 struct DistributedSection {
-  int64_t zero_stage = 0;  // 0: replicated AdamW state; 1: sharded state; 2: + sharded grads
+  int64_t zero_stage = 0;  // 0: replicated AdamW; 1: sharded state; 2: + grads; 3: + parameters
   double bucket_mb = 25;   // gradient bucket size (float32)
   // What gradients travel in between ranks ("float32" or "bfloat16", half the traffic); they
   // accumulate in float32 either way.

@@ -104,11 +104,21 @@ Metrics train_step(Objective& objective, StepPlan& plan, Optimizer& optimizer,
   const auto& batch = plan.batch(step);
   // The normaliser covers the whole step, every rank's examples included.
   const double normalizer = std::max(objective.units(batch), 1.0);
-  const auto micro = plan.my_micro_batches(batch);
+  auto micro = plan.my_micro_batches(batch);
+  const size_t mine = micro.size(), slots = static_cast<size_t>(plan.accumulation());
+  // Under ZeRO-3 a rank short of micro-batches runs stand-ins (the step's first example, with
+  // its loss times zero), so that every rank gathers the same parameters the same number of
+  // times; they change no gradient and no metric.
+  while (optimizer.needs_lockstep() && micro.size() < slots)
+    micro.push_back({batch.front()});
   StepMetrics sums(objective.metric_names());
   objective.model().train();
-  optimizer.accumulate(micro.size(), static_cast<size_t>(plan.accumulation()), [&](size_t i) {
+  optimizer.accumulate(micro.size(), slots, [&](size_t i) {
     auto result = objective.forward(micro[i], normalizer);
+    if (i >= mine) {
+      (result.loss * 0).backward();
+      return;
+    }
     result.loss.backward();
     sums.add(result.loss.item<double>(), result.token_count, result.sums);
   });
@@ -154,42 +164,48 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
   StepPlan plan(objective.lengths(), plan_options(recipe, comm));
   const LrSchedule schedule(t.lr_scheduler, t.learning_rate, plan.total_steps(), t.warmup_steps,
                             t.warmup_ratio);
-  Optimizer optimizer(trainable_parameters(objective.model()), optimizer_options(recipe), comm);
+  Optimizer optimizer(objective.model(), optimizer_options(recipe), comm);
   const SaveModelFn save_model = [&](const std::string& dir) {
     objective.save_model(dir);
     copy_tokenizer_files(recipe.model.tokenizer, dir);
   };
   Checkpointer checkpointer(recipe.output_dir + "/checkpoints", recipe.checkpoint.keep_last, comm);
-  checkpointer.add_model("model", objective.model(), save_model);
+  checkpointer.add_model("model", objective.model(), save_model, optimizer.parameter_shards());
   checkpointer.add_optimizer("", optimizer);
 
   std::vector<std::string> notes;
   optimizer.broadcast_parameters();
   int64_t step = first_step(checkpointer, recipe, options.resume, plan.total_steps(), &notes);
   auto log = open_log(recipe, plan, schedule, optimizer, comm, objective.size(), step, notes);
-  // Held-out evaluation runs on rank 0; the other ranks go on and wait in the next collective.
+  // Held-out evaluation runs on rank 0; the other ranks go on and wait in the next collective
+  // (under ZeRO-3, once they have helped gather the whole model onto rank 0).
   const Evaluation eval{{[&] { return objective.evaluate(); }, options.extra_eval},
                         Periodic(recipe.logging.eval_every_steps, plan.total_steps())};
+  // Without an eval file or extra evaluation there is nothing to gather the model for.
+  const bool evaluates = !recipe.data.eval_file.empty() || options.extra_eval;
+  const auto evaluate = [&](int64_t at) {
+    if (!evaluates) return Metrics{};
+    const ParameterShards::Whole whole(optimizer.parameter_shards(), 0);
+    return log ? log_eval(*log, at, eval.run()) : Metrics{};
+  };
   const Periodic checkpoint_due(recipe.checkpoint.every_steps, plan.total_steps());
 
   TrainSummary summary;
-  if (step == 0 && log) summary.eval_before = log_eval(*log, 0, eval.run());
+  if (step == 0) summary.eval_before = evaluate(0);
   while (step < plan.total_steps()) {
     const auto metrics =
         train_step(objective, plan, optimizer, schedule, t.max_grad_norm, comm, step);
     ++step;
-    if (log) {
-      log->train_step(step, metrics);
-      if (eval.when.due(step)) log->eval(step, eval.run());
-    }
+    if (log) log->train_step(step, metrics);
+    if (eval.when.due(step)) evaluate(step);
     if (checkpoint_due.due(step))
       checkpointer.save(step, trainer_state(recipe, plan, optimizer, step));
   }
   summary.steps = step;
   if (checkpointer.last_saved() != step)
     checkpointer.save(step, trainer_state(recipe, plan, optimizer, step));
-  if (log) {
-    summary.eval_after = log_eval(*log, step, eval.run());
+  summary.eval_after = evaluate(step);
+  if (const ParameterShards::Whole whole(optimizer.parameter_shards(), 0); log) {
     // The final model, self-contained (weights, config, tokenizer), swapped in atomically.
     const auto final_dir = (std::filesystem::path(recipe.output_dir) / "model").string();
     publish_model(final_dir, save_model);
