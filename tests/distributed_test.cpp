@@ -212,11 +212,11 @@ TEST(DataParallel, ZeroTwoHoldsAShardOfTheGradientNotAllOfIt) {
 
 // ZeRO-3 on a model whose parameters do not sit in one unit (12 layers, untied head): each rank
 // stores half of the weights and gathers a layer at a time, so its peak is what `flywheel plan`
-// predicts for stage 3, ±20% (measured: 424 MiB per rank, planned 394; ZeRO-2 measured 405,
-// planned 419: at 2 ranks in float32 the per-layer working set, two gathered layers and three
-// units of gradients in flight, takes back most of the half of the weights that is saved).
-// With activation checkpointing, and 5 examples a step, so that one rank runs a stand-in
-// micro-batch: the run matches the same run on one process.
+// predicts for stage 3, ±20% (measured: 394 MiB per rank, planned 382; ZeRO-2 measured 405,
+// planned 419: at 2 ranks in float32 the per-layer working set, two gathered layers and two
+// units of gradients, takes back most of the half of the weights that is saved).
+// Then, with activation checkpointing, a step of one example (both ranks run stand-in
+// micro-batches): the run matches the same run on one process.
 TEST(DataParallel, ZeroThreeShardsTheWeightsAsPlanned) {
   FLYWHEEL_REQUIRE_PATH(stories());
   const auto dir = testing::make_temp_dir("dp-zero3");

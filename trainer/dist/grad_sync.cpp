@@ -13,6 +13,9 @@ namespace {
 // once: enough for one to travel while the next fills, small enough that a rank never holds
 // much more than its shard.
 constexpr size_t kMaxBucketsInFlight = 2;
+// A ZeRO-3 unit is a whole decoder layer, far larger than a bucket: one travels while the next
+// fills.
+constexpr size_t kMaxUnitsInFlight = 1;
 
 }  // namespace
 
@@ -190,7 +193,8 @@ void GradientSync::launch(Bucket& b) {
   }
   in_flight_.push_back(std::move(f));
   const bool transient = sharded() || reduce_dtype_ != torch::kFloat32;
-  while (transient && in_flight_.size() > kMaxBucketsInFlight) {
+  const size_t most = units_ ? kMaxUnitsInFlight : kMaxBucketsInFlight;
+  while (transient && in_flight_.size() > most) {
     complete(in_flight_.front());
     in_flight_.pop_front();
   }

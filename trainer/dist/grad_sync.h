@@ -24,7 +24,8 @@
 //   reduce-scatter (ZeRO stage 3): as reduce-to-owner, but the buckets are the units the
 //     parameters are sharded by (trainer/optim/param_shards.h), each sharded on its own: a
 //     unit's buffer, padded to W equal parts, is reduce-scattered and part r added to rank r's
-//     float32 shard.
+//     float32 shard. A unit (a whole layer) is much larger than a bucket: one travels while the
+//     next fills.
 //
 // `reduce_dtype` may be bfloat16 to halve the traffic: buffers are converted for the collective
 // only; accumulation stays float32. The loss is already divided by the global normaliser

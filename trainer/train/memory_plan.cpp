@@ -73,8 +73,8 @@ MemoryPlan plan_memory(const ModelConfig& c, const MemoryPlanOptions& o) {
   const double bucket = std::min(std::max(static_cast<double>(o.bucket_bytes), 4 * largest), 4 * N);
   // Stage 3's units (trainer/optim/param_shards.h): the head (final norm, LM head, and the
   // embedding when tied), the embedding otherwise, one decoder layer. While a step runs a rank
-  // holds the head and two layers whole (the one computing and the next, prefetched), and up
-  // to three units' gradients in flight (two travelling, one filling), at worst the largest.
+  // holds the head and two layers whole (the one computing and the next, prefetched), and two
+  // units' gradients (one travelling, one filling), at worst the largest.
   const double head_unit = C + head + (o.causal_lm && c.tie_word_embeddings ? V * C : 0);
   const double largest_unit = std::max({head_unit, V * C, per_layer});
   plan.items.push_back({"weights", stage == 3 ? N * s / W : N * s});
@@ -83,8 +83,8 @@ MemoryPlan plan_memory(const ModelConfig& c, const MemoryPlanOptions& o) {
   plan.items.push_back({"fp32 master weights", low ? 4 * N * shard : 0});
   plan.items.push_back({"AdamW moments (fp32)", 8 * N * shard});
   // Stages 0/1 hold whole-model float32 gradient buckets (stage 1 also its shard's copy);
-  // stage 2 its shard and up to three buckets in flight; stage 3 its shard and three units.
-  const double gradients = stage == 3   ? 4 * N / W + 3 * 4 * largest_unit
+  // stage 2 its shard and up to three buckets in flight; stage 3 its shard and two units.
+  const double gradients = stage == 3   ? 4 * N / W + 2 * 4 * largest_unit
                            : stage == 2 ? 4 * N / W + std::min(3 * bucket, 4 * N)
                            : stage == 1 ? 4 * N + 4 * N / W
                                         : 4 * N;
