@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Peak memory and throughput of SFT steps at sequence length 1024 with each memory saver, and
-# ZeRO stages 1 and 2 on 2 ranks (flywheel-launch, Gloo). See bench/README.md.
+# ZeRO stages 1, 2 and 3 on 2 ranks (flywheel-launch, Gloo), beside what `flywheel plan`
+# predicts for each. See bench/README.md.
 #
 #   bench/run_memory.sh
 #
@@ -11,7 +12,9 @@
 # of ~1000 tokens in the stories260K vocabulary, micro-batch 2, and reports the run's
 # peak_memory_gb (the peak of live tensor bytes, the largest of the ranks') and the median
 # tokens/s of its timed steps. Columns: plain; + activation checkpointing; + chunked label
-# log-probs (1024 tokens a chunk); both; and both on 2 ranks at ZeRO 1 and 2 (1 core each).
+# log-probs (1024 tokens a chunk); both; and both on 2 ranks at ZeRO 1, 2 and 3 (1 core each).
+# The planned row is `flywheel plan` for the same recipe with data.max_length=985, the rows'
+# length.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,7 +31,7 @@ trap 'rm -rf "$WORK"' EXIT
 python3 "$ROOT/bench/story_sft_data.py" "$WORK/sft.jsonl"
 
 # run NAME MODEL LAUNCHER [key=value ...]: one training run, by one process ("") or two
-# ranks ("two_ranks"); prints "peak_MiB tokens_per_sec".
+# ranks ("two_ranks"); prints "peak_MiB tokens_per_sec planned_MiB".
 run() {
   local name="$1" model="$2" launcher="$3"
   shift 3
@@ -51,36 +54,46 @@ logging:
 checkpoint:
   every_steps: 0
 YAML
-  local command=("$BIN/flywheel")
+  local command=("$BIN/flywheel") world=1
   if [[ "$launcher" == two_ranks ]]; then
     command=("$BIN/flywheel-launch" --nproc-per-node 2 --master-port "$((29600 + RANDOM % 1000))" --)
+    world=2
   fi
   "${command[@]}" train "$out.yaml" output_dir="$out" "$@" >"$out.log" 2>&1 ||
     { echo "error: $name on $model failed, see below" >&2; cat "$out.log" >&2; exit 1; }
-  python3 - "$out/metrics.jsonl" <<'PY'
-import json, statistics, sys
+  "$BIN/flywheel" plan "$out.yaml" --world-size "$world" output_dir="$out" data.max_length=985 "$@" \
+    >"$out.plan"
+  python3 - "$out/metrics.jsonl" "$out.plan" <<'PY'
+import json, re, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if '"tokens_per_sec"' in l]
 timed = [r["tokens_per_sec"] for r in rows[1:]] or [rows[-1]["tokens_per_sec"]]
-print(f'{rows[-1]["peak_memory_gb"] * 1024:.0f} {statistics.median(timed):.0f}')
+planned = float(re.search(r"peak per rank\s+([0-9.]+) GiB", open(sys.argv[2]).read()).group(1))
+print(f'{rows[-1]["peak_memory_gb"] * 1024:.0f} {statistics.median(timed):.0f} {planned * 1024:.0f}')
 PY
 }
 
-printf '| model | plain | + checkpointing | + chunked log-probs | both | both, ZeRO-1 x 2 | both, ZeRO-2 x 2 |\n'
-printf '|---|---|---|---|---|---|---|\n'
+printf '| model | | plain | + checkpointing | + chunked log-probs | both | both, ZeRO-1 x 2 |'
+printf ' both, ZeRO-2 x 2 | both, ZeRO-3 x 2 |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
 for model in $MODELS; do
-  cells=()
-  for config in "plain|" "ckpt|training.activation_checkpointing=true" \
-      "chunk|training.logits_chunk_tokens=1024" \
-      "both|training.activation_checkpointing=true training.logits_chunk_tokens=1024"; do
-    read -r peak tps < <(run "${config%%|*}" "$model" "" ${config#*|})
-    cells+=("$peak MiB, $tps tok/s")
+  measured=() planned=() speed=()
+  runs=("plain||" "ckpt||training.activation_checkpointing=true"
+    "chunk||training.logits_chunk_tokens=1024"
+    "both||training.activation_checkpointing=true training.logits_chunk_tokens=1024")
+  for zero in 1 2 3; do
+    runs+=("zero$zero|two_ranks|${runs[3]#both||} distributed.zero_stage=$zero")
   done
-  for zero in 1 2; do
-    read -r peak tps < <(run "zero$zero" "$model" two_ranks training.activation_checkpointing=true \
-      training.logits_chunk_tokens=1024 distributed.zero_stage=$zero)
-    cells+=("$peak MiB, $tps tok/s")
+  for spec in "${runs[@]}"; do
+    IFS='|' read -r name launcher overrides <<<"$spec"
+    # shellcheck disable=SC2086  # the overrides are separate words
+    read -r peak tps plan < <(run "$name" "$model" "$launcher" $overrides)
+    measured+=("$peak MiB") planned+=("$plan MiB") speed+=("$tps")
   done
-  printf '| %s |' "$model"
-  printf ' %s |' "${cells[@]}"
+  printf '| %s | measured |' "$model"
+  printf ' %s |' "${measured[@]}"
+  printf '\n| | planned |'
+  printf ' %s |' "${planned[@]}"
+  printf '\n| | tokens/s |'
+  printf ' %s |' "${speed[@]}"
   printf '\n'
 done

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "tests/fixtures.h"
@@ -170,84 +171,147 @@ double logged_peak_bytes(const std::string& run) {
   return 0;
 }
 
+// An SFT recipe in `dir` for a freshly initialised float32 Llama of the given shape, on rows
+// packed to exactly 64 tokens (so that activations are what `flywheel plan` assumes), 3 steps of
+// 2 accumulated micro-batches of one row.
+std::string write_sized_recipe(const std::string& dir, int layers, int hidden, int intermediate,
+                               int heads, bool tied) {
+  testing::write_story_data(dir);
+  std::ofstream(dir + "/config.json") << nlohmann::json{
+      {"architectures", {"LlamaForCausalLM"}},
+      {"model_type", "llama"},
+      {"vocab_size", 512},
+      {"hidden_size", hidden},
+      {"intermediate_size", intermediate},
+      {"num_hidden_layers", layers},
+      {"num_attention_heads", heads},
+      {"num_key_value_heads", heads},
+      {"max_position_embeddings", 512},
+      {"rms_norm_eps", 1e-5},
+      {"tie_word_embeddings", tied},
+      {"bos_token_id", 1},
+      {"eos_token_id", 2},
+      {"torch_dtype", "float32"}}.dump();
+  const std::string recipe = dir + "/sft.yaml";
+  std::ofstream(recipe) << "trainer: sft\noutput_dir: " << dir << "/out\nmodel:\n  config: " << dir
+                        << "/config.json\n  tokenizer: " << stories() << "\n"
+                        << "data:\n  train_file: " << dir << "/sft.jsonl\n  max_length: 64\n"
+                        << "  packing: true\n"
+                        << "training:\n  max_steps: 3\n  micro_batch_size: 1\n"
+                           "  gradient_accumulation_steps: 2\n  adam_eps: 1.0e-6\n"
+                        << "logging:\n  progress: lines\ncheckpoint:\n  every_steps: 0\n"
+                        << "distributed:\n  bucket_mb: 4\n  rendezvous_timeout_s: 60\n";
+  return recipe;
+}
+
+// Peak memory per rank at two ZeRO stages on 2 ranks: as `flywheel plan` predicts it and as
+// the runs logged it (the largest of the ranks' peaks of live tensor bytes), in bytes.
+struct StagePeaks {
+  std::map<int, double> planned, measured;
+  double planned_saving(int a, int b) const { return planned.at(a) - planned.at(b); }
+  double measured_saving(int a, int b) const { return measured.at(a) - measured.at(b); }
+  void print(int a, int b) const {
+    std::printf(
+        "peak per rank: ZeRO-%d %.1f MiB (planned %.1f), ZeRO-%d %.1f MiB (planned %.1f); "
+        "saved %.1f MiB, planned %.1f\n",
+        a, measured.at(a) / (1 << 20), planned.at(a) / (1 << 20), b, measured.at(b) / (1 << 20),
+        planned.at(b) / (1 << 20), measured_saving(a, b) / (1 << 20),
+        planned_saving(a, b) / (1 << 20));
+  }
+};
+
+// Runs `recipe` at stages a and b, prints the peaks and checks that b saves what the planner
+// says, ±20%.
+StagePeaks expect_saving_as_planned(const std::string& recipe, const std::string& dir, int a,
+                                    int b) {
+  StagePeaks peaks;
+  for (int zero : {a, b}) {
+    const std::string stage = "distributed.zero_stage=" + std::to_string(zero);
+    auto plan = run_flywheel("plan " + recipe + " --world-size 2 " + stage);
+    EXPECT_EQ(plan.status, 0) << plan.output;
+    const auto at = plan.output.find("peak per rank");
+    if (at == std::string::npos) {
+      ADD_FAILURE() << plan.output;
+      continue;
+    }
+    peaks.planned[zero] =
+        std::stod(plan.output.substr(plan.output.find_first_of("0123456789", at))) * (1 << 30);
+    const std::string out = dir + "/zero" + std::to_string(zero);
+    auto r = run_command(launch(2, "train " + recipe + " output_dir=" + out + " " + stage));
+    EXPECT_EQ(r.status, 0) << r.output;
+    peaks.measured[zero] = logged_peak_bytes(out);
+    EXPECT_GT(peaks.measured[zero], 0) << "no peak_memory_gb in " << out;
+  }
+  if (peaks.measured.size() == 2) {
+    peaks.print(a, b);
+    const double planned = peaks.planned_saving(a, b);
+    EXPECT_NEAR(peaks.measured_saving(a, b), planned, 0.2 * planned);
+  } else {
+    ADD_FAILURE() << "a run or plan failed";
+  }
+  return peaks;
+}
+
 // ZeRO-2 keeps only this rank's shard of the float32 gradient, while ZeRO-1 keeps buckets of
-// the whole gradient: on 2 ranks of a 28.7M-parameter model, the peak of live tensor bytes
-// must drop by those 4N bytes, ±20% (ZeRO-2's own transient buffers, at most three buckets of
-// 6 MiB here, are 16% of it; measured: 109.5 MiB saved of 109.5 predicted). Before gradients
-// were sharded for real, ZeRO-2 allocated the same whole-model buckets and accumulated
-// full-size .grad between micro-batches: it saved nothing.
+// the whole gradient: on 2 ranks of a 28.7M-parameter model the peak drops by those 4N bytes
+// (109.5 MiB) less ZeRO-2's buckets in flight (three of 6 MiB here), as planned, ±20%
+// (measured: ZeRO-1 415 MiB per rank, planned 403; ZeRO-2 320, planned 312; saved 95 MiB,
+// planned 91). Before gradients were sharded for real, ZeRO-2 allocated the same whole-model
+// buckets and accumulated full-size .grad between micro-batches: it saved nothing.
 TEST(DataParallel, ZeroTwoHoldsAShardOfTheGradientNotAllOfIt) {
   FLYWHEEL_REQUIRE_PATH(stories());
   const auto dir = testing::make_temp_dir("dp-zero2-memory");
-  testing::write_story_data(dir);
-  std::ofstream(dir + "/config.json") << R"({"architectures": ["LlamaForCausalLM"],
-    "model_type": "llama", "vocab_size": 512, "hidden_size": 768, "intermediate_size": 2048,
-    "num_hidden_layers": 4, "num_attention_heads": 12, "num_key_value_heads": 12,
-    "max_position_embeddings": 512, "rms_norm_eps": 1e-5, "tie_word_embeddings": true,
-    "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "float32"})";
-  const std::string recipe = dir + "/sft.yaml";
-  std::ofstream(recipe) << "trainer: sft\nmodel:\n  config: " << dir << "/config.json\n"
-                        << "  tokenizer: " << stories() << "\n"
-                        << "data:\n  train_file: " << dir << "/sft.jsonl\n  max_length: 64\n"
-                        << "training:\n  max_steps: 3\n  micro_batch_size: 1\n"
-                           "  gradient_accumulation_steps: 2\n"
-                        << "logging:\n  progress: lines\ncheckpoint:\n  every_steps: 0\n"
-                        << "distributed:\n  bucket_mb: 4\n  rendezvous_timeout_s: 60\n";
-  const double parameters = 4 * (4 * 768.0 * 768 + 3 * 768.0 * 2048 + 2 * 768) + 512 * 768 + 768;
-  std::map<int, double> peak;
-  for (int zero : {1, 2}) {
-    const std::string out = dir + "/zero" + std::to_string(zero);
-    auto r = run_command(launch(2, "train " + recipe + " output_dir=" + out +
-                                       " distributed.zero_stage=" + std::to_string(zero)));
-    ASSERT_EQ(r.status, 0) << r.output;
-    peak[zero] = logged_peak_bytes(out);
-    ASSERT_GT(peak[zero], 0) << "no peak_memory_gb in " << out;
-  }
-  const double predicted = 4 * parameters, saved = peak[1] - peak[2];
-  std::printf("peak per rank: ZeRO-1 %.1f MiB, ZeRO-2 %.1f MiB; saved %.1f MiB, predicted %.1f\n",
-              peak[1] / (1 << 20), peak[2] / (1 << 20), saved / (1 << 20), predicted / (1 << 20));
-  EXPECT_NEAR(saved, predicted, 0.2 * predicted);
+  const auto recipe = write_sized_recipe(dir, 4, 768, 2048, 12, /*tied=*/true);
+  expect_saving_as_planned(recipe, dir, 1, 2);
   fs::remove_all(dir);
 }
 
-// ZeRO-3 on a model whose parameters do not sit in one unit (12 layers, untied head): each rank
-// stores half of the weights and gathers a layer at a time, so its peak is what `flywheel plan`
-// predicts for stage 3, ±20% (measured: 394 MiB per rank, planned 382; ZeRO-2 measured 405,
-// planned 419: at 2 ranks in float32 the per-layer working set, two gathered layers and two
-// units of gradients, takes back most of the half of the weights that is saved).
+// ZeRO-3 on a model whose parameters do not sit in one unit (24 layers, untied head): each rank
+// stores half of the weights and gathers a layer at a time. Its peak, and what it saves over
+// ZeRO-2, are what `flywheel plan` predicts, ±20% (measured: ZeRO-2 822 MiB per rank, planned
+// 819; ZeRO-3 705, planned 709; saved 117 MiB, planned 111: of the 149 MiB of weights not
+// stored, two gathered layers and a second unit of gradients in flight take back a quarter).
+// Before the gathers and reduce-scatters ran in place, Gloo's own copy of each unit in transit
+// added two units (measured 735 MiB, saved 86).
 // Then, with activation checkpointing, a step of one example (both ranks run stand-in
 // micro-batches): the run matches the same run on one process.
 TEST(DataParallel, ZeroThreeShardsTheWeightsAsPlanned) {
   FLYWHEEL_REQUIRE_PATH(stories());
   const auto dir = testing::make_temp_dir("dp-zero3");
-  testing::write_story_data(dir);
-  std::ofstream(dir + "/config.json") << R"({"architectures": ["LlamaForCausalLM"],
-    "model_type": "llama", "vocab_size": 512, "hidden_size": 512, "intermediate_size": 1408,
-    "num_hidden_layers": 12, "num_attention_heads": 8, "num_key_value_heads": 8,
-    "max_position_embeddings": 512, "rms_norm_eps": 1e-5, "tie_word_embeddings": false,
-    "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "float32"})";
-  const std::string recipe = dir + "/sft.yaml";
-  std::ofstream(recipe) << "trainer: sft\noutput_dir: " << dir << "/out\nmodel:\n  config: " << dir
-                        << "/config.json\n  tokenizer: " << stories() << "\n"
-                        << "data:\n  train_file: " << dir << "/sft.jsonl\n  max_length: 64\n"
-                        << "training:\n  max_steps: 3\n  micro_batch_size: 1\n"
-                           "  gradient_accumulation_steps: 2\n  adam_eps: 1.0e-6\n"
-                        << "logging:\n  progress: lines\ncheckpoint:\n  every_steps: 0\n"
-                        << "distributed:\n  bucket_mb: 4\n  rendezvous_timeout_s: 60\n";
-  const std::string zero3 = dir + "/zero3";
-  auto r = run_command(
-      launch(2, "train " + recipe + " output_dir=" + zero3 + " distributed.zero_stage=3"));
-  ASSERT_EQ(r.status, 0) << r.output;
-  auto plan = run_flywheel("plan " + recipe + " --world-size 2 distributed.zero_stage=3");
-  ASSERT_EQ(plan.status, 0) << plan.output;
-  const auto at = plan.output.find("peak per rank");
-  ASSERT_NE(at, std::string::npos) << plan.output;
-  const double planned =
-      std::stod(plan.output.substr(plan.output.find_first_of("0123456789", at))) * (1 << 30);
-  const double measured = logged_peak_bytes(zero3);
-  std::printf("ZeRO-3 x 2 peak per rank: measured %.1f MiB, planned %.1f MiB\n",
-              measured / (1 << 20), planned / (1 << 20));
-  EXPECT_NEAR(measured, planned, 0.2 * planned);
+  const auto recipe = write_sized_recipe(dir, 24, 512, 1408, 8, /*tied=*/false);
+  const auto peaks = expect_saving_as_planned(recipe, dir, 2, 3);
+  ASSERT_EQ(peaks.measured.size(), 2u);
+  EXPECT_NEAR(peaks.measured.at(3), peaks.planned.at(3), 0.2 * peaks.planned.at(3));
+
+  // Loading: from the model the ZeRO-3 run wrote (a unit at a time), a ZeRO-3 rank builds the
+  // model without memory and reads only its parts, so loading peaks at half of the weights
+  // plus one unit; a ZeRO-2 rank holds all of them (measured: 160 MiB vs 296; before, ZeRO-3
+  // loaded the whole model like ZeRO-2 and sharded it afterwards).
+  const double layer = 4 * 512.0 * 512 + 3 * 512.0 * 1408 + 2 * 512;
+  const double weights = 4 * (24 * layer + 2 * 512.0 * 512 + 512);
+  const std::string from_model = dir + "/from-model.yaml";
+  {
+    std::ifstream in(recipe);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::ofstream(from_model) << std::regex_replace(text.str(), std::regex("config: .*"),
+                                                    "path: " + dir + "/zero3/model");
+  }
+  std::map<int, double> loaded;
+  for (int zero : {2, 3}) {
+    auto r = run_command(
+        launch(2, "train " + from_model + " output_dir=" + dir + "/load" + std::to_string(zero) +
+                      " training.max_steps=1 distributed.zero_stage=" + std::to_string(zero)));
+    ASSERT_EQ(r.status, 0) << r.output;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.output, m, std::regex(R"(loaded: peak ([0-9.]+) GiB)")))
+        << r.output;
+    loaded[zero] = std::stod(m[1].str()) * (1 << 30);
+  }
+  std::printf("loading peak per rank: ZeRO-2 %.1f MiB, ZeRO-3 %.1f MiB (weights %.1f MiB)\n",
+              loaded[2] / (1 << 20), loaded[3] / (1 << 20), weights / (1 << 20));
+  EXPECT_GE(loaded[2], weights);
+  EXPECT_NEAR(loaded[3], weights / 2 + 4 * layer, 0.2 * (weights / 2 + 4 * layer));
 
   // 5 examples in batches of 4: step 2 has one, so rank 1 runs stand-ins for both of its
   // micro-batches and rank 0 for its second. The run matches one process's (4 x 1 accumulated).
@@ -259,7 +323,7 @@ TEST(DataParallel, ZeroThreeShardsTheWeightsAsPlanned) {
       five << line << "\n";
   }
   const std::string odd = " data.train_file=" + dir + "/five.jsonl training.max_steps=2" +
-                          " training.activation_checkpointing=true";
+                          " data.packing=false training.activation_checkpointing=true";
   auto one = run_flywheel("train " + recipe + " output_dir=" + dir + "/one" + odd +
                           " training.gradient_accumulation_steps=4");
   ASSERT_EQ(one.status, 0) << one.output;

@@ -154,10 +154,12 @@ class TwoModels {
   static std::string dir() { return testing::fixtures_dir() + "/llama-tiny"; }
 
   void register_with(Checkpointer& c) {
-    c.add_model("policy", *policy_,
-                [this](const std::string& d) { save_pretrained(d, *policy_, policy_->config()); });
-    c.add_model("value", *value_,
-                [this](const std::string& d) { save_pretrained(d, *value_, value_->config()); });
+    c.add_model("policy", *policy_, [this](const std::string& d, const BeforeWrite& before) {
+      save_pretrained(d, *policy_, policy_->config(), kMaxShardBytes, before);
+    });
+    c.add_model("value", *value_, [this](const std::string& d, const BeforeWrite& before) {
+      save_pretrained(d, *value_, value_->config(), kMaxShardBytes, before);
+    });
     c.add_optimizer("policy_optimizer", policy_opt_);
     c.add_optimizer("value_optimizer", value_opt_);
   }
@@ -224,8 +226,10 @@ TEST(Checkpointer, RestoresSeveralModelsAndOptimizers) {
 TEST(Checkpointer, PublishModelReplacesTheDirectoryWhole) {
   const auto root = testing::make_temp_dir("publish");
   const auto dir = root + "/model";
-  publish_model(dir, [](const std::string& d) { std::ofstream(d + "/a") << "1"; });
-  publish_model(dir, [](const std::string& d) { std::ofstream(d + "/b") << "2"; });
+  publish_model(
+      dir, [](const std::string& d, const BeforeWrite&) { std::ofstream(d + "/a") << "1"; }, {});
+  publish_model(
+      dir, [](const std::string& d, const BeforeWrite&) { std::ofstream(d + "/b") << "2"; }, {});
   EXPECT_FALSE(std::filesystem::exists(dir + "/a"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/b"));
   EXPECT_FALSE(std::filesystem::exists(dir + ".tmp"));

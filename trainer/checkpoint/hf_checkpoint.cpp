@@ -11,6 +11,7 @@
 
 #include "trainer/checkpoint/safetensors.h"
 #include "trainer/core/error.h"
+#include "trainer/model/parameter_storage.h"
 
 namespace flywheel {
 namespace fs = std::filesystem;
@@ -59,11 +60,11 @@ std::vector<std::pair<std::string, torch::Tensor>> named_parameters(
   return out;
 }
 
-void load_parameters(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
-                     const ModelConfig& config, const std::string& where) {
-  torch::NoGradGuard no_grad;
+void check_parameters(const torch::nn::Module& module,
+                      const std::map<std::string, torch::Tensor>& tensors,
+                      const ModelConfig& config, const std::string& where) {
   std::set<std::string> used;
-  for (auto& [name, param] : named_parameters(module)) {
+  for (const auto& [name, param] : named_parameters(module)) {
     auto it = tensors.find(name);
     if (it == tensors.end()) {
       throw UserError(where + ": missing tensor '" + name + "' (expected shape " +
@@ -73,7 +74,6 @@ void load_parameters(torch::nn::Module& module, const std::map<std::string, torc
       throw UserError(where + ": tensor '" + name + "' has shape " + shape_str(it->second.sizes()) +
                       ", expected " + shape_str(param.sizes()));
     }
-    param.copy_(it->second);
     used.insert(name);
   }
   for (const auto& [name, tensor] : tensors) {
@@ -85,6 +85,14 @@ void load_parameters(torch::nn::Module& module, const std::map<std::string, torc
   }
 }
 
+void load_parameters(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
+                     const ModelConfig& config, const std::string& where) {
+  check_parameters(module, tensors, config, where);
+  torch::NoGradGuard no_grad;
+  for (auto& [name, param] : named_parameters(module))
+    param.copy_(tensors.at(name));
+}
+
 LlamaForCausalLM load_causal_lm(const std::string& dir, const LoadOptions& options) {
   auto config = load_model_config((fs::path(dir) / "config.json").string());
   if (config.is_sequence_classification()) {
@@ -93,6 +101,13 @@ LlamaForCausalLM load_causal_lm(const std::string& dir, const LoadOptions& optio
   }
   if (options.dtype) config.dtype = *options.dtype;
   config.device = options.device;
+  if (options.deferred) {
+    const DeferredParameters deferred;
+    LlamaForCausalLM model(config);
+    check_parameters(*model, load_safetensors_dir(dir), config, dir);
+    model->eval();
+    return model;
+  }
   LlamaForCausalLM model(config);  // allocated in place, filled by the load
   load_parameters(*model, load_safetensors_dir(dir), config, dir);
   model->eval();
@@ -100,13 +115,19 @@ LlamaForCausalLM load_causal_lm(const std::string& dir, const LoadOptions& optio
 }
 
 void save_pretrained(const std::string& dir, const torch::nn::Module& module,
-                     const ModelConfig& config, uint64_t max_shard_bytes) {
+                     const ModelConfig& config, uint64_t max_shard_bytes,
+                     const BeforeWrite& before) {
   fs::create_directories(dir);
-  std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  for (const auto& [name, p] : named_parameters(module)) {
-    tensors.emplace_back(name, p.detach().to(torch::kCPU, config.dtype));
-  }
-  save_safetensors_dir(dir, tensors, max_shard_bytes);
+  const auto params = named_parameters(module);
+  std::vector<std::pair<std::string, torch::Tensor>> placeholders;
+  const auto meta = torch::TensorOptions().dtype(config.dtype).device(torch::kMeta);
+  for (const auto& [name, p] : params)
+    placeholders.emplace_back(name, torch::empty(p.sizes(), meta));
+  save_safetensors_dir(dir, placeholders, max_shard_bytes, [&](size_t i) {
+    const auto& p = params[i].second;
+    if (before) before(p);
+    return p.detach().to(torch::kCPU, config.dtype);
+  });
   write_file_atomic((fs::path(dir) / "config.json").string(),
                     model_config_to_json(config).dump(2) + "\n");
 }

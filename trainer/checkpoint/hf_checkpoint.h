@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,6 +24,9 @@ namespace flywheel {
 struct LoadOptions {
   std::optional<torch::Dtype> dtype;  // default: config.json's torch_dtype
   torch::Device device = torch::kCPU;
+  // Build the model under DeferredParameters (trainer/model/parameter_storage.h) and only check
+  // the checkpoint against it: ZeRO-3 then loads each rank's parts (ParameterShards::load).
+  bool deferred = false;
 };
 
 // Reads `dir/config.json` and the weights into a new causal LM in eval mode.
@@ -35,8 +39,14 @@ LlamaForSequenceClassification load_reward_model(const std::string& dir, torch::
                                                  const torch::Device& device, double init_std,
                                                  uint64_t seed);
 
-// Copies `tensors` into the parameters of `module` (converting dtype, keeping device).
-// `where` names the checkpoint in error messages.
+// Checks that `tensors` fit the parameters of `module` (every parameter present with its shape,
+// nothing unexpected) without reading any data. `where` names the checkpoint in error messages.
+void check_parameters(const torch::nn::Module& module,
+                      const std::map<std::string, torch::Tensor>& tensors,
+                      const ModelConfig& config, const std::string& where);
+
+// check_parameters, then copies `tensors` into the parameters of `module` (converting dtype,
+// keeping device).
 void load_parameters(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
                      const ModelConfig& config, const std::string& where);
 
@@ -44,10 +54,19 @@ void load_parameters(torch::nn::Module& module, const std::map<std::string, torc
 std::vector<std::pair<std::string, torch::Tensor>> named_parameters(
     const torch::nn::Module& module);
 
+// Called with each parameter, in named_parameters() order, just before its data is read for
+// writing: a model whose parameters are sharded (ZeRO-3) gathers the parameter's unit there.
+using BeforeWrite = std::function<void(const torch::Tensor& param)>;
+
+// Hugging Face's default largest safetensors file of a model.
+constexpr uint64_t kMaxShardBytes = 5'000'000'000ULL;
+
 // Writes config.json and the parameters (as config.dtype) into `dir`, sharding above
-// max_shard_bytes. The result loads in transformers' from_pretrained unchanged.
+// max_shard_bytes. The result loads in transformers' from_pretrained unchanged. Each parameter
+// is copied to the host (and converted) as it is written, so only one is held twice at a time.
 void save_pretrained(const std::string& dir, const torch::nn::Module& module,
-                     const ModelConfig& config, uint64_t max_shard_bytes = 5'000'000'000ULL);
+                     const ModelConfig& config, uint64_t max_shard_bytes = kMaxShardBytes,
+                     const BeforeWrite& before = {});
 
 // Copies the tokenizer files a model directory needs to be used on its own (generation, the
 // next training stage) from directory `from` to `to`: those of them that exist.

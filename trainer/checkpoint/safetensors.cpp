@@ -402,7 +402,7 @@ torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
 
 void write_safetensors(const std::string& path,
                        const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+                       const std::map<std::string, std::string>& metadata, const ReadTensor& read) {
   // ordered_json keeps the insertion order, so "__metadata__" comes first and tensors appear in
   // the order given: the bytes depend only on the inputs.
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
@@ -434,8 +434,12 @@ void write_safetensors(const std::string& path,
   AtomicFile out(path);
   out.write(&header_len, 8);
   out.write(header_text.data(), header_text.size());
-  for (const auto& [name, t] : tensors) {
-    const auto cpu = t.detach().to(torch::kCPU).contiguous();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto& [name, t] = tensors[i];
+    const auto data = read ? read(i) : t;
+    TORCH_CHECK(data.scalar_type() == t.scalar_type() && data.sizes() == t.sizes(),
+                "the data read for tensor '", name, "' does not match its entry");
+    const auto cpu = data.detach().to(torch::kCPU).contiguous();
     out.write(cpu.data_ptr(), static_cast<size_t>(cpu.numel()) * cpu.element_size());
   }
   out.commit();
@@ -493,7 +497,7 @@ std::map<std::string, torch::Tensor> load_safetensors_dir(const std::string& dir
 
 void save_safetensors_dir(const std::string& dir,
                           const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                          uint64_t max_shard_bytes) {
+                          uint64_t max_shard_bytes, const ReadTensor& read) {
   const fs::path root(dir);
   std::error_code ec;
   fs::create_directories(root, ec);
@@ -501,12 +505,15 @@ void save_safetensors_dir(const std::string& dir,
 
   // Greedy packing in the given order; a tensor larger than the limit gets a shard of its own.
   std::vector<std::vector<std::pair<std::string, torch::Tensor>>> shards(1);
+  std::vector<size_t> first{0};  // of each shard, in `tensors`
   uint64_t total = 0;
   uint64_t shard_bytes = 0;
-  for (const auto& item : tensors) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto& item = tensors[i];
     const uint64_t nbytes = tensor_nbytes((root / kSingleFile).string(), item.first, item.second);
     if (!shards.back().empty() && shard_bytes + nbytes > max_shard_bytes) {
       shards.emplace_back();
+      first.push_back(i);
       shard_bytes = 0;
     }
     shards.back().push_back(item);
@@ -515,7 +522,7 @@ void save_safetensors_dir(const std::string& dir,
   }
 
   if (total <= max_shard_bytes) {
-    write_safetensors((root / kSingleFile).string(), tensors);
+    write_safetensors((root / kSingleFile).string(), tensors, {{"format", "pt"}}, read);
     remove_stale(root, {kSingleFile});
     return;
   }
@@ -525,7 +532,9 @@ void save_safetensors_dir(const std::string& dir,
   for (size_t i = 0; i < shards.size(); ++i) {
     char name[64];
     std::snprintf(name, sizeof(name), "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
-    write_safetensors((root / name).string(), shards[i]);
+    ReadTensor read_shard;
+    if (read) read_shard = [&read, at = first[i]](size_t k) { return read(at + k); };
+    write_safetensors((root / name).string(), shards[i], {{"format", "pt"}}, read_shard);
     written.insert(name);
     for (const auto& item : shards[i]) {
       weight_map[item.first] = name;

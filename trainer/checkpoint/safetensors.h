@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -57,12 +58,19 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
+// The data of tensor `index` (of the list being written), produced just before it is written,
+// with the dtype and shape of the list's entry; the entries are then only placeholders (meta
+// tensors will do). A model whose parameters are sharded (ZeRO-3) is written this way, one
+// gathered unit at a time.
+using ReadTensor = std::function<torch::Tensor(size_t index)>;
+
 // Writes tensors (any device; contiguous copies are made as needed) to `path` in the given
 // order. Written to `path + ".tmp"`, flushed, then renamed, so a reader never sees a partial
 // file. Output is deterministic: the same inputs give the same bytes.
 void write_safetensors(const std::string& path,
                        const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                       const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+                       const std::map<std::string, std::string>& metadata = {{"format", "pt"}},
+                       const ReadTensor& read = {});
 
 // ---- Hugging Face model directories ----
 
@@ -77,6 +85,6 @@ std::map<std::string, torch::Tensor> load_safetensors_dir(const std::string& dir
 // layout transformers' from_pretrained reads. Tensors are never split across shards.
 void save_safetensors_dir(const std::string& dir,
                           const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                          uint64_t max_shard_bytes = 5'000'000'000ULL);
+                          uint64_t max_shard_bytes = 5'000'000'000ULL, const ReadTensor& read = {});
 
 }  // namespace flywheel

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <functional>
 #include <thread>
+#include <type_traits>
 
 #include "trainer/core/error.h"
 
@@ -36,14 +37,11 @@ class SingleProcess final : public Communicator {
   void all_gather(std::vector<torch::Tensor>& out, torch::Tensor in) override {
     out.assign(1, in.clone());
   }
-  std::unique_ptr<PendingCollective> all_gather_into_async(torch::Tensor out,
-                                                           torch::Tensor in) override {
-    if (!out.is_same(in)) out.copy_(in);
+  std::unique_ptr<PendingCollective> all_gather_in_place_async(torch::Tensor /*full*/) override {
     return std::make_unique<NoOpCollective>();
   }
-  std::unique_ptr<PendingCollective> reduce_scatter_sum_async(torch::Tensor out,
-                                                              torch::Tensor in) override {
-    if (!out.is_same(in)) out.copy_(in);
+  std::unique_ptr<PendingCollective> reduce_scatter_in_place_async(
+      torch::Tensor /*full*/) override {
     return std::make_unique<NoOpCollective>();
   }
   std::unique_ptr<Communicator> new_group(const std::string& /*name*/) override {
@@ -125,16 +123,31 @@ class C10dCommunicator final : public Communicator {
     pending(pg_->allgather(outs, ins), "all-gather")->wait();
   }
 
-  std::unique_ptr<PendingCollective> all_gather_into_async(torch::Tensor out,
-                                                           torch::Tensor in) override {
-    return pending(pg_->all_gather_single(out, in), "all-gather");
+  // Gloo gathers into and reduce-scatters from a flat copy of the whole (its reduce-scatter is
+  // an all-reduce of a clone), so on Gloo both are an all-reduce in place: the gather's other
+  // parts are zeroed first, and x + 0 is x exactly. NCCL does both in place itself.
+  std::unique_ptr<PendingCollective> all_gather_in_place_async(torch::Tensor full) override {
+    const int64_t n = full.numel() / world_size(), r = rank();
+    if constexpr (std::is_same_v<PG, c10d::ProcessGroupGloo>) {
+      full.narrow(0, 0, r * n).zero_();
+      full.narrow(0, (r + 1) * n, full.numel() - (r + 1) * n).zero_();
+      return all_reduce_sum_async(std::move(full));
+    } else {
+      auto mine = full.narrow(0, r * n, n);
+      return pending(pg_->all_gather_single(full, mine), "all-gather");
+    }
   }
 
-  std::unique_ptr<PendingCollective> reduce_scatter_sum_async(torch::Tensor out,
-                                                              torch::Tensor in) override {
-    c10d::ReduceScatterOptions opts;
-    opts.reduceOp = c10d::ReduceOp::SUM;
-    return pending(pg_->reduce_scatter_single(out, in, opts), "reduce-scatter");
+  std::unique_ptr<PendingCollective> reduce_scatter_in_place_async(torch::Tensor full) override {
+    if constexpr (std::is_same_v<PG, c10d::ProcessGroupGloo>) {
+      return all_reduce_sum_async(std::move(full));
+    } else {
+      const int64_t n = full.numel() / world_size();
+      auto mine = full.narrow(0, rank() * n, n);
+      c10d::ReduceScatterOptions opts;
+      opts.reduceOp = c10d::ReduceOp::SUM;
+      return pending(pg_->reduce_scatter_single(mine, full, opts), "reduce-scatter");
+    }
   }
 
   std::unique_ptr<Communicator> new_group(const std::string& name) override {

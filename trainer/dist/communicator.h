@@ -54,12 +54,12 @@ class Communicator {
   virtual void broadcast(torch::Tensor t, int root) = 0;
   // out[r] = rank r's `in`; all the same shape.
   virtual void all_gather(std::vector<torch::Tensor>& out, torch::Tensor in) = 0;
-  // out [W * n] = every rank's `in` [n], in rank order.
-  virtual std::unique_ptr<PendingCollective> all_gather_into_async(torch::Tensor out,
-                                                                   torch::Tensor in) = 0;
-  // out [n] = the sum over ranks of part `rank` of `in` [W * n].
-  virtual std::unique_ptr<PendingCollective> reduce_scatter_sum_async(torch::Tensor out,
-                                                                      torch::Tensor in) = 0;
+  // In place on `full` [W * n], whose part r (elements [r * n, (r + 1) * n)) is rank r's:
+  // all-gather leaves every rank's part in every rank's `full`; reduce-scatter leaves in part
+  // `rank` the sum over ranks of their part `rank` (the other parts are left unspecified). In
+  // place so that no transport allocates a second buffer of the whole (ZeRO-3's units).
+  virtual std::unique_ptr<PendingCollective> all_gather_in_place_async(torch::Tensor full) = 0;
+  virtual std::unique_ptr<PendingCollective> reduce_scatter_in_place_async(torch::Tensor full) = 0;
   // A second communicator over the same ranks whose collectives are ordered independently of
   // this one's (ZeRO-3 gathers parameters on one while gradients travel on the other). Every
   // rank must call it, with the same `name`.

@@ -178,8 +178,9 @@ void GradientSync::launch(Bucket& b) {
     return;
   }
   if (units_) {
-    f.part = torch::empty({b.padded / comm_.world_size()}, f.buffer.options());
-    f.pending.push_back(comm_.reduce_scatter_sum_async(f.part, f.buffer));
+    const int64_t part = b.padded / comm_.world_size();
+    f.part = f.buffer.narrow(0, comm_.rank() * part, part);
+    f.pending.push_back(comm_.reduce_scatter_in_place_async(f.buffer));
   } else if (!owners_) {
     f.pending.push_back(comm_.all_reduce_sum_async(f.buffer));
   } else {

@@ -1,6 +1,7 @@
 #include "trainer/model/llama.h"
 
 #include "trainer/model/activation_checkpoint.h"
+#include "trainer/model/parameter_storage.h"
 #include "trainer/model/rotary.h"
 
 namespace flywheel {
@@ -24,16 +25,16 @@ torch::Tensor repeat_kv(const torch::Tensor& x, int64_t n_rep) {
 // ---- building blocks ----
 
 void LinearImpl::reset() {
-  weight = register_parameter("weight", torch::empty({out_, in_}, options_));
-  if (has_bias_) bias = register_parameter("bias", torch::empty({out_}, options_));
+  weight = register_parameter("weight", new_parameter({out_, in_}, options_));
+  if (has_bias_) bias = register_parameter("bias", new_parameter({out_}, options_));
 }
 
 void EmbeddingImpl::reset() {
-  weight = register_parameter("weight", torch::empty({num_, dim_}, options_));
+  weight = register_parameter("weight", new_parameter({num_, dim_}, options_));
 }
 
 void RMSNormImpl::reset() {
-  weight = register_parameter("weight", torch::empty({dim_}, options_));
+  weight = register_parameter("weight", new_parameter({dim_}, options_));
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {

@@ -16,19 +16,20 @@ std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters(
   return out;
 }
 
-Optimizer::Optimizer(torch::nn::Module& module, const OptimizerOptions& options, Communicator& comm)
-    : Optimizer(&module, trainable_parameters(module), options, comm) {}
+Optimizer::Optimizer(torch::nn::Module& module, const OptimizerOptions& options, Communicator& comm,
+                     ParameterShards* shards)
+    : Optimizer(trainable_parameters(module), options, comm, shards) {}
 
 Optimizer::Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params,
                      const OptimizerOptions& options, Communicator& comm)
-    : Optimizer(nullptr, std::move(params), options, comm) {}
+    : Optimizer(std::move(params), options, comm, nullptr) {}
 
-Optimizer::Optimizer(torch::nn::Module* module,
-                     std::vector<std::pair<std::string, torch::Tensor>> params,
-                     const OptimizerOptions& options, Communicator& comm)
+Optimizer::Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params,
+                     const OptimizerOptions& options, Communicator& comm, ParameterShards* shards)
     : params_(std::move(params)),
       comm_(comm),
-      zero_stage_(comm.world_size() > 1 ? options.zero_stage : 0) {
+      zero_stage_(comm.world_size() > 1 ? options.zero_stage : 0),
+      shards_(zero_stage_ == 3 ? shards : nullptr) {
   for (const auto& [name, p] : params_)
     tensors_.push_back(p);
   std::optional<OwnerShards> owners;
@@ -36,8 +37,8 @@ Optimizer::Optimizer(torch::nn::Module* module,
   if (zero_stage_ == 0) {
     replicated_.emplace(params_, options.adamw);
   } else if (zero_stage_ == 3) {
-    TORCH_CHECK(module != nullptr, "ZeRO stage 3 shards a module's parameters: pass the module");
-    shards_.emplace(*module, params_, comm);
+    TORCH_CHECK(shards_ != nullptr && shards_->num_parameters() == params_.size(),
+                "ZeRO stage 3 trains a module whose parameters are sharded: pass its shards");
     sharded_.emplace(params_, shards_->segments(), shards_->segment_values(), options.adamw, comm);
     units = shards_->gradient_units(sharded_->gradient_shard());
   } else {

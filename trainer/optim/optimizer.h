@@ -41,9 +41,11 @@ std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters(
 
 class Optimizer {
  public:
-  // Trains the parameters trainable_parameters(module) finds. At ZeRO stage 3 the module's
-  // parameters are sharded from here on (trainer/optim/param_shards.h).
-  Optimizer(torch::nn::Module& module, const OptimizerOptions& options, Communicator& comm);
+  // Trains the parameters trainable_parameters(module) finds. At ZeRO stage 3 on several ranks
+  // they are sharded already: `shards` holds them (trainer/train/model_builder.h), built over
+  // the same module before this optimizer, and outliving it.
+  Optimizer(torch::nn::Module& module, const OptimizerOptions& options, Communicator& comm,
+            ParameterShards* shards = nullptr);
   // Stages 0 to 2 only.
   Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params,
             const OptimizerOptions& options, Communicator& comm);
@@ -54,10 +56,10 @@ class Optimizer {
   void accumulate(size_t count, size_t slots, const std::function<void(size_t)>& run);
   int64_t zero_stage() const { return zero_stage_; }
   // The sharded parameters at stage 3, else null (for ParameterShards::Whole).
-  ParameterShards* parameter_shards() { return shards_ ? &*shards_ : nullptr; }
+  ParameterShards* parameter_shards() { return shards_; }
   // Whether every rank must run as many forward and backward passes as the others in a step
   // (stage 3 gathers parameters collectively inside them).
-  bool needs_lockstep() const { return shards_.has_value(); }
+  bool needs_lockstep() const { return shards_ != nullptr; }
   // "ZeRO stage 1, 3 gradient buckets", for the run's opening log line.
   std::string describe() const;
 
@@ -76,14 +78,14 @@ class Optimizer {
   void load(const std::string& dir);
 
  private:
-  Optimizer(torch::nn::Module* module, std::vector<std::pair<std::string, torch::Tensor>> params,
-            const OptimizerOptions& options, Communicator& comm);
+  Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params,
+            const OptimizerOptions& options, Communicator& comm, ParameterShards* shards);
 
   std::vector<std::pair<std::string, torch::Tensor>> params_;
   std::vector<torch::Tensor> tensors_;
   Communicator& comm_;
   int64_t zero_stage_;
-  std::optional<ParameterShards> shards_;  // declared before the sync that hooks the same nodes
+  ParameterShards* shards_;
   std::optional<AdamW> replicated_;
   std::optional<ShardedAdamW> sharded_;
   std::optional<GradientSync> sync_;

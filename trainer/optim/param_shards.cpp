@@ -1,36 +1,21 @@
 #include "trainer/optim/param_shards.h"
 
-#include <c10/core/StorageImpl.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
 #include <algorithm>
 #include <regex>
+#include <unordered_map>
 
 #include "trainer/core/error.h"
+#include "trainer/model/parameter_storage.h"
 
 namespace flywheel {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-// A unit's full buffer without memory, and with it again. The tensors viewing the storage
-// (the parameters, and what autograd saved of them) keep their shapes and offsets throughout.
-void free_storage(const torch::Tensor& t) {
-  auto* storage = t.storage().unsafeGetStorageImpl();
-  storage->set_data_ptr_noswap(at::DataPtr(nullptr, t.device()));
-  storage->set_nbytes(0);
-}
-
-void allocate_storage(const torch::Tensor& t) {
-  auto* storage = t.storage().unsafeGetStorageImpl();
-  const size_t nbytes = static_cast<size_t>(t.numel()) * t.element_size();
-  if (storage->nbytes() == nbytes) return;
-  storage->set_data_ptr_noswap(storage->allocator()->allocate(nbytes));
-  storage->set_nbytes(nbytes);
-}
 
 // Which layer a parameter name belongs to ("model.layers.3.mlp.up_proj.weight" -> 3), or -1.
 int64_t layer_of(const std::string& name) {
@@ -113,8 +98,11 @@ ParameterShards::ParameterShards(torch::nn::Module& module,
   first_layer_ = has_embedding_unit_ ? 1 : 0;
   head_ = first_layer_ + static_cast<size_t>(L);
   units_.resize(head_ + 1);
+  const bool deferred = storage_released(params.front().second);
   for (size_t k = 0; k < params.size(); ++k) {
     const auto& [name, p] = params[k];
+    TORCH_CHECK(storage_released(p) == deferred,
+                "ZeRO-3 needs every parameter built deferred, or none: ", name);
     TORCH_CHECK(p.scalar_type() == dtype && p.device() == device,
                 "ZeRO-3 needs parameters of one dtype on one device: ", name);
     const int64_t layer = layer_of(name);
@@ -122,6 +110,7 @@ ParameterShards::ParameterShards(torch::nn::Module& module,
     if (has_embedding_unit_ && name == embedding) unit = 0;
     if (layer >= 0 && layer < L) unit = layer_unit(layer);
     params_.push_back(p);
+    names_.push_back(name);
     unit_of_.push_back(unit);
     units_[unit].params.push_back(k);
   }
@@ -141,6 +130,7 @@ ParameterShards::ParameterShards(torch::nn::Module& module,
   torch::NoGradGuard no_grad;
   int64_t segment_local = 0;
   for (auto& u : units_) {
+    // Zeros: the padding of the last part is summed and gathered like the rest.
     u.full = torch::zeros({W * u.part}, options);
     const int64_t mine = r * u.part, mine_end = std::min(u.numel, mine + u.part);
     unit_local_.push_back(segment_local);
@@ -150,7 +140,7 @@ ParameterShards::ParameterShards(torch::nn::Module& module,
       auto& p = params_[k];
       const int64_t n = p.numel();
       auto view = u.full.narrow(0, at, n).view(p.sizes());
-      view.copy_(p.detach());
+      if (!deferred) view.copy_(p.detach());
       // The part of this parameter that falls in this rank's part of the unit.
       const int64_t lo = std::max(at, mine), hi = std::min(at + n, mine_end);
       if (lo < hi) {
@@ -162,7 +152,7 @@ ParameterShards::ParameterShards(torch::nn::Module& module,
       at += n;
     }
     values_.narrow(0, u.local, u.part).copy_(u.full.narrow(0, r * u.part, u.part));
-    free_storage(u.full);
+    release_storage(u.full);
   }
   for (size_t k = 0; k < params_.size(); ++k) {
     auto acc = torch::autograd::impl::grad_accumulator(params_[k]);
@@ -202,8 +192,12 @@ UnitShards ParameterShards::gradient_units(torch::Tensor shard) const {
 void ParameterShards::gather(size_t unit) {
   auto& u = units_[unit];
   if (u.state != Unit::State::kReleased) return;
-  allocate_storage(u.full);
-  u.pending = gathers_->all_gather_into_async(u.full, values_.narrow(0, u.local, u.part));
+  restore_storage(u.full);
+  {
+    torch::NoGradGuard no_grad;
+    u.full.narrow(0, comm_.rank() * u.part, u.part).copy_(values_.narrow(0, u.local, u.part));
+  }
+  u.pending = gathers_->all_gather_in_place_async(u.full);
   u.state = Unit::State::kInFlight;
 }
 
@@ -226,7 +220,7 @@ void ParameterShards::drop(size_t unit) {
   if (u.state == Unit::State::kReleased) return;
   if (u.pending) u.pending->wait();
   u.pending.reset();
-  free_storage(u.full);
+  release_storage(u.full);
   u.state = Unit::State::kReleased;
 }
 
@@ -237,18 +231,51 @@ void ParameterShards::release_all() {
   }
 }
 
-void ParameterShards::store_whole() {
+void ParameterShards::load(const std::map<std::string, torch::Tensor>& tensors) {
   torch::NoGradGuard no_grad;
+  release_all();
   const int64_t r = comm_.rank();
   for (auto& u : units_) {
-    TORCH_CHECK(u.state == Unit::State::kGathered, "store_whole() needs every unit gathered");
+    restore_storage(u.full);
+    u.full.narrow(0, u.numel, u.full.numel() - u.numel).zero_();  // the padding
+    for (auto k : u.params)
+      params_[k].copy_(tensors.at(names_[k]));
     values_.narrow(0, u.local, u.part).copy_(u.full.narrow(0, r * u.part, u.part));
+    release_storage(u.full);
   }
+}
+
+void ParameterShards::write_streamed(int root, const WriteWhole& write) {
+  release_all();
+  std::unordered_map<const c10::TensorImpl*, size_t> index;
+  for (size_t k = 0; k < params_.size(); ++k)
+    index[params_[k].unsafeGetTensorImpl()] = k;
+  size_t current = units_.size(), next = 0;
+  const auto visit = [&](size_t k) {
+    if (unit_of_[k] == current) return;
+    if (current < units_.size()) drop(current);
+    current = unit_of_[k];
+    wait(current);
+  };
+  if (comm_.rank() == root) {
+    write([&](const torch::Tensor& p) {
+      const auto it = index.find(p.unsafeGetTensorImpl());
+      if (it == index.end()) return;  // not trained, hence not sharded
+      TORCH_CHECK(it->second == next, "ZeRO-3: the model writer read '", names_[it->second],
+                  "' out of order");
+      visit(next++);
+    });
+    TORCH_CHECK(next == params_.size(), "ZeRO-3: the model writer left parameters unread");
+  } else {
+    for (size_t k = 0; k < params_.size(); ++k)
+      visit(k);
+  }
+  if (current < units_.size()) drop(current);
 }
 
 ParameterShards::Whole::Whole(ParameterShards* shards, int root) : shards_(shards) {
   if (shards_ == nullptr) return;
-  const bool keep = root < 0 || shards_->comm_.rank() == root;
+  const bool keep = shards_->comm_.rank() == root;
   for (size_t u = 0; u < shards_->units_.size(); ++u) {
     shards_->wait(u);
     if (!keep) shards_->drop(u);

@@ -22,16 +22,23 @@
 //
 // Every rank must run the same forwards and backwards (the gathers are collectives): a rank
 // with fewer micro-batches than the others in a step runs stand-in ones (trainer/train).
+//
+// The whole model never stands on a rank outside evaluation: a checkpoint is read a unit at a
+// time into each rank's parts (load(); the model was built without memory, under
+// DeferredParameters), and written a unit at a time on rank 0 (write_streamed()).
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/dist/communicator.h"
 #include "trainer/dist/grad_sync.h"
 #include "trainer/model/llama.h"
@@ -43,7 +50,8 @@ class ParameterShards final : public ParameterGather {
  public:
   // Shards `params` (the trainable parameters of `module`, which must hold a Llama decoder,
   // with their Hugging Face names) across comm's ranks. Each rank keeps its part of what it
-  // holds now, so the ranks need not hold the same weights beforehand.
+  // holds now, so the ranks need not hold the same weights beforehand; parameters built under
+  // DeferredParameters hold nothing yet, and get their values from load().
   ParameterShards(torch::nn::Module& module,
                   const std::vector<std::pair<std::string, torch::Tensor>>& params,
                   Communicator& comm);
@@ -52,6 +60,7 @@ class ParameterShards final : public ParameterGather {
   ParameterShards& operator=(const ParameterShards&) = delete;
 
   int64_t num_units() const { return static_cast<int64_t>(units_.size()); }
+  size_t num_parameters() const { return params_.size(); }
   // This rank's parts as optimizer segments (laid end to end in unit order), and a flat view of
   // each segment's values.
   const std::vector<ShardSegment>& segments() const { return segments_; }
@@ -62,13 +71,20 @@ class ParameterShards final : public ParameterGather {
 
   // Drops every gathered copy (before the optimizer changes the parts they came from).
   void release_all();
-  // After parameters held whole were overwritten (a checkpoint was restored): each rank takes
-  // its parts of them.
-  void store_whole();
+  // Each rank takes its parts of `tensors` (a checkpoint's, by Hugging Face name, any dtype,
+  // on the host; checked against the model beforehand), one unit at a time: no rank ever
+  // holds more than one unit whole. No communication.
+  void load(const std::map<std::string, torch::Tensor>& tensors);
+  // Writes the model on rank `root` a unit at a time. Every rank calls it at the same point;
+  // on root, `write` runs with a BeforeWrite that gathers each parameter's unit as the writer
+  // reaches it (releasing the one before), and the other ranks take part in the same gathers.
+  // `write` must read the parameters in named_parameters() order, as save_pretrained does.
+  using WriteWhole = std::function<void(const BeforeWrite& before)>;
+  void write_streamed(int root, const WriteWhole& write);
 
-  // Every parameter whole on rank `root` (on every rank when root < 0) while it lives, for
-  // work one rank does alone (evaluation, writing the model). Every rank constructs it at the
-  // same point; a null `shards` makes it do nothing, for models that are not sharded.
+  // Every parameter whole on rank `root` while it lives, for work one rank does alone
+  // (evaluation). Every rank constructs it at the same point; a null `shards` makes it do
+  // nothing, for models that are not sharded.
   class Whole {
    public:
     Whole(ParameterShards* shards, int root);
@@ -113,6 +129,7 @@ class ParameterShards final : public ParameterGather {
   void on_gradient(size_t param);
 
   std::vector<torch::Tensor> params_;
+  std::vector<std::string> names_;
   std::vector<size_t> unit_of_;
   std::vector<Unit> units_;
   size_t first_layer_ = 0, head_ = 0;

@@ -34,10 +34,11 @@ void Checkpointer::add_optimizer(const std::string& subdir, Optimizer& optimizer
 
 void Checkpointer::write(const std::string& dir, const nlohmann::json& state) const {
   for (const auto& m : models_) {
-    const ParameterShards::Whole whole(m.shards, 0);
-    if (!comm_.is_main()) continue;
-    fs::create_directories(join(dir, m.name));
-    m.save(join(dir, m.name));
+    const std::string model_dir = join(dir, m.name);
+    save_on_main(m.shards, comm_, [&](const BeforeWrite& before) {
+      fs::create_directories(model_dir);
+      m.save(model_dir, before);
+    });
   }
   if (comm_.is_main()) {
     auto rng = at::detail::getDefaultCPUGenerator().get_state();
@@ -88,9 +89,14 @@ int64_t Checkpointer::restore_latest(std::vector<std::string>* notes) {
   for (const auto& m : models_) {
     const std::string model_dir = join(found->dir, m.name);
     const auto config = load_model_config(model_dir + "/config.json");
-    const ParameterShards::Whole whole(m.shards, -1);
-    load_parameters(*m.module, load_safetensors_dir(model_dir), config, model_dir);
-    if (m.shards != nullptr) m.shards->store_whole();
+    const auto tensors = load_safetensors_dir(model_dir);
+    if (m.shards != nullptr) {
+      // Each rank reads its own parts, a unit at a time.
+      check_parameters(*m.module, tensors, config, model_dir);
+      m.shards->load(tensors);
+    } else {
+      load_parameters(*m.module, tensors, config, model_dir);
+    }
   }
   for (const auto& o : optimizers_)
     o.optimizer->load(join(found->dir, o.subdir));
@@ -107,12 +113,21 @@ std::optional<std::string> Checkpointer::newest() const {
   return all.back().dir;
 }
 
-void publish_model(const std::string& dir, const SaveModelFn& save) {
+void save_on_main(ParameterShards* shards, Communicator& comm,
+                  const std::function<void(const BeforeWrite& before)>& save) {
+  if (shards != nullptr) {
+    shards->write_streamed(0, save);
+  } else if (comm.is_main()) {
+    save({});
+  }
+}
+
+void publish_model(const std::string& dir, const SaveModelFn& save, const BeforeWrite& before) {
   const fs::path final_dir(dir);
   const fs::path tmp = dir + ".tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  save(tmp.string());
+  save(tmp.string(), before);
   fs::remove_all(final_dir);
   fs::rename(tmp, final_dir);
 }

@@ -24,8 +24,15 @@
 
 namespace flywheel {
 
-// Writes a model, self-contained, into an existing empty directory.
-using SaveModelFn = std::function<void(const std::string& dir)>;
+// Writes a model, self-contained, into an existing empty directory, calling `before` with each
+// parameter as it is written (save_pretrained).
+using SaveModelFn = std::function<void(const std::string& dir, const BeforeWrite& before)>;
+
+// Runs `save` on rank 0 with the model readable there: directly, or under ZeRO-3 (non-null
+// `shards`) a unit at a time, each gathered as `save` reaches its parameters, every rank taking
+// part. Every rank calls it at the same point.
+void save_on_main(ParameterShards* shards, Communicator& comm,
+                  const std::function<void(const BeforeWrite& before)>& save);
 
 class Checkpointer {
  public:
@@ -76,6 +83,6 @@ class Checkpointer {
 
 // Writes a model into `dir` through `save` so that `dir` changes in one step: into DIR.tmp,
 // then swapped in by rename (an interrupted run never leaves a half-written final model).
-void publish_model(const std::string& dir, const SaveModelFn& save);
+void publish_model(const std::string& dir, const SaveModelFn& save, const BeforeWrite& before);
 
 }  // namespace flywheel

@@ -76,7 +76,8 @@ class DpoObjective final : public Objective {
   DpoObjective(const Recipe& recipe, bool resume, Communicator& comm)
       : recipe_(recipe),
         comm_(comm),
-        model_(build_causal_lm(recipe)),
+        model_(build_causal_lm(recipe, shards_parameters(recipe, comm))),
+        shards_(shard_parameters(recipe, *model_, comm)),
         tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)) {
     options_.type = losses::parse_preference_loss_type(recipe.loss.type);
     options_.beta = recipe.loss.beta;
@@ -153,8 +154,9 @@ class DpoObjective final : public Objective {
 
   torch::nn::Module& model() override { return *model_; }
   LlamaForCausalLM* policy() override { return &model_; }
-  void save_model(const std::string& dir) override {
-    save_pretrained(dir, *model_, model_->config());
+  ParameterShards* parameter_shards() override { return shards_.get(); }
+  void save_model(const std::string& dir, const BeforeWrite& before) override {
+    save_pretrained(dir, *model_, model_->config(), kMaxShardBytes, before);
   }
 
  private:
@@ -208,7 +210,16 @@ class DpoObjective final : public Objective {
     for (int64_t i = comm_.rank(); i < n; i += comm_.world_size())
       mine.push_back(i);
     const auto B = static_cast<size_t>(recipe_.training.micro_batch_size);
-    for (size_t i = 0; i < mine.size(); i += B) {
+    // Under ZeRO-3 the forwards gather parameters collectively, so every rank runs as many as
+    // rank 0 (which has the largest share), a rank short of pairs a stand-in pass on pair 0.
+    const auto W = static_cast<size_t>(comm_.world_size());
+    const size_t most = (static_cast<size_t>(n) + W - 1) / W;
+    for (size_t i = 0; i < (shards_ ? most : mine.size()); i += B) {
+      if (i >= mine.size()) {
+        int64_t tokens = 0;
+        pair_logps(data, {0}, &tokens);
+        continue;
+      }
       const std::vector<int64_t> batch(
           mine.begin() + static_cast<std::ptrdiff_t>(i),
           mine.begin() + static_cast<std::ptrdiff_t>(std::min(mine.size(), i + B)));
@@ -218,6 +229,7 @@ class DpoObjective final : public Objective {
       chosen.index_copy_(0, idx, lp.chosen.to(torch::kCPU, torch::kFloat64));
       rejected.index_copy_(0, idx, lp.rejected.to(torch::kCPU, torch::kFloat64));
     }
+    if (shards_) shards_->release_all();
     // The other ranks' entries are zero here, so a sum over ranks fills them in.
     return {comm_.all_reduce_sum_cpu(chosen), comm_.all_reduce_sum_cpu(rejected), {}, {}};
   }
@@ -280,6 +292,7 @@ class DpoObjective final : public Objective {
   const Recipe& recipe_;
   Communicator& comm_;
   LlamaForCausalLM model_;
+  std::unique_ptr<ParameterShards> shards_;  // after the model it shards
   Tokenizer tokenizer_;
   losses::PreferenceOptions options_;
   TokenStore train_, eval_;         // chosen (sequence 0) and rejected (1) of every pair

@@ -28,11 +28,13 @@
 #include <vector>
 
 #include "losses/logprobs.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/data/batching.h"
 #include "trainer/data/token_cache.h"
 #include "trainer/dist/communicator.h"
 #include "trainer/model/device.h"
 #include "trainer/model/llama.h"
+#include "trainer/optim/param_shards.h"
 #include "trainer/train/recipe.h"
 
 namespace flywheel {
@@ -60,8 +62,12 @@ class Objective {
   virtual torch::nn::Module& model() = 0;
   // The causal LM being trained, for evaluation by generation; null for reward models.
   virtual LlamaForCausalLM* policy() { return nullptr; }
-  // Writes the model in Hugging Face format (config.json + safetensors) into `dir`.
-  virtual void save_model(const std::string& dir) = 0;
+  // The model's parameter shards under ZeRO-3 on several ranks (trainer/train/model_builder.h),
+  // else null.
+  virtual ParameterShards* parameter_shards() { return nullptr; }
+  // Writes the model in Hugging Face format (config.json + safetensors) into `dir`, calling
+  // `before` with each parameter as it is written (save_pretrained).
+  virtual void save_model(const std::string& dir, const BeforeWrite& before) = 0;
 };
 
 // A collated batch moved to the model's device.

@@ -44,6 +44,7 @@ class RewardObjective final : public Objective {
   RewardObjective(const Recipe& recipe, Communicator& comm)
       : recipe_(recipe),
         model_(build_reward_model(recipe)),
+        shards_(shard_parameters(recipe, *model_, comm)),
         tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)) {
     bt_.center_coefficient = recipe.loss.rm_center_coefficient;
     bt_.validate();
@@ -104,8 +105,9 @@ class RewardObjective final : public Objective {
   }
 
   torch::nn::Module& model() override { return *model_; }
-  void save_model(const std::string& dir) override {
-    save_pretrained(dir, *model_, model_->config());
+  ParameterShards* parameter_shards() override { return shards_.get(); }
+  void save_model(const std::string& dir, const BeforeWrite& before) override {
+    save_pretrained(dir, *model_, model_->config(), kMaxShardBytes, before);
   }
 
  private:
@@ -157,6 +159,7 @@ class RewardObjective final : public Objective {
 
   const Recipe& recipe_;
   LlamaForSequenceClassification model_;
+  std::unique_ptr<ParameterShards> shards_;  // after the model it shards
   Tokenizer tokenizer_;
   losses::BradleyTerryOptions bt_;
   TokenStore train_, eval_;

@@ -22,7 +22,8 @@ class SftObjective final : public Objective {
  public:
   SftObjective(const Recipe& recipe, Communicator& comm)
       : recipe_(recipe),
-        model_(build_causal_lm(recipe)),
+        model_(build_causal_lm(recipe, shards_parameters(recipe, comm))),
+        shards_(shard_parameters(recipe, *model_, comm)),
         tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)),
         reduction_(losses::parse_sft_reduction(recipe.training.sft_loss_reduction)),
         train_(
@@ -95,8 +96,9 @@ class SftObjective final : public Objective {
 
   torch::nn::Module& model() override { return *model_; }
   LlamaForCausalLM* policy() override { return &model_; }
-  void save_model(const std::string& dir) override {
-    save_pretrained(dir, *model_, model_->config());
+  ParameterShards* parameter_shards() override { return shards_.get(); }
+  void save_model(const std::string& dir, const BeforeWrite& before) override {
+    save_pretrained(dir, *model_, model_->config(), kMaxShardBytes, before);
   }
 
  private:
@@ -118,6 +120,7 @@ class SftObjective final : public Objective {
 
   const Recipe& recipe_;
   LlamaForCausalLM model_;
+  std::unique_ptr<ParameterShards> shards_;  // after the model it shards
   Tokenizer tokenizer_;
   losses::SftReduction reduction_;
   TokenStore train_, eval_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -159,21 +160,32 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
   auto single = single_process_communicator();
   Communicator& comm = options.comm != nullptr ? *options.comm : *single;
   if (objective.size() == 0) throw UserError(recipe.data.train_file + ": no training examples");
+  // What building the objective (model, shards, data) took, before any optimizer state: under
+  // ZeRO-3 a loaded model never stands whole on a rank.
+  std::vector<std::string> notes;
+  {
+    const auto device = objective.model().parameters().front().device();
+    const double loaded = max_over_ranks(static_cast<double>(peak_memory_bytes(device)), comm);
+    char line[96];
+    std::snprintf(line, sizeof line, "model and data loaded: peak %.4f GiB per rank",
+                  loaded / (1 << 30));
+    notes.emplace_back(line);
+  }
   start_run_dir(recipe, comm);
   const auto& t = recipe.training;
   StepPlan plan(objective.lengths(), plan_options(recipe, comm));
   const LrSchedule schedule(t.lr_scheduler, t.learning_rate, plan.total_steps(), t.warmup_steps,
                             t.warmup_ratio);
-  Optimizer optimizer(objective.model(), optimizer_options(recipe), comm);
-  const SaveModelFn save_model = [&](const std::string& dir) {
-    objective.save_model(dir);
+  Optimizer optimizer(objective.model(), optimizer_options(recipe), comm,
+                      objective.parameter_shards());
+  const SaveModelFn save_model = [&](const std::string& dir, const BeforeWrite& before) {
+    objective.save_model(dir, before);
     copy_tokenizer_files(recipe.model.tokenizer, dir);
   };
   Checkpointer checkpointer(recipe.output_dir + "/checkpoints", recipe.checkpoint.keep_last, comm);
   checkpointer.add_model("model", objective.model(), save_model, optimizer.parameter_shards());
   checkpointer.add_optimizer("", optimizer);
 
-  std::vector<std::string> notes;
   optimizer.broadcast_parameters();
   int64_t step = first_step(checkpointer, recipe, options.resume, plan.total_steps(), &notes);
   auto log = open_log(recipe, plan, schedule, optimizer, comm, objective.size(), step, notes);
@@ -205,12 +217,12 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
   if (checkpointer.last_saved() != step)
     checkpointer.save(step, trainer_state(recipe, plan, optimizer, step));
   summary.eval_after = evaluate(step);
-  if (const ParameterShards::Whole whole(optimizer.parameter_shards(), 0); log) {
-    // The final model, self-contained (weights, config, tokenizer), swapped in atomically.
+  // The final model, self-contained (weights, config, tokenizer), swapped in atomically.
+  save_on_main(optimizer.parameter_shards(), comm, [&](const BeforeWrite& before) {
     const auto final_dir = (std::filesystem::path(recipe.output_dir) / "model").string();
-    publish_model(final_dir, save_model);
-    log->message("saved " + final_dir);
-  }
+    publish_model(final_dir, save_model, before);
+    if (log) log->message("saved " + final_dir);
+  });
   // Nobody leaves before rank 0 has written the model: a launcher treats the first exit as
   // the end of the job.
   comm.barrier();
