@@ -28,7 +28,7 @@ BIN="$BUILD_DIR/bin"
 WORK="$(mktemp -d /tmp/flywheel-memory-XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
-python3 "$ROOT/bench/story_sft_data.py" "$WORK/sft.jsonl"
+python3 "$ROOT/bench/story_data.py" "$WORK/sft.jsonl"
 
 # run NAME MODEL LAUNCHER [key=value ...]: one training run, by one process ("") or two
 # ranks ("two_ranks"); prints "peak_MiB tokens_per_sec planned_MiB".

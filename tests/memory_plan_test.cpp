@@ -1,7 +1,7 @@
 // The memory planner against the peaks real training runs measure (live tensor bytes, the
-// runs' peak_memory_gb) on the CPU, for two model configs, plain and with each memory saver:
-// every peak within 20% of the plan, and what each saver saves within 20% of what the plan
-// says it saves.
+// runs' peak_memory_gb) on the CPU, for two model configs (one also in bfloat16), plain and with
+// each memory saver: every peak within 20% of the plan, and what each saver saves within 20% of
+// what the plan says it saves.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -45,7 +45,8 @@ Measured train_once(const std::string& dir, const std::string& name, const std::
   return m;
 }
 
-void check_config(const std::string& tag, const std::string& config_json) {
+void check_config(const std::string& tag, const std::string& config_json,
+                  const std::string& dtype = "float32") {
   FLYWHEEL_REQUIRE_PATH(stories());
   const auto dir = testing::make_temp_dir("plan-" + tag);
   std::ofstream(dir + "/config.json") << config_json;
@@ -60,12 +61,13 @@ void check_config(const std::string& tag, const std::string& config_json) {
   }
   std::ofstream(dir + "/sft.yaml")
       << "trainer: sft\nmodel:\n  config: " << dir << "/config.json\n  tokenizer: " << stories()
-      << "\n"
+      << "\n  dtype: " << dtype << "\n"
       << "data:\n  train_file: " << dir << "/sft.jsonl\n"
       << "  max_length: 1024\n  token_cache: false\n"
       << "training:\n  max_steps: 1\n  micro_batch_size: 2\n"
       << "logging:\n  progress: lines\ncheckpoint:\n  every_steps: 0\n";
-  const auto config = load_model_config(dir + "/config.json");
+  auto config = load_model_config(dir + "/config.json");
+  config.dtype = parse_dtype(dtype, "model.dtype");
   const std::map<std::string, std::string> runs = {
       {"plain", ""},
       {"checkpointing", "training.activation_checkpointing=true"},
@@ -101,6 +103,19 @@ TEST(MemoryPlan, MatchesMeasuredPeaksOfAGqaModelWithAnUntiedHead) {
     "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 1024,
     "rms_norm_eps": 1e-5, "tie_word_embeddings": false, "bos_token_id": 1, "eos_token_id": 2,
     "torch_dtype": "float32"})");
+}
+
+// In bfloat16: half-size weights and activations, float32 masters, moments and gradients, the
+// float32 copies the norms and rotary embedding make, and a head that works in float32 a row
+// at a time (measured: plain 133 MiB, planned 130; checkpointing 97, planned 96; chunked 81,
+// planned 81; before the plan knew the head's bfloat16 path it said 162 for plain).
+TEST(MemoryPlan, MatchesMeasuredPeaksOfAGqaModelInBfloat16) {
+  check_config("gqa-bf16", R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+    "vocab_size": 4096, "hidden_size": 128, "intermediate_size": 344, "num_hidden_layers": 4,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 1024,
+    "rms_norm_eps": 1e-5, "tie_word_embeddings": false, "bos_token_id": 1, "eos_token_id": 2,
+    "torch_dtype": "bfloat16"})",
+               "bfloat16");
 }
 
 TEST(MemoryPlan, MatchesMeasuredPeaksOfAWideModelWithATiedHead) {
