@@ -64,6 +64,41 @@ TEST(LlamaFixture, PaddedBatchesMatchUnpadded) {
   EXPECT_FALSE(got.isnan().any().item<bool>());
 }
 
+// collate's right-padded batches run without a mask (SDPA's plain causal path, which may take
+// its flash kernel): the real tokens' outputs and gradients equal the masked run's.
+TEST(LlamaFixture, RightPaddedBatchesNeedNoMask) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  auto [model, ids, want] = load_tiny_with_logits();
+  const int64_t T = ids.size(1), len = 2 * T / 3;
+  auto batch = ids.clone();
+  batch[0].narrow(0, len, T - len).fill_(0);
+  auto mask = torch::ones_like(batch);
+  mask[0].narrow(0, len, T - len).fill_(0);
+  const auto run = [&](bool right_padded) {
+    model->zero_grad();
+    DecoderInput in(batch, {}, mask);
+    in.right_padded = right_padded;
+    auto logits = model->forward(in);  // [B, T, V]
+    auto real = torch::cat({logits[0].narrow(0, 0, len), logits[1]});
+    real.square().mean().backward();
+    return std::make_tuple(real.detach(), model->lm_head->weight.grad().clone(),
+                           logits[0].narrow(0, len, T - len).detach());
+  };
+  const auto [masked, masked_grad, masked_padding] = run(false);
+  const auto [causal, causal_grad, causal_padding] = run(true);
+  // The padded positions did attend to each other: the mask was not built.
+  EXPECT_GT((masked_padding - causal_padding).abs().max().item<double>(), 1e-3);
+  const double diff = (masked - causal).abs().max().item<double>();
+  const double grad_diff =
+      ((masked_grad - causal_grad).abs().max() / masked_grad.abs().max()).item<double>();
+  std::printf("right-padded without a mask: max logit diff %.3g, relative grad diff %.3g\n", diff,
+              grad_diff);
+  EXPECT_LT(diff, 1e-5);
+  EXPECT_LT(grad_diff, 1e-5);
+  EXPECT_LT((causal - torch::cat({want[0].narrow(0, 0, len), want[1]})).abs().max().item<double>(),
+            1e-4);
+}
+
 // Packed rows (two sequences in one row, positions restarting, attention kept inside each
 // sequence by a [B, T, T] mask) give each sequence's own logits.
 TEST(LlamaFixture, PackedRowMatchesSeparateSequences) {

@@ -154,6 +154,7 @@ TokenBatch collate(const std::vector<TokenView>& seqs, int64_t pad_id) {
     pad_tokens += T - s.size();
   }
   count_tokens(&batch, pad_tokens);
+  batch.right_padded = true;
   return batch;
 }
 

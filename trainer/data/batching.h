@@ -36,6 +36,7 @@ struct TokenBatch {
   torch::Tensor position_ids;    // [B, T] int64, 0 on padding
   int64_t token_count = 0;       // real (non-padding) tokens
   int64_t loss_token_count = 0;  // labels != kIgnoreIndex
+  bool right_padded = false;     // collate: padding only after each row's tokens
 };
 
 // One sequence per row, right-padded to the longest; positions 0..len-1. Labels are not

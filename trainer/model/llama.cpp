@@ -169,7 +169,9 @@ torch::Tensor LlamaModelImpl::forward(const DecoderInput& in) {
               ids.sizes(), ", got ", position_ids.sizes());
 
   // Plain causal attention needs no mask tensor, which lets SDPA pick flash attention.
-  const bool plain_causal = !in.attention_mask.defined() && past == 0 && !config_.sliding_window;
+  const bool no_padding = !in.attention_mask.defined() ||
+                          (in.right_padded && in.attention_mask.dim() == 2 && in.cache == nullptr);
+  const bool plain_causal = no_padding && past == 0 && !config_.sliding_window;
   auto mask = plain_causal ? torch::Tensor()
                            : build_attention_mask(in.attention_mask, B, past, T,
                                                   config_.sliding_window, ids.device());

@@ -142,6 +142,10 @@ TORCH_MODULE(DecoderLayer);
 //   attention_mask [B, S] (1 = real token, 0 = padding; S = cached + T), or [B, T, S] bool
 //                  for an explicit per-query pattern (e.g. packed sequences), or undefined
 //   cache          optional; its length is the number of cached tokens, advanced by T
+//   right_padded   the [B, T] mask marks only padding after each row's tokens (collate's
+//                  batches): causal attention alone keeps every real token off it, so no
+//                  mask is built and SDPA may take its flash kernel; the padded positions'
+//                  outputs are then not padding-isolated and must be ignored. No cache.
 struct DecoderInput {
   DecoderInput(torch::Tensor input_ids, torch::Tensor position_ids = {},
                torch::Tensor attention_mask = {}, KVCache* cache = nullptr)
@@ -154,6 +158,7 @@ struct DecoderInput {
   torch::Tensor position_ids;
   torch::Tensor attention_mask;
   KVCache* cache = nullptr;
+  bool right_padded = false;
 };
 
 class LlamaModelImpl : public torch::nn::Cloneable<LlamaModelImpl> {

@@ -30,8 +30,9 @@ TokenStore load_recipe_data(const Recipe& recipe, ExampleKind kind, const std::s
 
 losses::SequenceLogps label_logps(LlamaForCausalLM& model, const TokenBatch& batch,
                                   int64_t logits_chunk_tokens) {
-  const auto hidden = model->model->forward(
-      {batch.input_ids, batch.position_ids, batch.attention_mask});  // [B, T, C]
+  DecoderInput in(batch.input_ids, batch.position_ids, batch.attention_mask);
+  in.right_padded = batch.right_padded;           // padded positions are never scored
+  const auto hidden = model->model->forward(in);  // [B, T, C]
   return losses::sequence_logps(hidden, model->head_weight(), batch.labels, logits_chunk_tokens);
 }
 

@@ -134,10 +134,10 @@ class RewardObjective final : public Objective {
     const auto batch = on_device(collate(seqs, tokenizer_.pad_id()), device);
     *tokens = batch.token_count;
     const auto B = static_cast<int64_t>(examples.size());
-    auto scores = model_->forward({batch.input_ids, batch.position_ids, batch.attention_mask})
-                      .select(1, 0)
-                      .to(torch::kFloat32)
-                      .view({B, K});  // [B, K], best first
+    DecoderInput in(batch.input_ids, batch.position_ids, batch.attention_mask);
+    in.right_padded = batch.right_padded;  // scored at each row's last real token
+    auto scores =
+        model_->forward(in).select(1, 0).to(torch::kFloat32).view({B, K});  // [B, K], best first
     auto detached = scores.detach();
     // Pairwise ordering accuracy over all i < j (for K = 2: chosen scored above rejected).
     auto diff = detached.unsqueeze(2) - detached.unsqueeze(1);  // [B, K, K]: s_i - s_j
