@@ -44,9 +44,10 @@ int run_generate(const std::vector<std::string>& argv) {
       {"chat", "TEMPLATE", "wrap --prompt as a user turn: tulu, llama2, chatml, zephyr"},
       {"max-new-tokens", "N", "tokens to generate (default 128)"},
       {"greedy", "", "argmax decoding (default: sampling)"},
-      {"temperature", "T", "sampling temperature (default 1.0)"},
+      {"temperature", "T", "sampling temperature (default 1.0; 0 = greedy)"},
       {"top-k", "K", "keep the K most likely tokens (default 0 = off)"},
       {"top-p", "P", "nucleus sampling mass (default 1.0 = off)"},
+      {"min-p", "P", "drop tokens below P x the most likely one's probability (default 0 = off)"},
       {"seed", "N", "sampling seed (default 0)"},
       {"ignore-eos", "", "do not stop at the end-of-sequence token"},
       {"dtype", "DTYPE", "float32 | bfloat16 | float16 (default: config.json)"},
@@ -70,10 +71,10 @@ int run_generate(const std::vector<std::string>& argv) {
 
   GenerateOptions options;
   options.max_new_tokens = args.get_int("max-new-tokens", 128, 1);
-  options.sampler.greedy = args.flag("greedy");
-  options.sampler.temperature = args.get_double("temperature", 1.0);
+  options.sampler.temperature = args.flag("greedy") ? 0.0 : args.get_double("temperature", 1.0);
   options.sampler.top_k = args.get_int("top-k", 0, 0);
   options.sampler.top_p = args.get_double("top-p", 1.0);
+  options.sampler.min_p = args.get_double("min-p", 0.0);
   options.sampler.validate("flywheel generate: --");
   options.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
 

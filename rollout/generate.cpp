@@ -40,29 +40,31 @@ std::vector<std::vector<int64_t>> generate(LlamaForCausalLM& model,
   mask = mask.to(device);
 
   auto cache = model->make_cache(B, capacity);
-  auto generator = make_generator(device, options.seed);
+  std::vector<torch::Generator> generators;
+  for (int64_t b = 0; b < B; ++b)
+    generators.push_back(make_generator(device, request_seed(options.seed, b, 0)));
   std::vector<std::vector<int64_t>> out(B);
   std::vector<bool> done(B, false);
   auto input = ids;
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     const auto S = cache.length() + input.size(1);
     auto logits = model->forward({input, {}, mask.narrow(1, 0, S), &cache});  // [B, T, V]
-    // Sampled where the logits are; only the B chosen ids come back to the host.
-    auto next = sample_next(logits.select(1, -1), options.sampler, generator);  // [B]
-    const auto next_cpu = next.to(torch::kCPU);
-    auto next_acc = next_cpu.accessor<int64_t, 1>();
+    // Sampled where the logits are, each row from its own generator.
+    const auto last = logits.select(1, -1);  // [B, V]
+    std::vector<int64_t> next(B, options.pad_id);
     bool all_done = true;
     for (int64_t b = 0; b < B; ++b) {
       if (done[b]) continue;
-      out[b].push_back(next_acc[b]);
-      done[b] = std::find(options.stop_ids.begin(), options.stop_ids.end(), next_acc[b]) !=
+      next[b] = sample_token(last[b], options.sampler, generators[b]).token;
+      out[b].push_back(next[b]);
+      done[b] = std::find(options.stop_ids.begin(), options.stop_ids.end(), next[b]) !=
                 options.stop_ids.end();
       all_done = all_done && done[b];
     }
     if (all_done) break;
     // Finished rows keep decoding (batch shape stays fixed) but their tokens are discarded.
     mask.select(1, S).fill_(1);
-    input = next.view({B, 1});
+    input = torch::tensor(next, torch::kInt64).view({B, 1}).to(device);
   }
   return out;
 }

@@ -13,10 +13,10 @@ namespace flywheel {
 
 struct GenerateOptions {
   int64_t max_new_tokens = 128;
-  SamplerOptions sampler;
+  SamplingParams sampler;
   std::vector<int64_t> stop_ids;  // e.g. eos ids; the stop token is included in the output
-  uint64_t seed = 0;
-  int64_t pad_id = 0;  // any valid id; padded slots are masked out
+  uint64_t seed = 0;              // prompt b samples from request_seed(seed, b, 0)
+  int64_t pad_id = 0;             // any valid id; padded slots are masked out
 };
 
 // Returns the generated ids of each prompt (without the prompt).

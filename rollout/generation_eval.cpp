@@ -52,7 +52,7 @@ std::map<std::string, double> evaluate_generation(LlamaForCausalLM& model,
   const bool was_training = model->is_training();
   model->eval();
   GenerateOptions gen;
-  gen.sampler.greedy = true;
+  gen.sampler.temperature = 0;  // greedy
   gen.max_new_tokens = options.max_new_tokens;
   gen.stop_ids = {tokenizer.eos_id()};
   gen.pad_id = tokenizer.pad_id();

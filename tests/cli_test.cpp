@@ -34,7 +34,7 @@ TEST(Cli, HelpAndUserErrors) {
       {"generate --model x --prompt a --prompt-ids 1", "exactly one of --prompt and --prompt-ids"},
       {"generate --model x --prompt a --max-new-tokens zero",
        "--max-new-tokens expects an integer"},
-      {"generate --model x --prompt a --temperature 0", "temperature must be > 0"},
+      {"generate --model x --prompt a --temperature -1", "temperature must be >= 0"},
       {"generate --model x --bogus", "unknown option --bogus"},
       {"inspect", "expected exactly one model directory"},
   };

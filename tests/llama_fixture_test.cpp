@@ -152,7 +152,7 @@ TEST(LlamaFixture, GreedyContinuationsMatchExactly) {
     wants.push_back(c["greedy_ids"].get<std::vector<int64_t>>());
   }
   GenerateOptions options;
-  options.sampler.greedy = true;
+  options.sampler.temperature = 0;  // greedy
   options.max_new_tokens = static_cast<int64_t>(wants[0].size());
   auto batched = generate(model, prompts, options);
   for (size_t i = 0; i < prompts.size(); ++i) {

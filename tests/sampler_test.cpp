@@ -1,0 +1,151 @@
+// The sampler's stages against probabilities worked out by hand on small distributions, and
+// seeded sampling: reproducible, distributed as the stages say, one stream per request.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+#include <vector>
+
+#include "rollout/sampler.h"
+#include "trainer/core/error.h"
+
+namespace flywheel {
+namespace {
+
+// Logits whose softmax is `probs` (log-probabilities, shifted: softmax ignores the shift).
+torch::Tensor logits_of(const std::vector<double>& probs) {
+  return torch::tensor(probs, torch::kFloat64).log().to(torch::kFloat32) + 3.0f;
+}
+
+void expect_probs(const torch::Tensor& scores, const std::vector<double>& want) {
+  const auto got = scores.softmax(-1).to(torch::kFloat64);
+  ASSERT_EQ(got.numel(), static_cast<int64_t>(want.size()));
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_NEAR(got[static_cast<int64_t>(i)].item<double>(), want[i], 1e-6) << "entry " << i;
+}
+
+const std::vector<double> kProbs = {0.1, 0.2, 0.3, 0.4};
+
+TEST(Sampler, TemperatureSharpensAndFlattens) {
+  // T = 2: p^(1/2) renormalised; T = 0.5: p^2 renormalised.
+  const double root = std::sqrt(0.1) + std::sqrt(0.2) + std::sqrt(0.3) + std::sqrt(0.4);
+  expect_probs(
+      apply_temperature(logits_of(kProbs), 2.0),
+      {std::sqrt(0.1) / root, std::sqrt(0.2) / root, std::sqrt(0.3) / root, std::sqrt(0.4) / root});
+  expect_probs(apply_temperature(logits_of(kProbs), 0.5),
+               {0.01 / 0.3, 0.04 / 0.3, 0.09 / 0.3, 0.16 / 0.3});
+}
+
+TEST(Sampler, TopKKeepsTheKLargest) {
+  expect_probs(apply_top_k(logits_of(kProbs), 2), {0, 0, 3.0 / 7, 4.0 / 7});
+  expect_probs(apply_top_k(logits_of(kProbs), 1), {0, 0, 0, 1});
+  expect_probs(apply_top_k(logits_of(kProbs), 0), kProbs);  // off
+  expect_probs(apply_top_k(logits_of(kProbs), 9), kProbs);  // more than V: off
+  // Ties at the k-th value are kept.
+  expect_probs(apply_top_k(logits_of({0.1, 0.3, 0.3, 0.3}), 2), {0, 1.0 / 3, 1.0 / 3, 1.0 / 3});
+}
+
+TEST(Sampler, TopPKeepsTheSmallestSetReachingP) {
+  // Sorted 0.4, 0.3, 0.2, 0.1: the mass before each is 0, 0.4, 0.7, 0.9.
+  expect_probs(apply_top_p(logits_of(kProbs), 0.5), {0, 0, 3.0 / 7, 4.0 / 7});
+  expect_probs(apply_top_p(logits_of(kProbs), 0.4), {0, 0, 0, 1});  // 0.4 alone reaches it
+  expect_probs(apply_top_p(logits_of(kProbs), 0.75), {0, 2.0 / 9, 3.0 / 9, 4.0 / 9});
+  expect_probs(apply_top_p(logits_of(kProbs), 0.05), {0, 0, 0, 1});  // the top one stays
+  expect_probs(apply_top_p(logits_of(kProbs), 1.0), kProbs);
+}
+
+TEST(Sampler, MinPDropsTokensFarBelowTheTopOne) {
+  // p_max = 0.4: min_p 0.5 keeps p >= 0.2, min_p 0.8 keeps p >= 0.32.
+  expect_probs(apply_min_p(logits_of(kProbs), 0.5), {0, 2.0 / 9, 3.0 / 9, 4.0 / 9});
+  expect_probs(apply_min_p(logits_of(kProbs), 0.8), {0, 0, 0, 1});
+  expect_probs(apply_min_p(logits_of(kProbs), 0.0), kProbs);
+}
+
+TEST(Sampler, StagesRunInOrder) {
+  // Temperature 0.5 first (0.01, 0.04, 0.09, 0.16 over 0.3), then top-p 0.6 over that: the
+  // mass before each sorted entry is 0, 0.533, 0.833, so two tokens stay.
+  SamplingParams params;
+  params.temperature = 0.5;
+  params.top_p = 0.6;
+  expect_probs(sampling_logprobs(logits_of(kProbs), params), {0, 0, 0.09 / 0.25, 0.16 / 0.25});
+  // top-k 3 then min-p 0.7 (of 0.4: keeps p/0.9 >= 0.7 * 0.4/0.9, i.e. 0.3 and 0.4).
+  params = {};
+  params.top_k = 3;
+  params.min_p = 0.7;
+  expect_probs(sampling_logprobs(logits_of({0.1, 0.2, 0.3, 0.4}), params),
+               {0, 0, 3.0 / 7, 4.0 / 7});
+}
+
+TEST(Sampler, GreedyTakesTheArgmaxAndReportsBothLogProbs) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(1);
+  SamplingParams greedy;
+  greedy.temperature = 0;
+  const auto t = sample_token(logits_of(kProbs), greedy, generator);
+  EXPECT_EQ(t.token, 3);
+  EXPECT_EQ(t.logprob, 0);  // a point mass
+  EXPECT_NEAR(t.model_logprob, std::log(0.4), 1e-6);
+}
+
+TEST(Sampler, SampledLogProbsAreOfTheSampledAndOfTheModelDistribution) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(7);
+  SamplingParams params;
+  params.temperature = 2.0;
+  params.top_k = 2;  // keeps 0.3 and 0.4, at T = 2: sqrt(0.3), sqrt(0.4) renormalised
+  const double kept = std::sqrt(0.3) + std::sqrt(0.4);
+  for (int i = 0; i < 20; ++i) {
+    const auto t = sample_token(logits_of(kProbs), params, generator);
+    ASSERT_TRUE(t.token == 2 || t.token == 3) << t.token;
+    EXPECT_NEAR(t.logprob, std::log(std::sqrt(kProbs[t.token]) / kept), 1e-6);
+    EXPECT_NEAR(t.model_logprob, std::log(kProbs[t.token]), 1e-6);
+  }
+}
+
+TEST(Sampler, SeededSamplesAreReproducibleAndDistributedAsPlanned) {
+  SamplingParams params;
+  params.min_p = 0.5;  // 0, 2/9, 3/9, 4/9
+  const auto draw = [&](uint64_t seed, int n) {
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+    std::vector<int64_t> out;
+    for (int i = 0; i < n; ++i)
+      out.push_back(sample_token(logits_of(kProbs), params, generator).token);
+    return out;
+  };
+  EXPECT_EQ(draw(11, 50), draw(11, 50));
+  EXPECT_NE(draw(11, 50), draw(12, 50));
+  const int n = 20000;
+  std::vector<double> freq(4, 0);
+  for (auto t : draw(3, n))
+    freq[t] += 1.0 / n;
+  EXPECT_EQ(freq[0], 0);
+  // 4 standard deviations of a frequency from 20000 draws is at most 0.0142.
+  EXPECT_NEAR(freq[1], 2.0 / 9, 0.0142);
+  EXPECT_NEAR(freq[2], 3.0 / 9, 0.0142);
+  EXPECT_NEAR(freq[3], 4.0 / 9, 0.0142);
+}
+
+TEST(Sampler, EveryRequestAndSampleGetsItsOwnSeed) {
+  std::set<uint64_t> seeds;
+  for (uint64_t seed : {0, 1})
+    for (uint64_t request = 0; request < 50; ++request)
+      for (uint64_t sample = 0; sample < 8; ++sample)
+        seeds.insert(request_seed(seed, request, sample));
+  EXPECT_EQ(seeds.size(), 2u * 50 * 8);
+  EXPECT_EQ(request_seed(5, 3, 2), request_seed(5, 3, 2));
+}
+
+TEST(Sampler, OutOfRangeParametersAreUserErrors) {
+  const auto bad = [](auto set) {
+    SamplingParams p;
+    set(p);
+    EXPECT_THROW(p.validate("--"), UserError);
+  };
+  bad([](SamplingParams& p) { p.temperature = -1; });
+  bad([](SamplingParams& p) { p.top_k = -1; });
+  bad([](SamplingParams& p) { p.top_p = 0; });
+  bad([](SamplingParams& p) { p.top_p = 1.5; });
+  bad([](SamplingParams& p) { p.min_p = 1; });
+  EXPECT_NO_THROW(SamplingParams{}.validate("--"));
+}
+
+}  // namespace
+}  // namespace flywheel
