@@ -75,15 +75,20 @@ uint64_t request_seed(uint64_t seed, uint64_t request, uint64_t sample) {
 }
 
 SampledToken sample_token(const torch::Tensor& logits, const SamplingParams& params,
-                          torch::Generator& generator) {
+                          torch::Generator& generator, const std::vector<int64_t>& banned) {
   TORCH_CHECK(logits.dim() == 1, "sample_token takes one row of logits [V], got ", logits.sizes());
   const auto model = logits.to(torch::kFloat32).log_softmax(-1);  // [V]
-  torch::Tensor token, logprob;                                   // [1]
+  // The stages are shift-invariant, so they may run on log-probs as on logits.
+  auto allowed = model;
+  if (!banned.empty()) {
+    allowed = model.index_fill(0, torch::tensor(banned, torch::kInt64).to(model.device()), kNegInf);
+  }
+  torch::Tensor token, logprob;  // [1]
   if (params.greedy()) {
-    token = model.argmax().view({1});
+    token = allowed.argmax().view({1});
     logprob = torch::zeros({1}, model.options());
   } else {
-    const auto logprobs = sampling_logprobs(logits, params);
+    const auto logprobs = sampling_logprobs(allowed, params);
     token = torch::multinomial(logprobs.exp(), 1, /*replacement=*/false, generator);
     logprob = logprobs.index_select(0, token);
   }

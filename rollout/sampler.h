@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace flywheel {
 
@@ -47,8 +48,9 @@ struct SampledToken {
   double model_logprob = 0;  // under the model's own distribution at temperature 1
 };
 
-// Draws the next token from one row of logits [V] (any dtype, on any device).
+// Draws the next token from one row of logits [V] (any dtype, on any device). `banned` ids
+// (stop tokens before min_new_tokens) are never drawn; the model log-prob ignores the ban.
 SampledToken sample_token(const torch::Tensor& logits, const SamplingParams& params,
-                          torch::Generator& generator);
+                          torch::Generator& generator, const std::vector<int64_t>& banned = {});
 
 }  // namespace flywheel

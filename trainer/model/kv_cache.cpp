@@ -1,5 +1,7 @@
 #include "trainer/model/kv_cache.h"
 
+#include <optional>
+
 namespace flywheel {
 
 KVCache::KVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_t capacity,
@@ -12,8 +14,19 @@ KVCache::KVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_
   }
 }
 
-std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const torch::Tensor& k,
-                                                        const torch::Tensor& v) {
+torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                const torch::Tensor& v, const torch::Tensor& mask) {
+  // Fused attention (flash / memory-efficient kernels, on the CPU too); enable_gqa reads each
+  // KV head for its group of query heads without copying it H / K times.
+  std::optional<torch::Tensor> attn_mask;
+  if (mask.defined()) attn_mask = mask;
+  return at::scaled_dot_product_attention(q, k, v, attn_mask, /*dropout_p=*/0.0,
+                                          /*is_causal=*/!mask.defined(), /*scale=*/std::nullopt,
+                                          /*enable_gqa=*/q.size(1) != k.size(1));
+}
+
+torch::Tensor KVCache::attend(int64_t layer, const torch::Tensor& q, const torch::Tensor& k,
+                              const torch::Tensor& v, const torch::Tensor& mask) {
   TORCH_CHECK(layer >= 0 && layer < static_cast<int64_t>(keys_.size()), "KVCache: bad layer ",
               layer);
   const auto T = k.size(2);
@@ -21,7 +34,8 @@ std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const tor
               " tokens exceed the capacity ", capacity_);
   keys_[layer].narrow(2, length_, T).copy_(k);
   values_[layer].narrow(2, length_, T).copy_(v);
-  return {keys_[layer].narrow(2, 0, length_ + T), values_[layer].narrow(2, 0, length_ + T)};
+  return grouped_attention(q, keys_[layer].narrow(2, 0, length_ + T),
+                           values_[layer].narrow(2, 0, length_ + T), mask);
 }
 
 void KVCache::advance(int64_t t) {

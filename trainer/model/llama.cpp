@@ -13,13 +13,6 @@ Linear linear(int64_t in, int64_t out, bool bias, const ModelConfig& config) {
   return Linear(in, out, bias, config.parameter_options());
 }
 
-// [B, K, S, D] -> [B, K * n_rep, S, D], each KV head repeated for its group of query heads.
-torch::Tensor repeat_kv(const torch::Tensor& x, int64_t n_rep) {
-  if (n_rep == 1) return x;
-  const auto B = x.size(0), K = x.size(1), S = x.size(2), D = x.size(3);
-  return x.unsqueeze(2).expand({B, K, n_rep, S, D}).reshape({B, K * n_rep, S, D});
-}
-
 }  // namespace
 
 // ---- building blocks ----
@@ -57,7 +50,7 @@ void AttentionImpl::reset() {
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
                                      const torch::Tensor& sin, const torch::Tensor& mask,
-                                     KVCache* cache, int64_t layer) {
+                                     AttentionCache* cache, int64_t layer) {
   const auto B = x.size(0), T = x.size(1);
   const auto H = config_.num_attention_heads, K = config_.num_key_value_heads, D = config_.head_dim;
   auto q = q_proj(x).view({B, T, H, D}).transpose(1, 2);  // [B, H, T, D]
@@ -65,15 +58,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   auto v = v_proj(x).view({B, T, K, D}).transpose(1, 2);  // [B, K, T, D]
   q = apply_rope(q, cos, sin);
   k = apply_rope(k, cos, sin);
-  if (cache != nullptr) std::tie(k, v) = cache->append(layer, k, v);  // [B, K, S, D]
-  k = repeat_kv(k, H / K);
-  v = repeat_kv(v, H / K);
-  // Fused attention (flash / memory-efficient kernels, on the CPU too). With no mask the call
-  // is plain causal, which forward() only asks for when T == S.
-  c10::optional<torch::Tensor> attn_mask;
-  if (mask.defined()) attn_mask = mask;  // [B, 1, T, S] bool, true = attend
-  auto out = at::scaled_dot_product_attention(q, k, v, attn_mask, /*dropout_p=*/0.0,
-                                              /*is_causal=*/!mask.defined());  // [B, H, T, D]
+  // With no mask the call is plain causal, which forward() only asks for when T == S.
+  auto out = cache != nullptr ? cache->attend(layer, q, k, v, mask)
+                              : grouped_attention(q, k, v, mask);  // [B, H, T, D]
   return o_proj(out.transpose(1, 2).reshape({B, T, H * D}));
 }
 
@@ -103,7 +90,7 @@ void DecoderLayerImpl::reset() {
 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
                                         const torch::Tensor& sin, const torch::Tensor& mask,
-                                        KVCache* cache, int64_t layer) {
+                                        AttentionCache* cache, int64_t layer) {
   auto h = x + self_attn(input_layernorm(x), cos, sin, mask, cache, layer);
   return h + mlp(post_attention_layernorm(h));
 }

@@ -88,7 +88,7 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   // x [B, T, C]; cos/sin [B, T, D]; mask [B, 1, T, S] bool (true = attend) or undefined for
   // plain causal attention over x alone.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, KVCache* cache, int64_t layer);
+                        const torch::Tensor& mask, AttentionCache* cache, int64_t layer);
 
   Linear q_proj{nullptr};  // C -> H*D
   Linear k_proj{nullptr};  // C -> K*D
@@ -121,7 +121,7 @@ class DecoderLayerImpl : public torch::nn::Cloneable<DecoderLayerImpl> {
   explicit DecoderLayerImpl(const ModelConfig& config) : config_(config) { reset(); }
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, KVCache* cache, int64_t layer);
+                        const torch::Tensor& mask, AttentionCache* cache, int64_t layer);
 
   Attention self_attn{nullptr};
   MLP mlp{nullptr};
@@ -141,14 +141,14 @@ TORCH_MODULE(DecoderLayer);
 //                  Hugging Face generate does for left padding) or as past..past+T-1
 //   attention_mask [B, S] (1 = real token, 0 = padding; S = cached + T), or [B, T, S] bool
 //                  for an explicit per-query pattern (e.g. packed sequences), or undefined
-//   cache          optional; its length is the number of cached tokens, advanced by T
+//   cache          optional; its length() is the number of cached tokens, advanced by T
 //   right_padded   the [B, T] mask marks only padding after each row's tokens (collate's
 //                  batches): causal attention alone keeps every real token off it, so no
 //                  mask is built and SDPA may take its flash kernel; the padded positions'
 //                  outputs are then not padding-isolated and must be ignored. No cache.
 struct DecoderInput {
   DecoderInput(torch::Tensor input_ids, torch::Tensor position_ids = {},
-               torch::Tensor attention_mask = {}, KVCache* cache = nullptr)
+               torch::Tensor attention_mask = {}, AttentionCache* cache = nullptr)
       : input_ids(std::move(input_ids)),
         position_ids(std::move(position_ids)),
         attention_mask(std::move(attention_mask)),
@@ -157,7 +157,7 @@ struct DecoderInput {
   torch::Tensor input_ids;
   torch::Tensor position_ids;
   torch::Tensor attention_mask;
-  KVCache* cache = nullptr;
+  AttentionCache* cache = nullptr;
   bool right_padded = false;
 };
 

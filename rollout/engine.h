@@ -1,0 +1,89 @@
+// The rollout engine: continuously batched generation on the trainer's own LlamaForCausalLM
+// (its parameters as they are, any dtype, no copy), with the log-probs of every sampled token.
+//
+// One loop. Each step is one forward of the tokens the scheduler picks within a token budget
+// (rollout/scheduler.h: decoding sequences, prompts in chunks, waiting requests admitted as
+// slots free up), laid end to end: the projections and MLPs run on all of them at once, the
+// attention per sequence over its slot (rollout/kv_slots.h). Sequences that finish leave at
+// once. A request's n samples share its prefill. Logits are computed only for the positions
+// that sample.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rollout/kv_slots.h"
+#include "rollout/sampler.h"
+#include "rollout/scheduler.h"
+#include "trainer/model/llama.h"
+#include "trainer/text/tokenizer.h"
+
+namespace flywheel {
+
+struct Request {
+  std::vector<int64_t> prompt;  // token ids, not empty
+  SamplingParams sampling;
+  int64_t max_new_tokens = 128;
+  int64_t min_new_tokens = 0;  // stop tokens are not drawn before this many
+  std::vector<int64_t> stop_ids;
+  std::vector<std::string> stop_strings;  // matched on the decoded text (needs a tokenizer)
+  int64_t n = 1;                          // samples
+  uint64_t seed = 0;
+  // Sample j draws from request_seed(seed, id, j); -1: the request's index in generate().
+  int64_t id = -1;
+};
+
+struct Completion {
+  std::vector<int64_t> token_ids;      // generated, a stop token included
+  std::string text;                    // decoded, ending before a stop string or stop token
+  std::vector<double> logprobs;        // of each token under the distribution sampled from
+  std::vector<double> model_logprobs;  // under the model's distribution at temperature 1
+  std::string finish_reason;           // "stop" or "length"
+  std::string stop;  // what stopped it: the stop string, or the stop token's id as text
+};
+
+struct EngineOptions {
+  int64_t kv_cache_mb = 256;       // KV memory for all slots
+  int64_t max_seq_len = 0;         // tokens per slot (prompt + new); 0: the model's context
+  int64_t max_num_seqs = 256;      // slots at most
+  int64_t max_step_tokens = 2048;  // token budget of one forward
+};
+
+struct EngineStats {
+  int64_t steps = 0, prompt_tokens = 0, generated_tokens = 0;
+  double seconds = 0;
+};
+
+class Engine {
+ public:
+  // `tokenizer` (may be null) decodes texts and matches stop strings.
+  Engine(LlamaForCausalLM& model, const EngineOptions& options,
+         const Tokenizer* tokenizer = nullptr);
+
+  // Runs every request to completion: result[i] holds requests[i].n completions. UserError for
+  // an empty prompt, an out-of-vocabulary id, or a request that cannot fit a slot.
+  std::vector<std::vector<Completion>> generate(const std::vector<Request>& requests);
+
+  int64_t slots() const { return slots_.slots(); }
+  int64_t slot_length() const { return slots_.slot_length(); }
+  const EngineStats& stats() const { return stats_; }
+
+ private:
+  struct Sequence;
+  void check(const Request& r) const;
+  // Runs one forward of the scheduler's next step; false when nothing is left to run.
+  bool step(const std::vector<Request>& requests, std::vector<Sequence>& seqs,
+            Scheduler& scheduler);
+  // Samples sequence k's next token from its row of logits [V]; finishes it if it stops.
+  void take_token(const Request& r, std::vector<Sequence>& seqs, size_t k, Scheduler& scheduler,
+                  const torch::Tensor& logits);
+
+  LlamaForCausalLM model_;
+  EngineOptions options_;
+  const Tokenizer* tokenizer_;
+  KVSlots slots_;
+  EngineStats stats_;
+};
+
+}  // namespace flywheel

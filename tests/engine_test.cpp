@@ -1,0 +1,249 @@
+// The rollout engine against full recomputation: greedy continuations of prompts of very
+// different lengths, run together under a small token budget and few slots (chunked prompts,
+// requests admitted mid-flight as others finish), equal each prompt decoded alone with a full
+// forward per token; its log-probs equal the trainer's; samples do not depend on the batch;
+// n samples share one prefill; stop strings across token boundaries; min_new_tokens.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "losses/logprobs.h"
+#include "rollout/engine.h"
+#include "tests/fixtures.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/core/error.h"
+
+namespace flywheel {
+namespace {
+
+std::string tiny_dir() {
+  return testing::fixtures_dir() + "/llama-tiny";
+}
+
+std::string stories_dir() {
+  return testing::models_dir() + "/stories260K";
+}
+
+// Greedy continuation by full recomputation: the whole sequence through the model for every
+// new token, no cache.
+std::vector<int64_t> greedy_by_recompute(LlamaForCausalLM& model, std::vector<int64_t> ids,
+                                         int64_t max_new, const std::vector<int64_t>& stop_ids) {
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < max_new; ++i) {
+    const auto logits = model->forward({torch::tensor(ids, torch::kInt64).view({1, -1})});
+    const int64_t next = logits[0][-1].argmax().item<int64_t>();
+    out.push_back(next);
+    ids.push_back(next);
+    if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) break;
+  }
+  return out;
+}
+
+// Prompts of `lengths` tokens drawn from the vocabulary (ids 3..), deterministic.
+std::vector<std::vector<int64_t>> prompts_of(const std::vector<int64_t>& lengths, int64_t vocab) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  std::vector<std::vector<int64_t>> out;
+  for (auto n : lengths) {
+    const auto t = torch::randint(3, vocab, {n}, gen, torch::kInt64);
+    out.emplace_back(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + n);
+  }
+  return out;
+}
+
+void expect_greedy_matches_recompute(const std::string& dir) {
+  auto model = load_causal_lm(dir);
+  const auto eos = model->config().eos_token_ids;
+  const auto prompts = prompts_of({1, 7, 33, 64, 110, 2, 90}, model->config().vocab_size);
+  EngineOptions options;
+  options.max_num_seqs = 3;      // requests wait for slots and enter as others leave
+  options.max_step_tokens = 48;  // long prompts go in chunks, beside decoding sequences
+  options.max_seq_len = 160;
+  Engine engine(model, options);
+  std::vector<Request> requests;
+  for (const auto& p : prompts) {
+    Request r;
+    r.prompt = p;
+    r.sampling.temperature = 0;
+    r.max_new_tokens = 48;
+    r.stop_ids = eos;
+    requests.push_back(r);
+  }
+  const auto got = engine.generate(requests);
+  ASSERT_EQ(got.size(), prompts.size());
+  std::set<size_t> lengths;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const auto want = greedy_by_recompute(model, prompts[i], 48, eos);
+    EXPECT_EQ(got[i][0].token_ids, want) << "prompt " << i << " of " << prompts[i].size();
+    EXPECT_EQ(got[i][0].finish_reason, want.size() < 48 ? "stop" : "length");
+    lengths.insert(got[i][0].token_ids.size());
+  }
+  std::printf("%s: %zu prompts, %lld steps, %lld prompt + %lld generated tokens, %zu lengths\n",
+              dir.c_str(), prompts.size(), static_cast<long long>(engine.stats().steps),
+              static_cast<long long>(engine.stats().prompt_tokens),
+              static_cast<long long>(engine.stats().generated_tokens), lengths.size());
+}
+
+TEST(Engine, GreedyMatchesFullRecomputationOnLlamaTiny) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  expect_greedy_matches_recompute(tiny_dir());
+}
+
+TEST(Engine, GreedyMatchesFullRecomputationOnStories260K) {
+  FLYWHEEL_REQUIRE_PATH(stories_dir());
+  expect_greedy_matches_recompute(stories_dir());
+}
+
+// At temperature 1 with no other stage the two log-prob kinds coincide, and both equal the
+// trainer's sequence_logps of the same sequences (a full forward) within 1e-5.
+TEST(Engine, LogProbsEqualTheTrainersFullForward) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  auto model = load_causal_lm(tiny_dir());
+  const auto prompts = prompts_of({5, 40, 12}, model->config().vocab_size);
+  Engine engine(model, {});
+  std::vector<Request> requests;
+  for (const auto& p : prompts) {
+    Request r;
+    r.prompt = p;
+    r.max_new_tokens = 24;
+    r.n = 2;
+    r.seed = 9;
+    requests.push_back(r);
+  }
+  const auto got = engine.generate(requests);
+  double worst = 0;
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    for (const auto& c : got[i]) {
+      auto ids = prompts[i];
+      ids.insert(ids.end(), c.token_ids.begin(), c.token_ids.end());
+      const auto input = torch::tensor(ids, torch::kInt64).view({1, -1});
+      auto labels = input.clone();
+      labels.narrow(1, 0, static_cast<int64_t>(prompts[i].size())).fill_(kIgnoreIndex);
+      const auto lp = losses::sequence_logps(model->forward({input}), labels).token_logps[0];
+      const auto tail = lp.narrow(0, static_cast<int64_t>(prompts[i].size()) - 1,
+                                  static_cast<int64_t>(c.token_ids.size()));
+      for (size_t t = 0; t < c.token_ids.size(); ++t) {
+        const double want = tail[static_cast<int64_t>(t)].item<double>();
+        worst = std::max(worst, std::abs(c.model_logprobs[t] - want));
+        EXPECT_NEAR(c.logprobs[t], c.model_logprobs[t], 1e-6);
+      }
+    }
+  }
+  std::printf("engine vs trainer log-probs: max |diff| %.3g\n", worst);
+  EXPECT_LT(worst, 1e-5);
+}
+
+// A request's samples come from its own generators: alone or among others, the same tokens.
+// (The logits of a row differ between the two runs only by float rounding, ~1e-6, which could
+// flip a draw only if it fell that close to a boundary of the cumulative distribution.)
+TEST(Engine, SamplesDoNotDependOnTheBatch) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  auto model = load_causal_lm(tiny_dir());
+  const auto prompts = prompts_of({9, 50, 3, 21}, model->config().vocab_size);
+  std::vector<Request> requests;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    Request r;
+    r.prompt = prompts[i];
+    r.sampling.top_p = 0.9;
+    r.max_new_tokens = 20;
+    r.id = static_cast<int64_t>(i);
+    requests.push_back(r);
+  }
+  Engine engine(model, {});
+  const auto together = engine.generate(requests);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto alone = engine.generate({requests[i]});
+    EXPECT_EQ(alone[0][0].token_ids, together[i][0].token_ids) << "request " << i;
+  }
+}
+
+// n samples of one prompt: its tokens go through the model once; the samples differ.
+TEST(Engine, SamplesOfOnePromptShareItsPrefill) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  auto model = load_causal_lm(tiny_dir());
+  Engine engine(model, {});
+  Request r;
+  r.prompt = prompts_of({70}, model->config().vocab_size)[0];
+  r.n = 4;
+  r.max_new_tokens = 16;
+  const auto got = engine.generate({r});
+  ASSERT_EQ(got[0].size(), 4u);
+  EXPECT_EQ(engine.stats().prompt_tokens, 70);
+  std::set<std::vector<int64_t>> distinct;
+  for (const auto& c : got[0])
+    distinct.insert(c.token_ids);
+  EXPECT_GT(distinct.size(), 1u);
+}
+
+TEST(Engine, StopStringsMatchAcrossTokenBoundaries) {
+  FLYWHEEL_REQUIRE_PATH(stories_dir());
+  auto model = load_causal_lm(stories_dir());
+  const auto tokenizer = Tokenizer::from_dir(stories_dir());
+  Engine engine(model, {}, &tokenizer);
+  Request r;
+  r.prompt = tokenizer.encode("Once upon a time", /*add_bos=*/true);
+  r.sampling.temperature = 0;
+  r.max_new_tokens = 40;
+  const auto plain = engine.generate({r})[0][0];
+  // A stop string made of the end of one token and the start of the next.
+  const auto& ids = plain.token_ids;
+  ASSERT_GT(ids.size(), 12u);
+  const auto before = tokenizer.decode({ids.begin(), ids.begin() + 8});
+  const auto through = tokenizer.decode({ids.begin(), ids.begin() + 9});
+  ASSERT_GT(through.size(), before.size() + 1);
+  ASSERT_GE(before.size(), 2u);
+  const std::string stop = before.substr(before.size() - 2) + through.substr(before.size(), 1);
+  const auto at = plain.text.find(stop);
+  ASSERT_NE(at, std::string::npos);
+  r.stop_strings = {"no such text", stop};
+  const auto cut = engine.generate({r})[0][0];
+  EXPECT_EQ(cut.finish_reason, "stop");
+  EXPECT_EQ(cut.stop, stop);
+  EXPECT_EQ(cut.text, plain.text.substr(0, at));
+  EXPECT_LT(cut.token_ids.size(), ids.size());
+}
+
+TEST(Engine, MinNewTokensHoldsBackStopTokens) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  auto model = load_causal_lm(tiny_dir());
+  Engine engine(model, {});
+  Request r;
+  r.prompt = prompts_of({6}, model->config().vocab_size)[0];
+  r.sampling.temperature = 0;
+  r.max_new_tokens = 8;
+  const auto first = engine.generate({r})[0][0].token_ids[0];
+  r.stop_ids = {first};  // greedy would stop at once
+  const auto stopped = engine.generate({r})[0][0];
+  EXPECT_EQ(stopped.token_ids, std::vector<int64_t>{first});
+  EXPECT_EQ(stopped.finish_reason, "stop");
+  r.min_new_tokens = 3;
+  const auto held = engine.generate({r})[0][0];
+  ASSERT_GE(held.token_ids.size(), 3u);
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_NE(held.token_ids[i], first);
+}
+
+TEST(Engine, BadRequestsAreUserErrors) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  auto model = load_causal_lm(tiny_dir());
+  EngineOptions options;
+  options.max_seq_len = 64;
+  Engine engine(model, options);
+  Request r;
+  EXPECT_THROW(engine.generate({r}), UserError);  // empty prompt
+  r.prompt = std::vector<int64_t>(60, 5);
+  r.max_new_tokens = 10;  // 70 > 64
+  EXPECT_THROW(engine.generate({r}), UserError);
+  r.prompt = {5, 300};  // outside the vocabulary of 300
+  EXPECT_THROW(engine.generate({r}), UserError);
+  r.prompt = {5};
+  r.stop_strings = {"x"};  // no tokenizer
+  EXPECT_THROW(engine.generate({r}), UserError);
+  options.kv_cache_mb = 0;
+  EXPECT_THROW(Engine(model, options), UserError);
+}
+
+}  // namespace
+}  // namespace flywheel
