@@ -35,14 +35,14 @@ Args::Args(const std::string& command, const std::vector<FlagSpec>& specs,
     }
     if (spec->value_name.empty()) {
       if (inline_value) throw UserError("flywheel " + command + ": --" + name + " takes no value");
-      values_[name] = "true";
+      values_[name].push_back("true");
     } else if (inline_value) {
-      values_[name] = *inline_value;
+      values_[name].push_back(*inline_value);
     } else {
       if (i + 1 >= argv.size()) {
         throw UserError("flywheel " + command + ": --" + name + " expects " + spec->value_name);
       }
-      values_[name] = argv[++i];
+      values_[name].push_back(argv[++i]);
     }
   }
 }
@@ -54,7 +54,12 @@ bool Args::flag(const std::string& name) const {
 std::optional<std::string> Args::get(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end()) return std::nullopt;
-  return it->second;
+  return it->second.back();
+}
+
+std::vector<std::string> Args::get_all(const std::string& name) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? std::vector<std::string>{} : it->second;
 }
 
 std::string Args::require(const std::string& name) const {

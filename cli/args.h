@@ -1,6 +1,6 @@
 // A small command-line parser for `flywheel` subcommands: `--name value`, `--name=value` and
-// boolean `--flag`s, plus positionals. Unknown flags, missing values and bad numbers are
-// UserErrors (exit status 2) that name the flag.
+// boolean `--flag`s (a flag given twice keeps both values), plus positionals. Unknown flags,
+// missing values and bad numbers are UserErrors (exit status 2) that name the flag.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +25,8 @@ class Args {
 
   bool help() const { return help_; }
   bool flag(const std::string& name) const;
-  std::optional<std::string> get(const std::string& name) const;
+  std::optional<std::string> get(const std::string& name) const;    // the last one given
+  std::vector<std::string> get_all(const std::string& name) const;  // every one, in order
   std::string require(const std::string& name) const;
   int64_t get_int(const std::string& name, int64_t fallback, int64_t min_value) const;
   double get_double(const std::string& name, double fallback) const;
@@ -33,7 +34,7 @@ class Args {
 
  private:
   std::string command_;
-  std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positionals_;
   bool help_ = false;
 };
