@@ -161,15 +161,22 @@ void Engine::take_token(const Request& r, std::vector<Sequence>& seqs, size_t k,
   out.model_logprobs.push_back(t.model_logprob);
   ++stats_.generated_tokens;
 
-  std::vector<int64_t> text_ids = out.token_ids;
-  if (std::find(r.stop_ids.begin(), r.stop_ids.end(), t.token) != r.stop_ids.end()) {
+  const bool stop_token =
+      std::find(r.stop_ids.begin(), r.stop_ids.end(), t.token) != r.stop_ids.end();
+  if (stop_token) {
     out.finish_reason = "stop";
     out.stop = std::to_string(t.token);
-    text_ids.pop_back();
+  } else if (before + 1 == r.max_new_tokens) {
+    out.finish_reason = "length";
   }
-  if (tokenizer_ != nullptr) out.text = tokenizer_->decode(text_ids);
-  if (out.finish_reason.empty() && !r.stop_strings.empty()) {
-    // The earliest stop string in the text so far, wherever its tokens began.
+  // The text: decoded once at the end, or after every token while stop strings are watched
+  // (the earliest one in the text so far, wherever its tokens began; it ends the text).
+  const bool watch = !stop_token && !r.stop_strings.empty();
+  if (tokenizer_ != nullptr && (watch || !out.finish_reason.empty())) {
+    out.text =
+        tokenizer_->decode({out.token_ids.begin(), out.token_ids.end() - (stop_token ? 1 : 0)});
+  }
+  if (watch) {
     size_t at = std::string::npos;
     for (const auto& stop : r.stop_strings) {
       const auto found = out.text.find(stop);
@@ -183,7 +190,6 @@ void Engine::take_token(const Request& r, std::vector<Sequence>& seqs, size_t k,
       out.text.resize(at);
     }
   }
-  if (out.finish_reason.empty() && before + 1 == r.max_new_tokens) out.finish_reason = "length";
   if (!out.finish_reason.empty()) scheduler.finish(k);
 }
 
