@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "rollout/engine.h"
@@ -153,6 +155,36 @@ void write_outputs(const std::string& path, const std::vector<nlohmann::json>& i
                path.c_str());
 }
 
+// A progress line on stderr, redrawn at most five times a second, when stderr is a terminal.
+class ProgressBar {
+ public:
+  explicit ProgressBar(int64_t requests) : shown_(requests > 1 && isatty(fileno(stderr)) != 0) {}
+  ProgressFn callback() {
+    if (!shown_) return {};
+    return [this](const EngineProgress& p) {
+      if (p.seconds - last_ < 0.2 && p.finished < p.requests) return;
+      last_ = p.seconds;
+      constexpr int kWidth = 30;
+      const int filled = static_cast<int>(kWidth * p.finished / std::max<int64_t>(1, p.requests));
+      std::fprintf(stderr, "\rgenerate [%s%s] %lld/%lld requests, %lld tokens, %.0f tokens/s ",
+                   std::string(static_cast<size_t>(filled), '#').c_str(),
+                   std::string(static_cast<size_t>(kWidth - filled), '.').c_str(),
+                   static_cast<long long>(p.finished), static_cast<long long>(p.requests),
+                   static_cast<long long>(p.generated_tokens),
+                   p.seconds > 0 ? static_cast<double>(p.generated_tokens) / p.seconds : 0.0);
+      drawn_ = true;
+    };
+  }
+  void done() {
+    if (drawn_) std::fputs("\n", stderr);
+  }
+
+ private:
+  bool shown_;
+  bool drawn_ = false;
+  double last_ = -1;
+};
+
 }  // namespace
 
 int run_generate(const std::vector<std::string>& argv) {
@@ -175,6 +207,7 @@ int run_generate(const std::vector<std::string>& argv) {
       {"seed", "N", "sampling seed (default 0)"},
       {"ignore-eos", "", "do not stop at the end-of-sequence token"},
       {"kv-cache-mb", "MB", "KV memory of the engine (default 256)"},
+      {"kv-cache-fraction", "F", "KV memory as this fraction of the device's free memory"},
       {"max-num-seqs", "N", "sequences in flight at most (default 256)"},
       {"dtype", "DTYPE", "float32 | bfloat16 | float16 (default: config.json)"},
       {"device", "DEV", "cpu | cuda[:N] (default cpu)"},
@@ -213,6 +246,10 @@ int run_generate(const std::vector<std::string>& argv) {
   base.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   EngineOptions engine_options;
   engine_options.kv_cache_mb = args.get_int("kv-cache-mb", 256, 1);
+  engine_options.kv_cache_fraction = args.get_double("kv-cache-fraction", 0.0);
+  if (!(engine_options.kv_cache_fraction >= 0 && engine_options.kv_cache_fraction < 1)) {
+    throw UserError("flywheel generate: --kv-cache-fraction must be in [0, 1)");
+  }
   engine_options.max_num_seqs = args.get_int("max-num-seqs", 256, 1);
 
   LoadOptions load;
@@ -254,7 +291,9 @@ int run_generate(const std::vector<std::string>& argv) {
   engine_options.max_seq_len = std::min(longest, model->config().max_position_embeddings);
   Engine engine(model, engine_options, tok);
   const auto start = std::chrono::steady_clock::now();
-  const auto results = engine.generate(requests);
+  ProgressBar bar(static_cast<int64_t>(requests.size()));
+  const auto results = engine.generate(requests, bar.callback());
+  bar.done();
   if (args.get("prompts")) {
     write_outputs(*args.get("out"), inputs, results,
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

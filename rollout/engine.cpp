@@ -16,19 +16,42 @@ int64_t slot_length_for(const ModelConfig& config, const EngineOptions& o) {
 KVSlots make_slots(LlamaForCausalLM& model, const EngineOptions& o) {
   if (o.max_step_tokens < 1) throw UserError("rollout: max_step_tokens must be >= 1");
   if (o.max_num_seqs < 1) throw UserError("rollout: max_num_seqs must be >= 1");
+  if (!(o.kv_cache_fraction >= 0 && o.kv_cache_fraction < 1)) {
+    throw UserError("rollout: kv_cache_fraction must be in [0, 1), got " +
+                    std::to_string(o.kv_cache_fraction));
+  }
   const auto& config = model->config();
   const auto weight = model->model->embed_tokens->weight;
   const int64_t length = slot_length_for(config, o);
-  const int64_t fit = KVSlots::slots_in(config, length, o.kv_cache_mb << 20, weight.scalar_type());
+  const int64_t bytes =
+      o.kv_cache_fraction > 0
+          ? static_cast<int64_t>(o.kv_cache_fraction *
+                                 static_cast<double>(free_device_memory(weight.device())))
+          : o.kv_cache_mb << 20;
+  const int64_t fit = KVSlots::slots_in(config, length, bytes, weight.scalar_type());
   // No more sequences in flight than one step's tokens: every running sequence then decodes
   // in every step (the scheduler never has to leave one out).
   const int64_t slots = std::min({o.max_num_seqs, o.max_step_tokens, fit});
   if (slots < 1) {
-    throw UserError("rollout: kv_cache_mb " + std::to_string(o.kv_cache_mb) +
-                    " holds no sequence of " + std::to_string(length) +
+    const auto budget = o.kv_cache_fraction > 0
+                            ? "kv_cache_fraction " + std::to_string(o.kv_cache_fraction) + " (" +
+                                  std::to_string(bytes >> 20) + " MiB)"
+                            : "kv_cache_mb " + std::to_string(o.kv_cache_mb);
+    throw UserError("rollout: " + budget + " holds no sequence of " + std::to_string(length) +
                     " tokens (raise it, or lower max_seq_len)");
   }
   return KVSlots(config, slots, length, weight.options().requires_grad(false));
+}
+
+// Where the earliest of `stops` begins in `text`, and which one; npos when none is there.
+std::pair<size_t, const std::string*> find_stop(const std::string& text,
+                                                const std::vector<std::string>& stops) {
+  std::pair<size_t, const std::string*> found = {std::string::npos, nullptr};
+  for (const auto& stop : stops) {
+    const auto at = text.find(stop);
+    if (at < found.first) found = {at, &stop};
+  }
+  return found;
 }
 
 }  // namespace
@@ -36,12 +59,28 @@ KVSlots make_slots(LlamaForCausalLM& model, const EngineOptions& o) {
 // What the engine keeps of a sequence beyond the scheduler's counts.
 struct Engine::Sequence {
   std::vector<int64_t> tokens;  // prompt, then what was generated
-  torch::Generator generator;
+  uint64_t stream = 0;          // its sampling stream (rollout/sampler.h)
   Completion out;
 };
 
+// One generate() call.
+struct Engine::Run {
+  const std::vector<Request>& requests;
+  std::vector<Sequence> seqs;
+  Scheduler scheduler;
+  std::vector<int64_t> unfinished;  // per request: samples still running
+  EngineProgress progress;
+};
+
 Engine::Engine(LlamaForCausalLM& model, const EngineOptions& options, const Tokenizer* tokenizer)
-    : model_(model), options_(options), tokenizer_(tokenizer), slots_(make_slots(model, options)) {}
+    : model_(model), options_(options), tokenizer_(tokenizer), slots_(make_slots(model, options)) {
+  const bool on_gpu = model->model->embed_tokens->weight.device().is_cuda();
+  if ((on_gpu && options.cuda_graphs) || options.fixed_shape_decode) {
+    decode_step_ = std::make_unique<DecodeStep>(model_, slots_, on_gpu && options.cuda_graphs);
+  }
+}
+
+Engine::~Engine() = default;
 
 void Engine::check(const Request& r) const {
   const auto vocab = model_->config().vocab_size;
@@ -50,6 +89,12 @@ void Engine::check(const Request& r) const {
     if (id < 0 || id >= vocab) {
       throw UserError("rollout: token id " + std::to_string(id) + " outside the vocabulary [0, " +
                       std::to_string(vocab) + ")");
+    }
+  }
+  for (auto id : r.stop_ids) {
+    if (id < 0 || id >= vocab) {
+      throw UserError("rollout: stop token id " + std::to_string(id) +
+                      " outside the vocabulary [0, " + std::to_string(vocab) + ")");
     }
   }
   if (r.n < 1) throw UserError("rollout: n must be >= 1, got " + std::to_string(r.n));
@@ -76,121 +121,164 @@ void Engine::check(const Request& r) const {
   r.sampling.validate("rollout: ");
 }
 
-std::vector<std::vector<Completion>> Engine::generate(const std::vector<Request>& requests) {
+std::vector<std::vector<Completion>> Engine::generate(const std::vector<Request>& requests,
+                                                      const ProgressFn& progress) {
   for (const auto& r : requests)
     check(r);
-  const auto device = model_->model->embed_tokens->weight.device();
-  std::vector<Sequence> seqs;
-  Scheduler scheduler(slots_, options_.max_step_tokens);
+  Run run{requests, {}, Scheduler(slots_, options_.max_step_tokens), {}, {}};
+  run.progress.requests = static_cast<int64_t>(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
     const auto& r = requests[i];
     const uint64_t id = r.id >= 0 ? static_cast<uint64_t>(r.id) : i;
-    scheduler.add(static_cast<int64_t>(r.prompt.size()), r.n);
-    for (int64_t j = 0; j < r.n; ++j) {
-      Sequence s;
-      s.tokens = r.prompt;
-      s.generator = make_generator(device, request_seed(r.seed, id, static_cast<uint64_t>(j)));
-      seqs.push_back(std::move(s));
-    }
+    run.scheduler.add(static_cast<int64_t>(r.prompt.size()), r.n);
+    run.unfinished.push_back(r.n);
+    for (int64_t j = 0; j < r.n; ++j)
+      run.seqs.push_back({r.prompt, request_seed(r.seed, id, static_cast<uint64_t>(j)), {}});
   }
   const auto start = std::chrono::steady_clock::now();
   {
     const c10::InferenceMode inference;
-    while (step(requests, seqs, scheduler)) {
+    while (step(run)) {
+      if (progress) {
+        run.progress.seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        progress(run.progress);
+      }
     }
   }
   stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (decode_step_) stats_.graph_captures = decode_step_->captures();
   std::vector<std::vector<Completion>> out(requests.size());
-  for (size_t k = 0; k < seqs.size(); ++k)
-    out[scheduler.seq(k).request].push_back(std::move(seqs[k].out));
+  for (size_t k = 0; k < run.seqs.size(); ++k)
+    out[run.scheduler.seq(k).request].push_back(std::move(run.seqs[k].out));
   return out;
 }
 
-bool Engine::step(const std::vector<Request>& requests, std::vector<Sequence>& seqs,
-                  Scheduler& scheduler) {
+bool Engine::step(Run& run) {
+  auto& scheduler = run.scheduler;
   const auto plan = scheduler.next();
   if (plan.spans.empty()) return false;
-  std::vector<int64_t> ids, positions;
+  // The forward's layout (rollout/kv_slots.h): one row per slot [0, R) first, fillers where a
+  // slot decodes nothing, then the longer spans; and for each span, the row it samples at.
+  int64_t rows = 0;
+  for (const auto& span : plan.spans) {
+    if (span.count == 1) rows = std::max(rows, span.slot + 1);
+  }
+  std::vector<int64_t> ids(static_cast<size_t>(rows), 0);
+  std::vector<int64_t> positions(static_cast<size_t>(rows), slots_.slot_length() - 1);
+  std::vector<SlotSpan> spans;
+  std::vector<int64_t> last_row(plan.spans.size());
+  int64_t keys = 1;
   for (size_t i = 0; i < plan.spans.size(); ++i) {
     const auto& span = plan.spans[i];
-    const auto& tokens = seqs[plan.seqs[i]].tokens;
+    const auto& tokens = run.seqs[plan.seqs[i]].tokens;
+    if (span.start < scheduler.seq(plan.seqs[i]).prompt) stats_.prompt_tokens += span.count;
+    if (span.count == 1) {
+      ids[static_cast<size_t>(span.slot)] = tokens[static_cast<size_t>(span.start)];
+      positions[static_cast<size_t>(span.slot)] = span.start;
+      keys = std::max(keys, span.start + 1);
+      last_row[i] = span.slot;
+      continue;
+    }
+    const auto offset = static_cast<int64_t>(ids.size());
+    spans.push_back({span.slot, span.start, span.count, offset});
     for (int64_t t = span.start; t < span.start + span.count; ++t) {
       ids.push_back(tokens[static_cast<size_t>(t)]);
       positions.push_back(t);
     }
-    if (span.start < scheduler.seq(plan.seqs[i]).prompt) stats_.prompt_tokens += span.count;
+    last_row[i] = offset + span.count - 1;
   }
-  const auto device = model_->model->embed_tokens->weight.device();
-  SlotAttention attention(slots_, plan.spans, device);
-  const auto input = torch::tensor(ids, torch::kInt64).view({1, -1}).to(device);
-  const auto where = torch::tensor(positions, torch::kInt64).view({1, -1}).to(device);
-  const auto hidden =
-      model_->model->forward(DecoderInput(input, where, {}, &attention));  // [1, N, C]
+  torch::Tensor hidden, all_logits;
+  if (decode_step_ && spans.empty()) {
+    all_logits = decode_step_->run(ids, positions);  // [B, V]
+  } else {
+    hidden = slot_forward(model_, slots_, ids, positions, rows, keys, std::move(spans));
+  }
   ++stats_.steps;
-
-  const auto samplers = scheduler.computed(plan);
-  if (samplers.empty()) return true;
-  // Logits only at the last positions of the spans someone samples from: [m, V].
-  std::vector<int64_t> rows, row_of(plan.spans.size(), -1);
-  for (const auto& s : samplers) {
-    if (row_of[s.span] >= 0) continue;
-    row_of[s.span] = static_cast<int64_t>(rows.size());
-    rows.push_back(plan.spans[s.span].offset + plan.spans[s.span].count - 1);
+  // The step's keys and values are in; a prompt that just finished is now forked into its
+  // siblings' slots, and they sample from its row too.
+  const auto who = scheduler.computed(plan);
+  if (who.empty()) return true;
+  std::vector<int64_t> picked;
+  for (const auto& s : who)
+    picked.push_back(last_row[s.span]);
+  const auto device = model_->model->embed_tokens->weight.device();
+  const auto index = torch::tensor(picked, torch::kInt64).to(device, /*non_blocking=*/true);
+  const auto logits = all_logits.defined() ? all_logits.index_select(0, index)
+                                           : model_->logits(hidden.index_select(0, index));
+  std::vector<RowSampling> draws;
+  for (const auto& s : who) {
+    const auto& r = run.requests[scheduler.seq(s.seq).request];
+    const auto& seq = run.seqs[s.seq];
+    const auto made = static_cast<int64_t>(seq.out.token_ids.size());
+    draws.push_back({&r.sampling, seq.stream, static_cast<uint64_t>(made),
+                     made < r.min_new_tokens && !r.stop_ids.empty() ? &r.stop_ids : nullptr});
   }
-  const auto logits =
-      model_->logits(hidden[0].index_select(0, torch::tensor(rows, torch::kInt64).to(device)));
-  for (const auto& s : samplers) {
-    take_token(requests[scheduler.seq(s.seq).request], seqs, s.seq, scheduler,
-               logits[row_of[s.span]]);
-  }
+  const auto tokens = sample_rows(logits, draws);
+  for (size_t i = 0; i < who.size(); ++i)
+    take_token(run, who[i].seq, tokens[i]);
   return true;
 }
 
-void Engine::take_token(const Request& r, std::vector<Sequence>& seqs, size_t k,
-                        Scheduler& scheduler, const torch::Tensor& logits) {
-  auto& s = seqs[k];
-  const int64_t before = static_cast<int64_t>(s.out.token_ids.size());
-  const bool early = before < r.min_new_tokens;
-  const auto t =
-      sample_token(logits, r.sampling, s.generator, early ? r.stop_ids : std::vector<int64_t>{});
+void Engine::take_token(Run& run, size_t k, const SampledToken& t) {
+  auto& s = run.seqs[k];
+  const auto& r = run.requests[run.scheduler.seq(k).request];
   s.tokens.push_back(t.token);
-  scheduler.sampled(k);
+  run.scheduler.sampled(k);
   auto& out = s.out;
   out.token_ids.push_back(t.token);
   out.logprobs.push_back(t.logprob);
   out.model_logprobs.push_back(t.model_logprob);
   ++stats_.generated_tokens;
+  ++run.progress.generated_tokens;
 
   const bool stop_token =
       std::find(r.stop_ids.begin(), r.stop_ids.end(), t.token) != r.stop_ids.end();
+  const auto made = static_cast<int64_t>(out.token_ids.size());
   if (stop_token) {
     out.finish_reason = "stop";
     out.stop = std::to_string(t.token);
-  } else if (before + 1 == r.max_new_tokens) {
+  } else if (made == r.max_new_tokens) {
     out.finish_reason = "length";
   }
-  // The text: decoded once at the end, or after every token while stop strings are watched
-  // (the earliest one in the text so far, wherever its tokens began; it ends the text).
-  const bool watch = !stop_token && !r.stop_strings.empty();
-  if (tokenizer_ != nullptr && (watch || !out.finish_reason.empty())) {
-    out.text =
-        tokenizer_->decode({out.token_ids.begin(), out.token_ids.end() - (stop_token ? 1 : 0)});
-  }
-  if (watch) {
-    size_t at = std::string::npos;
-    for (const auto& stop : r.stop_strings) {
-      const auto found = out.text.find(stop);
-      if (found < at) {
-        at = found;
-        out.stop = stop;
-      }
-    }
-    if (at != std::string::npos) {
+  const auto text_of = [&] {
+    return tokenizer_->decode({out.token_ids.begin(), out.token_ids.end() - (stop_token ? 1 : 0)});
+  };
+  bool cut = false;
+  if (!stop_token && !r.stop_strings.empty() && tail_has_stop(out.token_ids, r.stop_strings)) {
+    out.text = text_of();
+    const auto [at, stop] = find_stop(out.text, r.stop_strings);
+    if (stop != nullptr) {
       out.finish_reason = "stop";
+      out.stop = *stop;
       out.text.resize(at);
+      cut = true;
     }
   }
-  if (!out.finish_reason.empty()) scheduler.finish(k);
+  if (out.finish_reason.empty()) return;
+  if (tokenizer_ != nullptr && !cut) out.text = text_of();
+  run.scheduler.finish(k);
+  if (--run.unfinished[run.scheduler.seq(k).request] == 0) ++run.progress.finished;
+}
+
+bool Engine::tail_has_stop(const std::vector<int64_t>& ids,
+                           const std::vector<std::string>& stops) const {
+  // Only text ending in the newest token can hold a new match, so a window of the last tokens
+  // is decoded: wide enough for the longest stop string plus the few bytes that decoding from
+  // the middle may change at the window's start (a dropped leading space, a split UTF-8
+  // sequence). The caller looks a match up again in the whole text.
+  size_t longest = 0;
+  for (const auto& stop : stops)
+    longest = std::max(longest, stop.size());
+  auto window = std::min(ids.size(), longest + 4);
+  for (;;) {
+    const auto tail =
+        tokenizer_->decode({ids.end() - static_cast<std::ptrdiff_t>(window), ids.end()});
+    if (tail.size() >= longest + 4 || window == ids.size()) {
+      return find_stop(tail, stops).second != nullptr;
+    }
+    window = std::min(ids.size(), 2 * window);
+  }
 }
 
 }  // namespace flywheel

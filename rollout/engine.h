@@ -6,13 +6,17 @@
 // slots free up), laid end to end: the projections and MLPs run on all of them at once, the
 // attention per sequence over its slot (rollout/kv_slots.h). Sequences that finish leave at
 // once. A request's n samples share its prefill. Logits are computed only for the positions
-// that sample.
+// that sample, and all the rows of a step are sampled together (rollout/sampler.h). On a GPU,
+// steps that only decode replay CUDA graphs (rollout/decode_step.h).
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "rollout/decode_step.h"
 #include "rollout/kv_slots.h"
 #include "rollout/sampler.h"
 #include "rollout/scheduler.h"
@@ -45,25 +49,41 @@ struct Completion {
 
 struct EngineOptions {
   int64_t kv_cache_mb = 256;       // KV memory for all slots
+  double kv_cache_fraction = 0;    // > 0: this fraction of the GPU's free memory instead
   int64_t max_seq_len = 0;         // tokens per slot (prompt + new); 0: the model's context
   int64_t max_num_seqs = 256;      // slots at most
   int64_t max_step_tokens = 2048;  // token budget of one forward
+  bool cuda_graphs = true;         // on a GPU, steps that only decode replay CUDA graphs
+  // Steps that only decode run at the graphs' fixed shapes on any device (eagerly on the
+  // CPU): what a graph captures, for tests without a GPU.
+  bool fixed_shape_decode = false;
 };
 
 struct EngineStats {
   int64_t steps = 0, prompt_tokens = 0, generated_tokens = 0;
+  int64_t graph_captures = 0;
   double seconds = 0;
 };
+
+// Reported after every step of generate().
+struct EngineProgress {
+  int64_t requests = 0, finished = 0;  // requests finished: all their samples are
+  int64_t generated_tokens = 0;
+  double seconds = 0;
+};
+using ProgressFn = std::function<void(const EngineProgress&)>;
 
 class Engine {
  public:
   // `tokenizer` (may be null) decodes texts and matches stop strings.
   Engine(LlamaForCausalLM& model, const EngineOptions& options,
          const Tokenizer* tokenizer = nullptr);
+  ~Engine();
 
   // Runs every request to completion: result[i] holds requests[i].n completions. UserError for
   // an empty prompt, an out-of-vocabulary id, or a request that cannot fit a slot.
-  std::vector<std::vector<Completion>> generate(const std::vector<Request>& requests);
+  std::vector<std::vector<Completion>> generate(const std::vector<Request>& requests,
+                                                const ProgressFn& progress = {});
 
   int64_t slots() const { return slots_.slots(); }
   int64_t slot_length() const { return slots_.slot_length(); }
@@ -71,18 +91,20 @@ class Engine {
 
  private:
   struct Sequence;
+  struct Run;
   void check(const Request& r) const;
-  // Runs one forward of the scheduler's next step; false when nothing is left to run.
-  bool step(const std::vector<Request>& requests, std::vector<Sequence>& seqs,
-            Scheduler& scheduler);
-  // Samples sequence k's next token from its row of logits [V]; finishes it if it stops.
-  void take_token(const Request& r, std::vector<Sequence>& seqs, size_t k, Scheduler& scheduler,
-                  const torch::Tensor& logits);
+  // Runs one forward of the scheduler's next step and samples; false when nothing is left.
+  bool step(Run& run);
+  // Appends the token sampled for sequence k; finishes the sequence if it stops.
+  void take_token(Run& run, size_t k, const SampledToken& t);
+  // Whether the text of the last few of `ids` holds one of `stops`.
+  bool tail_has_stop(const std::vector<int64_t>& ids, const std::vector<std::string>& stops) const;
 
   LlamaForCausalLM model_;
   EngineOptions options_;
   const Tokenizer* tokenizer_;
   KVSlots slots_;
+  std::unique_ptr<DecodeStep> decode_step_;  // null: decode steps run like any other
   EngineStats stats_;
 };
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "rollout/generate.h"
+#include "rollout/engine.h"
 #include "trainer/core/error.h"
 #include "trainer/core/jsonl.h"
 #include "trainer/text/chat_template.h"
@@ -49,26 +49,35 @@ std::map<std::string, double> evaluate_generation(LlamaForCausalLM& model,
                                                   const std::vector<GenerationEvalItem>& items,
                                                   const ScoreFn& score,
                                                   const GenerationEvalOptions& options) {
+  if (items.empty()) return {{"accuracy", 0.0}, {"scored", 0.0}};
   const bool was_training = model->is_training();
   model->eval();
-  GenerateOptions gen;
-  gen.sampler.temperature = 0;  // greedy
-  gen.max_new_tokens = options.max_new_tokens;
-  gen.stop_ids = {tokenizer.eos_id()};
-  gen.pad_id = tokenizer.pad_id();
+  int64_t longest = 0;
+  std::vector<Request> requests;
+  for (const auto& item : items) {
+    Request r;
+    r.prompt = item.prompt;
+    r.sampling.temperature = 0;  // greedy
+    r.max_new_tokens = options.max_new_tokens;
+    r.stop_ids = {tokenizer.eos_id()};
+    longest = std::max(longest, static_cast<int64_t>(r.prompt.size()) + r.max_new_tokens);
+    requests.push_back(std::move(r));
+  }
+  // KV memory for batch_size sequences of the longest prompt and answer, no more.
+  EngineOptions engine_options;
+  engine_options.max_seq_len = longest;
+  engine_options.max_num_seqs = std::min<int64_t>(options.batch_size, std::ssize(items));
+  const auto bytes = KVSlots::bytes_for(model->config(), engine_options.max_num_seqs, longest,
+                                        model->model->embed_tokens->weight.scalar_type());
+  engine_options.kv_cache_mb = (bytes + (1 << 20) - 1) >> 20;
+  Engine engine(model, engine_options, &tokenizer);
+  const auto outputs = engine.generate(requests);
   double total = 0;
   int64_t scored = 0;
-  for (size_t begin = 0; begin < items.size(); begin += static_cast<size_t>(options.batch_size)) {
-    const auto end = std::min(items.size(), begin + static_cast<size_t>(options.batch_size));
-    std::vector<std::vector<int64_t>> prompts;
-    for (size_t i = begin; i < end; ++i)
-      prompts.push_back(items[i].prompt);
-    const auto outputs = generate(model, prompts, gen);
-    for (size_t i = begin; i < end; ++i) {
-      if (auto s = score(tokenizer.decode(outputs[i - begin]), items[i].reference)) {
-        total += *s;
-        ++scored;
-      }
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (auto s = score(outputs[i][0].text, items[i].reference)) {
+      total += *s;
+      ++scored;
     }
   }
   if (was_training) model->train();

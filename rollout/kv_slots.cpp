@@ -1,6 +1,11 @@
 #include "rollout/kv_slots.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
 
 #include "trainer/core/error.h"
 
@@ -22,11 +27,15 @@ KVSlots::KVSlots(const ModelConfig& config, int64_t slots, int64_t slot_length,
   }
 }
 
+int64_t KVSlots::bytes_for(const ModelConfig& config, int64_t slots, int64_t slot_length,
+                           torch::Dtype dtype) {
+  return slots * 2 * config.num_hidden_layers * config.num_key_value_heads * slot_length *
+         config.head_dim * static_cast<int64_t>(c10::elementSize(dtype));
+}
+
 int64_t KVSlots::slots_in(const ModelConfig& config, int64_t slot_length, int64_t bytes,
                           torch::Dtype dtype) {
-  const int64_t per_slot = 2 * config.num_hidden_layers * config.num_key_value_heads * slot_length *
-                           config.head_dim * static_cast<int64_t>(c10::elementSize(dtype));
-  return bytes / per_slot;
+  return bytes / bytes_for(config, 1, slot_length, dtype);
 }
 
 std::optional<int64_t> KVSlots::allocate() {
@@ -51,67 +60,210 @@ void KVSlots::copy_prefix(int64_t from, int64_t to, int64_t length) {
   }
 }
 
-SlotAttention::SlotAttention(KVSlots& slots, std::vector<SlotSpan> spans,
-                             const torch::Device& device)
-    : slots_(slots) {
-  std::vector<int64_t> slot, position, offset;
-  int64_t rows = 0, keys = 0;
-  for (const auto& s : spans) {
+void KVSlots::relocate(int64_t from, int64_t to, int64_t length) {
+  TORCH_CHECK(from >= 0 && from < slots() && used_[static_cast<size_t>(from)] && to >= 0 &&
+                  to < slots() && !used_[static_cast<size_t>(to)],
+              "KVSlots: cannot move slot ", from, " to ", to);
+  if (length > 0) copy_prefix(from, to, length);
+  used_[static_cast<size_t>(to)] = true;
+  used_[static_cast<size_t>(from)] = false;
+}
+
+namespace {
+
+// Which keys [1, S] each query at `positions` [T, 1] attends: the ones at or before it, and
+// within the window when there is one.
+torch::Tensor causal_mask(const torch::Tensor& keys, const torch::Tensor& positions,
+                          std::optional<int64_t> window) {
+  auto mask = keys <= positions;
+  if (window) mask = mask.logical_and(keys > positions - *window);
+  return mask;
+}
+
+// Four floats as one value: GCC's vector extension, one SSE register on any x86-64.
+using Float4 = float __attribute__((vector_size(16)));
+
+inline Float4 load4(const float* p) {
+  Float4 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// a . b over D floats, summed in double: the scores then carry no rounding of their own
+// beyond the final one, which keeps the engine's log-probs within float32 rounding of the
+// trainer's forward (tests/engine_test.cpp).
+float dot(const float* a, const float* b, int64_t D) {
+  double x0 = 0, x1 = 0, x2 = 0, x3 = 0;
+  int64_t d = 0;
+  for (; d + 4 <= D; d += 4) {
+    x0 += static_cast<double>(a[d]) * b[d];
+    x1 += static_cast<double>(a[d + 1]) * b[d + 1];
+    x2 += static_cast<double>(a[d + 2]) * b[d + 2];
+    x3 += static_cast<double>(a[d + 3]) * b[d + 3];
+  }
+  for (; d < D; ++d)
+    x0 += static_cast<double>(a[d]) * b[d];
+  return static_cast<float>((x0 + x1) + (x2 + x3));
+}
+
+// out[d] = sum over s in [lo, hi] of p[s] * values[s][d] (values [L, D]), eight columns at a
+// time with their sums kept in registers across the positions.
+void weigh(const float* p, const float* values, int64_t lo, int64_t hi, int64_t D, float* out) {
+  int64_t d0 = 0;
+  for (; d0 + 8 <= D; d0 += 8) {
+    Float4 x = {}, y = {};
+    for (int64_t s = lo; s <= hi; ++s) {
+      const float* v = values + s * D + d0;
+      x += p[s] * load4(v);
+      y += p[s] * load4(v + 4);
+    }
+    std::memcpy(out + d0, &x, sizeof(x));
+    std::memcpy(out + d0 + 4, &y, sizeof(y));
+  }
+  for (; d0 < D; ++d0) {
+    float acc = 0;
+    for (int64_t s = lo; s <= hi; ++s)
+      acc += p[s] * values[s * D + d0];
+    out[d0] = acc;
+  }
+}
+
+// The rows' attention on the CPU in float32: row r is slot r's newest token. Per row and KV
+// head, the new key and value go in at the row's position, and that head's H / K query heads
+// score the slot's positions [lo, position] alone (lo: the window's start), so a short
+// sequence beside long ones costs only its own length; then one softmax over all rows (ATen's
+// vectorised exp), then the weighted sums of values. Fillers (position L - 1) do no work and
+// get zeros. q [R, H, D], k/v [R, K, D] contiguous -> out [R, H, D].
+void attend_rows_cpu(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                     torch::Tensor& cached_k, torch::Tensor& cached_v,
+                     const torch::Tensor& positions, int64_t keys, std::optional<int64_t> window,
+                     torch::Tensor& out) {
+  const int64_t R = q.size(0), H = q.size(1), D = q.size(2), K = k.size(1), G = H / K;
+  const int64_t L = cached_k.size(2);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const float* qp = q.data_ptr<float>();
+  const float* kp = k.data_ptr<float>();
+  const float* vp = v.data_ptr<float>();
+  const int64_t* pp = positions.data_ptr<int64_t>();
+  float* ck = cached_k.data_ptr<float>();
+  float* cv = cached_v.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  const auto span = [&](int64_t r) {
+    const int64_t pos = pp[r];
+    return std::make_pair(window ? std::max<int64_t>(0, pos - *window + 1) : 0, pos);
+  };
+  // Tasks of (row, KV head), in chunks of about 32k multiply-adds: small steps stay on one
+  // thread, where a parallel region would cost more than the work.
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, G * keys * D));
+  auto scores = torch::empty({R, H, keys}, q.options());  // [R, H, S]
+  float* sp = scores.data_ptr<float>();
+  at::parallel_for(0, R * K, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t r = task / K, kh = task % K;
+      float* row = sp + (r * H + kh * G) * keys;  // [G, S]
+      if (pp[r] == L - 1) {
+        std::fill(row, row + G * keys, 0.0f);
+        continue;
+      }
+      const auto [lo, pos] = span(r);
+      float* slot_k = ck + (r * K + kh) * L * D;  // [L, D] of this slot and head
+      std::copy_n(kp + (r * K + kh) * D, D, slot_k + pos * D);
+      std::copy_n(vp + (r * K + kh) * D, D, cv + ((r * K + kh) * L + pos) * D);
+      for (int64_t g = 0; g < G; ++g) {
+        const float* qv = qp + (r * H + kh * G + g) * D;
+        float* sg = row + g * keys;
+        std::fill(sg, sg + lo, -std::numeric_limits<float>::infinity());
+        for (int64_t s = lo; s <= pos; ++s)
+          sg[s] = dot(qv, slot_k + s * D, D) * scale;
+        std::fill(sg + pos + 1, sg + keys, -std::numeric_limits<float>::infinity());
+      }
+    }
+  });
+  const auto probs = scores.softmax(-1);
+  const float* pr = probs.data_ptr<float>();
+  at::parallel_for(0, R * K, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t r = task / K, kh = task % K;
+      float* o = op + (r * H + kh * G) * D;
+      if (pp[r] == L - 1) {
+        std::fill(o, o + G * D, 0.0f);
+        continue;
+      }
+      const auto [lo, pos] = span(r);
+      const float* slot_v = cv + (r * K + kh) * L * D;
+      for (int64_t g = 0; g < G; ++g)
+        weigh(pr + (r * H + kh * G + g) * keys, slot_v, lo, pos, D, o + g * D);
+    }
+  });
+}
+
+}  // namespace
+
+SlotAttention::SlotAttention(KVSlots& slots, torch::Tensor positions, int64_t keys,
+                             std::vector<SlotSpan> spans, std::optional<int64_t> sliding_window,
+                             bool allow_fused)
+    : slots_(slots), window_(sliding_window), spans_(std::move(spans)) {
+  if (positions.defined()) {
+    rows_ = positions.size(0);
+    keys_ = keys;
+    TORCH_CHECK(rows_ <= slots.slots() && keys_ > 0 && keys_ <= slots.slot_length(),
+                "SlotAttention: ", rows_, " rows over ", keys_, " keys do not fit ", slots.slots(),
+                " slots of ", slots.slot_length());
+    positions_ = positions;
+    fused_ = allow_fused && positions.device().is_cpu() &&
+             slots.keys(0).scalar_type() == torch::kFloat32;
+    if (!fused_) {
+      const auto ints = positions.options();
+      rows_index_ = torch::arange(rows_, ints);
+      // Fillers sit at L - 1, past every key here: they attend all of them (finite values;
+      // their outputs are dropped).
+      row_mask_ = causal_mask(torch::arange(keys_, ints).view({1, -1}), positions.view({-1, 1}),
+                              sliding_window)
+                      .view({rows_, 1, 1, keys_});
+    }
+  }
+  for (const auto& s : spans_) {
     TORCH_CHECK(s.count > 0 && s.start + s.count <= slots.slot_length(), "SlotAttention: span of ",
                 s.count, " tokens at ", s.start, " does not fit a slot of ", slots.slot_length());
-    if (s.count == 1) {
-      slot.push_back(s.slot);
-      position.push_back(s.start);
-      offset.push_back(s.offset);
-      rows = std::max(rows, s.slot + 1);
-      keys = std::max(keys, s.start + 1);
-      continue;
-    }
     // Query i (position start + i) attends keys [0, start + i]; from 0 that is plain causal.
     torch::Tensor mask;
-    if (s.start > 0) {
-      const auto q = torch::arange(s.count, torch::kInt64).unsqueeze(1) + s.start;
-      const auto k = torch::arange(s.start + s.count, torch::kInt64).unsqueeze(0);
-      mask = (k <= q).view({1, 1, s.count, s.start + s.count}).to(device);
+    if (s.start > 0 || sliding_window) {
+      const auto device = slots.keys(0).device();
+      const auto ints = torch::TensorOptions().dtype(torch::kInt64).device(device);
+      mask =
+          causal_mask(torch::arange(s.start + s.count, ints).view({1, -1}),
+                      torch::arange(s.start, s.start + s.count, ints).view({-1, 1}), sliding_window)
+              .view({1, 1, s.count, s.start + s.count});
     }
     span_masks_.push_back(mask);
-    spans_.push_back(s);
   }
-  if (slot.empty()) return;
-  const auto ints = torch::TensorOptions().dtype(torch::kInt64);
-  decode_slot_ = torch::tensor(slot, ints).to(device);
-  decode_position_ = torch::tensor(position, ints).to(device);
-  decode_offset_ = torch::tensor(offset, ints).to(device);
-  // Slots in [0, rows) that are not decoding attend their first key alone, so that no row of
-  // the batched call is empty; their outputs are dropped.
-  auto mask = torch::zeros({rows, keys}, torch::kBool);
-  mask.select(1, 0).fill_(true);
-  for (size_t b = 0; b < slot.size(); ++b)
-    mask[slot[b]].narrow(0, 0, position[b] + 1).fill_(true);
-  decode_mask_ = mask.view({rows, 1, 1, keys}).to(device);
 }
 
 torch::Tensor SlotAttention::attend(int64_t layer, const torch::Tensor& q, const torch::Tensor& k,
                                     const torch::Tensor& v, const torch::Tensor& /*mask*/) {
-  auto& cached_k = slots_.keys(layer);    // [slots, K, L, D]
-  auto& cached_v = slots_.values(layer);  // [slots, K, L, D]
-  auto out = torch::empty_like(q);        // [1, H, N, D]
-  if (decode_slot_.defined()) {
-    const auto rows = decode_mask_.size(0), keys = decode_mask_.size(3);
-    // The new tokens' keys and values [B, K, D] into their slots at their positions.
-    cached_k.index_put_({decode_slot_, Slice(), decode_position_},
-                        k[0].index_select(1, decode_offset_).transpose(0, 1));
-    cached_v.index_put_({decode_slot_, Slice(), decode_position_},
-                        v[0].index_select(1, decode_offset_).transpose(0, 1));
-    const auto H = q.size(1), D = q.size(3);
-    auto queries = torch::zeros({rows, H, 1, D}, q.options());
-    queries.index_copy_(0, decode_slot_,
-                        q[0].index_select(1, decode_offset_).transpose(0, 1).unsqueeze(2));
-    const auto o = grouped_attention(queries, cached_k.narrow(0, 0, rows).narrow(2, 0, keys),
-                                     cached_v.narrow(0, 0, rows).narrow(2, 0, keys),
-                                     decode_mask_);  // [rows, H, 1, D]
-    out[0].index_copy_(1, decode_offset_,
-                       o.index_select(0, decode_slot_).squeeze(2).transpose(0, 1));
+  auto& cached_k = slots_.keys(layer);  // [slots, K, L, D]
+  auto& cached_v = slots_.values(layer);
+  // The output as [1, N, H, D] rows (returned transposed), which the decoder's output
+  // projection then reads without a copy.
+  auto out = torch::empty({1, q.size(2), q.size(1), q.size(3)}, q.options());
+  const auto heads_out = out.transpose(1, 2);  // [1, H, N, D]
+  if (rows_ > 0 && fused_) {
+    auto rows = out[0].narrow(0, 0, rows_);  // [R, H, D]
+    attend_rows_cpu(q[0].narrow(1, 0, rows_).transpose(0, 1).contiguous(),
+                    k[0].narrow(1, 0, rows_).transpose(0, 1).contiguous(),
+                    v[0].narrow(1, 0, rows_).transpose(0, 1).contiguous(), cached_k, cached_v,
+                    positions_, keys_, window_, rows);
+  } else if (rows_ > 0) {
+    // Row r's key and value [R, K, D] into slot r at its position.
+    cached_k.index_put_({rows_index_, Slice(), positions_},
+                        k[0].narrow(1, 0, rows_).transpose(0, 1));
+    cached_v.index_put_({rows_index_, Slice(), positions_},
+                        v[0].narrow(1, 0, rows_).transpose(0, 1));
+    // Each row a batch entry of one query [R, H, 1, D] over its slot's first keys.
+    const auto o = grouped_attention(q.narrow(2, 0, rows_).permute({2, 1, 0, 3}),
+                                     cached_k.narrow(0, 0, rows_).narrow(2, 0, keys_),
+                                     cached_v.narrow(0, 0, rows_).narrow(2, 0, keys_), row_mask_);
+    heads_out.narrow(2, 0, rows_).copy_(o.permute({2, 1, 0, 3}));
   }
   for (size_t i = 0; i < spans_.size(); ++i) {
     const auto& s = spans_[i];
@@ -119,12 +271,12 @@ torch::Tensor SlotAttention::attend(int64_t layer, const torch::Tensor& q, const
     slot_k.narrow(1, s.start, s.count).copy_(k[0].narrow(1, s.offset, s.count));
     slot_v.narrow(1, s.start, s.count).copy_(v[0].narrow(1, s.offset, s.count));
     const auto S = s.start + s.count;
-    out.narrow(2, s.offset, s.count)
+    heads_out.narrow(2, s.offset, s.count)
         .copy_(grouped_attention(q.narrow(2, s.offset, s.count),
                                  slot_k.narrow(1, 0, S).unsqueeze(0),
                                  slot_v.narrow(1, 0, S).unsqueeze(0), span_masks_[i]));
   }
-  return out;
+  return heads_out;
 }
 
 }  // namespace flywheel

@@ -9,6 +9,14 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// splitmix64's finaliser.
+uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 }  // namespace
 
 void SamplingParams::validate(const std::string& prefix) const {
@@ -64,40 +72,99 @@ torch::Tensor sampling_logprobs(const torch::Tensor& logits, const SamplingParam
 }
 
 uint64_t request_seed(uint64_t seed, uint64_t request, uint64_t sample) {
-  // splitmix64's finaliser over each word in turn.
-  const auto mix = [](uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  return mix(mix(mix(seed) ^ request) ^ sample);
+  return mix64(mix64(mix64(seed) ^ request) ^ sample);
 }
 
-SampledToken sample_token(const torch::Tensor& logits, const SamplingParams& params,
-                          torch::Generator& generator, const std::vector<int64_t>& banned) {
-  TORCH_CHECK(logits.dim() == 1, "sample_token takes one row of logits [V], got ", logits.sizes());
-  const auto model = logits.to(torch::kFloat32).log_softmax(-1);  // [V]
-  // The stages are shift-invariant, so they may run on log-probs as on logits.
-  auto allowed = model;
-  if (!banned.empty()) {
-    allowed = model.index_fill(0, torch::tensor(banned, torch::kInt64).to(model.device()), kNegInf);
+double stream_uniform(uint64_t stream, uint64_t t) {
+  // The top 53 bits of a mix of (stream, t): every double of the form k / 2^53 equally likely.
+  return static_cast<double>(mix64(stream ^ mix64(t)) >> 11) * 0x1.0p-53;
+}
+
+torch::Tensor inverse_cdf(const torch::Tensor& probs, const torch::Tensor& u) {
+  const auto cdf = probs.to(torch::kFloat32).cumsum(-1);   // [R, V], non-decreasing
+  const auto total = cdf.narrow(-1, cdf.size(-1) - 1, 1);  // [R, 1]
+  // u x total, kept below the total whatever the rounding: the first entry above it then
+  // exists, and the entry before it is at or below it, so that token's mass is positive.
+  auto threshold =
+      (u.to(torch::kFloat64).view({-1, 1}) * total.to(torch::kFloat64)).to(torch::kFloat32);
+  threshold = torch::minimum(threshold, torch::nextafter(total, torch::zeros_like(total)));
+  return torch::searchsorted(cdf, threshold, /*out_int32=*/false, /*right=*/true).view({-1});
+}
+
+std::vector<SampledToken> sample_rows(const torch::Tensor& logits,
+                                      const std::vector<RowSampling>& rows) {
+  TORCH_CHECK(logits.dim() == 2 && logits.size(0) == static_cast<int64_t>(rows.size()),
+              "sample_rows: logits [R, V] for ", rows.size(), " rows, got ", logits.sizes());
+  const auto device = logits.device();
+  const auto ints = torch::TensorOptions().dtype(torch::kInt64);
+  const auto model = logits.to(torch::kFloat32).log_softmax(-1);  // [R, V]
+
+  // Rows grouped by their parameters, in order of first appearance.
+  std::vector<const SamplingParams*> kinds;
+  std::vector<std::vector<int64_t>> members;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    size_t g = 0;
+    while (g < kinds.size() && !(*kinds[g] == *rows[r].params))
+      ++g;
+    if (g == kinds.size()) {
+      kinds.push_back(rows[r].params);
+      members.emplace_back();
+    }
+    members[g].push_back(static_cast<int64_t>(r));
   }
-  torch::Tensor token, logprob;  // [1]
-  if (params.greedy()) {
-    token = allowed.argmax().view({1});
-    logprob = torch::zeros({1}, model.options());
-  } else {
-    const auto logprobs = sampling_logprobs(allowed, params);
-    token = torch::multinomial(logprobs.exp(), 1, /*replacement=*/false, generator);
-    logprob = logprobs.index_select(0, token);
+
+  std::vector<torch::Tensor> picked;  // per group [g, 3]: token, logprob, model logprob
+  for (size_t g = 0; g < kinds.size(); ++g) {
+    const auto& idx = members[g];
+    const auto n = static_cast<int64_t>(idx.size());
+    const auto m =
+        n == model.size(0) ? model : model.index_select(0, torch::tensor(idx, ints).to(device));
+    // Stop tokens banned before min_new_tokens; the stages are shift-invariant, so they run
+    // on log-probs as on logits.
+    std::vector<int64_t> ban_rows, ban_ids;
+    for (int64_t i = 0; i < n; ++i) {
+      const auto* banned = rows[static_cast<size_t>(idx[static_cast<size_t>(i)])].banned;
+      if (banned == nullptr) continue;
+      for (auto id : *banned) {
+        ban_rows.push_back(i);
+        ban_ids.push_back(id);
+      }
+    }
+    auto allowed = m;
+    if (!ban_rows.empty()) {
+      allowed = m.index_put(
+          {torch::tensor(ban_rows, ints).to(device), torch::tensor(ban_ids, ints).to(device)},
+          torch::full({}, kNegInf, m.options()));
+    }
+    torch::Tensor token, logprob;  // [n, 1]
+    if (kinds[g]->greedy()) {
+      token = allowed.argmax(-1, /*keepdim=*/true);
+      logprob = torch::zeros({n, 1}, m.options());  // a point mass
+    } else {
+      const auto lp = sampling_logprobs(allowed, *kinds[g]);
+      std::vector<double> u;
+      for (auto r : idx)
+        u.push_back(
+            stream_uniform(rows[static_cast<size_t>(r)].stream, rows[static_cast<size_t>(r)].draw));
+      token = inverse_cdf(lp.exp(), torch::tensor(u, torch::kFloat64).to(device)).view({n, 1});
+      logprob = lp.gather(1, token);
+    }
+    picked.push_back(torch::cat({token.to(torch::kFloat64), logprob.to(torch::kFloat64),
+                                 m.gather(1, token).to(torch::kFloat64)},
+                                1));
   }
-  // One transfer of the three figures (one synchronisation on a GPU).
-  const auto picked = torch::cat({token.to(torch::kFloat64), logprob.to(torch::kFloat64),
-                                  model.index_select(0, token).to(torch::kFloat64)})
-                          .cpu();
-  const auto* v = picked.data_ptr<double>();
-  return {static_cast<int64_t>(v[0]), v[1], v[2]};
+  // One transfer for every row (one synchronisation on a GPU).
+  const auto host = (picked.size() == 1 ? picked[0] : torch::cat(picked)).cpu().contiguous();
+  const auto* v = host.data_ptr<double>();
+  std::vector<SampledToken> out(rows.size());
+  size_t at = 0;
+  for (const auto& idx : members) {
+    for (auto r : idx) {
+      out[static_cast<size_t>(r)] = {static_cast<int64_t>(v[3 * at]), v[3 * at + 1], v[3 * at + 2]};
+      ++at;
+    }
+  }
+  return out;
 }
 
 }  // namespace flywheel

@@ -1,9 +1,14 @@
-// Next-token selection for one request's row of logits: a straight pipeline of small stages,
+// Next-token selection for a step's rows of logits: a straight pipeline of small stages,
 //   temperature -> top-k -> top-p -> min-p -> sample (argmax at temperature 0),
-// each a pure function of float32 scores [..., V] (masked entries -inf). Every request draws
-// from a generator of its own, seeded from (seed, request index, sample index), so a
-// request's samples do not depend on what else is batched with it, nor on how many ranks
-// share the work.
+// each a pure function of float32 scores [..., V] (masked entries -inf), run on the logits'
+// device over all the rows that share parameters at once.
+//
+// Randomness is counter-based: a sequence's t-th draw is one uniform number made from its
+// stream's seed (request_seed(seed, request index, sample index)) and t, by a 64-bit mix on
+// the host. The token is where that number falls in the row's cumulative distribution. So a
+// sequence's samples depend on nothing but its own logits: not on the rows batched beside it,
+// not on how many ranks share the work, not on the device, and a step's draws cost no
+// generator calls and one host transfer for all rows.
 #pragma once
 
 #include <torch/torch.h>
@@ -22,6 +27,9 @@ struct SamplingParams {
   // UserError naming the option (`prefix` + name) when out of range.
   void validate(const std::string& prefix) const;
   bool greedy() const { return temperature == 0; }
+  bool operator==(const SamplingParams& o) const {
+    return temperature == o.temperature && top_k == o.top_k && top_p == o.top_p && min_p == o.min_p;
+  }
 };
 
 // The stages. Scores are float32 [..., V]; each keeps the shape and masks with -inf.
@@ -38,9 +46,26 @@ torch::Tensor apply_min_p(const torch::Tensor& scores, double p);
 // temperature 0, of the model's distribution (greedy takes its argmax).
 torch::Tensor sampling_logprobs(const torch::Tensor& logits, const SamplingParams& params);
 
-// A request's generator: seeded from (seed, request, sample) by a 64-bit mix, so that
+// A sequence's stream: seeded from (seed, request, sample) by a 64-bit mix, so that
 // neighbouring requests and samples get unrelated streams.
 uint64_t request_seed(uint64_t seed, uint64_t request, uint64_t sample);
+// The stream's draw number `t`, uniform in [0, 1) (53 bits).
+double stream_uniform(uint64_t stream, uint64_t t);
+
+// Where `u` in [0, 1) falls in each row's distribution: probs [R, V] (non-negative, any
+// scale), u [R] float64 -> [R] int64, the first index whose cumulative mass exceeds u times
+// the row's total. Never an index of zero mass.
+torch::Tensor inverse_cdf(const torch::Tensor& probs, const torch::Tensor& u);
+
+// One row of a step's sampling.
+struct RowSampling {
+  const SamplingParams* params = nullptr;
+  uint64_t stream = 0;  // request_seed(...)
+  uint64_t draw = 0;    // which draw of the stream: the sequence's token index
+  // Ids never drawn here (stop tokens before min_new_tokens); the model log-prob ignores the
+  // ban. Null: none.
+  const std::vector<int64_t>* banned = nullptr;
+};
 
 struct SampledToken {
   int64_t token = 0;
@@ -48,9 +73,9 @@ struct SampledToken {
   double model_logprob = 0;  // under the model's own distribution at temperature 1
 };
 
-// Draws the next token from one row of logits [V] (any dtype, on any device). `banned` ids
-// (stop tokens before min_new_tokens) are never drawn; the model log-prob ignores the ban.
-SampledToken sample_token(const torch::Tensor& logits, const SamplingParams& params,
-                          torch::Generator& generator, const std::vector<int64_t>& banned = {});
+// Draws row r's next token from logits [R, V] (any dtype, on any device): rows with equal
+// parameters go through the stages together; one host transfer at the end.
+std::vector<SampledToken> sample_rows(const torch::Tensor& logits,
+                                      const std::vector<RowSampling>& rows);
 
 }  // namespace flywheel

@@ -78,6 +78,15 @@ void Scheduler::finish(size_t k) {
   s.done = true;
   slots_.release(s.slot);
   running_.erase(std::find(running_.begin(), running_.end(), k));
+  const auto last = std::max_element(running_.begin(), running_.end(), [&](size_t a, size_t b) {
+    return seqs_[a].slot < seqs_[b].slot;
+  });
+  if (last != running_.end() && seqs_[*last].slot > s.slot) {
+    auto& moved = seqs_[*last];
+    slots_.relocate(moved.slot, s.slot, moved.cached);
+    moved.slot = s.slot;
+  }
+  s.slot = -1;
 }
 
 }  // namespace flywheel

@@ -7,7 +7,8 @@
 // what is left going in chunks. Only a request's first sample computes its prompt; when the
 // prompt is in, the others copy its keys and values (fork). A slot holds a whole sequence
 // (prompt + max_new_tokens), so a running sequence never runs out of room and nothing is
-// preempted: no room means a request waits.
+// preempted: no room means a request waits. When a sequence finishes, the one in the highest
+// slot moves into its slot, so the slots in use stay [0, used) (rollout/kv_slots.h).
 #pragma once
 
 #include <cstdint>
@@ -56,7 +57,8 @@ class Scheduler {
   std::vector<Sampling> computed(const Step& step);
   // A token was sampled for sequence k.
   void sampled(size_t k) { ++seqs_[k].known; }
-  // Sequence k is finished: its slot is free for waiting requests.
+  // Sequence k is finished: its slot goes to the sequence in the highest slot, if that is
+  // above it, and a slot is free for waiting requests.
   void finish(size_t k);
 
  private:

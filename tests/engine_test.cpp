@@ -13,6 +13,7 @@
 #include "tests/fixtures.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/core/error.h"
+#include "trainer/model/init.h"
 
 namespace flywheel {
 namespace {
@@ -52,14 +53,14 @@ std::vector<std::vector<int64_t>> prompts_of(const std::vector<int64_t>& lengths
   return out;
 }
 
-void expect_greedy_matches_recompute(const std::string& dir) {
-  auto model = load_causal_lm(dir);
+void expect_greedy_matches_recompute(LlamaForCausalLM model, bool fixed_shape = false) {
   const auto eos = model->config().eos_token_ids;
   const auto prompts = prompts_of({1, 7, 33, 64, 110, 2, 90}, model->config().vocab_size);
   EngineOptions options;
   options.max_num_seqs = 3;      // requests wait for slots and enter as others leave
   options.max_step_tokens = 48;  // long prompts go in chunks, beside decoding sequences
   options.max_seq_len = 160;
+  options.fixed_shape_decode = fixed_shape;
   Engine engine(model, options);
   std::vector<Request> requests;
   for (const auto& p : prompts) {
@@ -79,20 +80,46 @@ void expect_greedy_matches_recompute(const std::string& dir) {
     EXPECT_EQ(got[i][0].finish_reason, want.size() < 48 ? "stop" : "length");
     lengths.insert(got[i][0].token_ids.size());
   }
-  std::printf("%s: %zu prompts, %lld steps, %lld prompt + %lld generated tokens, %zu lengths\n",
-              dir.c_str(), prompts.size(), static_cast<long long>(engine.stats().steps),
+  std::printf("%zu prompts, %lld steps, %lld prompt + %lld generated tokens, %zu lengths\n",
+              prompts.size(), static_cast<long long>(engine.stats().steps),
               static_cast<long long>(engine.stats().prompt_tokens),
               static_cast<long long>(engine.stats().generated_tokens), lengths.size());
 }
 
 TEST(Engine, GreedyMatchesFullRecomputationOnLlamaTiny) {
   FLYWHEEL_REQUIRE_PATH(tiny_dir());
-  expect_greedy_matches_recompute(tiny_dir());
+  expect_greedy_matches_recompute(load_causal_lm(tiny_dir()));
 }
 
 TEST(Engine, GreedyMatchesFullRecomputationOnStories260K) {
   FLYWHEEL_REQUIRE_PATH(stories_dir());
-  expect_greedy_matches_recompute(stories_dir());
+  expect_greedy_matches_recompute(load_causal_lm(stories_dir()));
+}
+
+// Decode steps at the fixed shapes CUDA graphs capture (rows padded to a bucket, every slot
+// position attended under the mask), run eagerly here: the same continuations.
+TEST(Engine, FixedShapeDecodeStepsMatchFullRecomputation) {
+  FLYWHEEL_REQUIRE_PATH(stories_dir());
+  expect_greedy_matches_recompute(load_causal_lm(stories_dir()), /*fixed_shape=*/true);
+}
+
+// A sliding-window model (Mistral): every engine token attends only the window, as the full
+// forward's mask says; prompts and continuations longer than the window.
+TEST(Engine, SlidingWindowMatchesFullRecomputation) {
+  ModelConfig config;
+  config.vocab_size = 97;
+  config.hidden_size = 32;
+  config.intermediate_size = 64;
+  config.num_hidden_layers = 2;
+  config.num_attention_heads = 4;
+  config.num_key_value_heads = 2;
+  config.head_dim = 8;
+  config.max_position_embeddings = 256;
+  config.sliding_window = 12;
+  LlamaForCausalLM model(config);
+  init_weights(*model, 0.3, 7);  // large weights: attention far from uniform
+  expect_greedy_matches_recompute(model);
+  expect_greedy_matches_recompute(model, /*fixed_shape=*/true);
 }
 
 // At temperature 1 with no other stage the two log-prob kinds coincide, and both equal the

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "rollout/generate.h"
+#include "rollout/engine.h"
 #include "tests/fixtures.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/checkpoint/safetensors.h"
@@ -140,7 +140,7 @@ TEST(LlamaFixture, CachedDecodingMatchesFullForward) {
   EXPECT_EQ(cache.length(), ids.size(1));
 }
 
-// Both fixture prompts in one left-padded batch and each alone reproduce HF's greedy ids.
+// Both fixture prompts in one engine run and each alone reproduce HF's greedy ids.
 TEST(LlamaFixture, GreedyContinuationsMatchExactly) {
   FLYWHEEL_REQUIRE_PATH(tiny_dir());
   auto model = load_causal_lm(tiny_dir());
@@ -151,13 +151,19 @@ TEST(LlamaFixture, GreedyContinuationsMatchExactly) {
     prompts.push_back(c["prompt_ids"].get<std::vector<int64_t>>());
     wants.push_back(c["greedy_ids"].get<std::vector<int64_t>>());
   }
-  GenerateOptions options;
-  options.sampler.temperature = 0;  // greedy
-  options.max_new_tokens = static_cast<int64_t>(wants[0].size());
-  auto batched = generate(model, prompts, options);
+  Engine engine(model, {});
+  std::vector<Request> requests;
+  for (const auto& p : prompts) {
+    Request r;
+    r.prompt = p;
+    r.sampling.temperature = 0;  // greedy
+    r.max_new_tokens = static_cast<int64_t>(wants[0].size());
+    requests.push_back(r);
+  }
+  const auto batched = engine.generate(requests);
   for (size_t i = 0; i < prompts.size(); ++i) {
-    EXPECT_EQ(batched[i], wants[i]) << "batched prompt " << i;
-    EXPECT_EQ(generate(model, {prompts[i]}, options)[0], wants[i]) << "single prompt " << i;
+    EXPECT_EQ(batched[i][0].token_ids, wants[i]) << "batched prompt " << i;
+    EXPECT_EQ(engine.generate({requests[i]})[0][0].token_ids, wants[i]) << "single prompt " << i;
   }
 }
 

@@ -76,38 +76,67 @@ TEST(Sampler, StagesRunInOrder) {
                {0, 0, 3.0 / 7, 4.0 / 7});
 }
 
+// One row's draw number `draw` of stream `stream`.
+SampledToken draw_one(const torch::Tensor& logits, const SamplingParams& params, uint64_t stream,
+                      uint64_t draw, const std::vector<int64_t>* banned = nullptr) {
+  return sample_rows(logits.view({1, -1}), {{&params, stream, draw, banned}})[0];
+}
+
 TEST(Sampler, GreedyTakesTheArgmaxAndReportsBothLogProbs) {
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(1);
   SamplingParams greedy;
   greedy.temperature = 0;
-  const auto t = sample_token(logits_of(kProbs), greedy, generator);
+  const auto t = draw_one(logits_of(kProbs), greedy, 1, 0);
   EXPECT_EQ(t.token, 3);
   EXPECT_EQ(t.logprob, 0);  // a point mass
   EXPECT_NEAR(t.model_logprob, std::log(0.4), 1e-6);
 }
 
 TEST(Sampler, SampledLogProbsAreOfTheSampledAndOfTheModelDistribution) {
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(7);
   SamplingParams params;
   params.temperature = 2.0;
   params.top_k = 2;  // keeps 0.3 and 0.4, at T = 2: sqrt(0.3), sqrt(0.4) renormalised
   const double kept = std::sqrt(0.3) + std::sqrt(0.4);
-  for (int i = 0; i < 20; ++i) {
-    const auto t = sample_token(logits_of(kProbs), params, generator);
+  for (uint64_t i = 0; i < 20; ++i) {
+    const auto t = draw_one(logits_of(kProbs), params, 7, i);
     ASSERT_TRUE(t.token == 2 || t.token == 3) << t.token;
     EXPECT_NEAR(t.logprob, std::log(std::sqrt(kProbs[t.token]) / kept), 1e-6);
     EXPECT_NEAR(t.model_logprob, std::log(kProbs[t.token]), 1e-6);
   }
 }
 
+TEST(Sampler, BannedTokensAreNeverDrawnButKeepTheirModelLogProb) {
+  SamplingParams params;
+  const std::vector<int64_t> banned = {3, 1};
+  for (uint64_t i = 0; i < 50; ++i) {
+    const auto t = draw_one(logits_of(kProbs), params, 4, i, &banned);
+    ASSERT_TRUE(t.token == 0 || t.token == 2) << t.token;
+    EXPECT_NEAR(t.logprob, std::log(kProbs[t.token] / 0.4), 1e-6);  // 0.1 and 0.3 remain
+    EXPECT_NEAR(t.model_logprob, std::log(kProbs[t.token]), 1e-6);
+  }
+  SamplingParams greedy;
+  greedy.temperature = 0;
+  EXPECT_EQ(draw_one(logits_of(kProbs), greedy, 4, 0, &banned).token, 2);
+}
+
+// The inverse CDF: u in [0, 0.1) -> 0, [0.1, 0.3) -> 1, ... and never a token of no mass,
+// even for u just below 1 or probabilities that do not sum to 1.
+TEST(Sampler, InverseCdfMapsUniformsToTokens) {
+  const auto probs = torch::tensor({0.1, 0.2, 0.0, 0.3, 0.4, 0.0}, torch::kFloat32).repeat({6, 1});
+  const auto u = torch::tensor({0.0, 0.05, 0.15, 0.31, 0.65, 1.0 - 0x1.0p-53}, torch::kFloat64);
+  const auto got = inverse_cdf(probs, u);
+  EXPECT_EQ(std::vector<int64_t>(got.data_ptr<int64_t>(), got.data_ptr<int64_t>() + 6),
+            (std::vector<int64_t>{0, 0, 1, 3, 4, 4}));
+  const auto scaled = inverse_cdf(probs * 7.0, u);  // any total
+  EXPECT_TRUE(torch::equal(scaled, got));
+}
+
 TEST(Sampler, SeededSamplesAreReproducibleAndDistributedAsPlanned) {
   SamplingParams params;
   params.min_p = 0.5;  // 0, 2/9, 3/9, 4/9
-  const auto draw = [&](uint64_t seed, int n) {
-    auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto draw = [&](uint64_t stream, int n) {
     std::vector<int64_t> out;
     for (int i = 0; i < n; ++i)
-      out.push_back(sample_token(logits_of(kProbs), params, generator).token);
+      out.push_back(draw_one(logits_of(kProbs), params, stream, static_cast<uint64_t>(i)).token);
     return out;
   };
   EXPECT_EQ(draw(11, 50), draw(11, 50));
@@ -121,6 +150,47 @@ TEST(Sampler, SeededSamplesAreReproducibleAndDistributedAsPlanned) {
   EXPECT_NEAR(freq[1], 2.0 / 9, 0.0142);
   EXPECT_NEAR(freq[2], 3.0 / 9, 0.0142);
   EXPECT_NEAR(freq[3], 4.0 / 9, 0.0142);
+}
+
+// Rows of different parameters, streams and bans in one call draw exactly what each draws
+// alone: the batch changes nothing.
+TEST(Sampler, RowsDrawTheSameAloneAndTogether) {
+  SamplingParams hot, nucleus, greedy;
+  hot.temperature = 1.7;
+  nucleus.top_p = 0.8;
+  nucleus.top_k = 3;
+  greedy.temperature = 0;
+  const std::vector<int64_t> banned = {3};
+  const auto logits = torch::randn({5, 11}, at::make_generator<at::CPUGeneratorImpl>(3));
+  const std::vector<RowSampling> rows = {{&hot, 1, 0, nullptr},
+                                         {&nucleus, 2, 5, nullptr},
+                                         {&greedy, 3, 1, nullptr},
+                                         {&hot, 4, 9, &banned},
+                                         {&nucleus, 5, 2, &banned}};
+  for (int repeat = 0; repeat < 20; ++repeat) {
+    std::vector<RowSampling> shifted = rows;
+    for (auto& r : shifted)
+      r.draw += static_cast<uint64_t>(repeat);
+    const auto together = sample_rows(logits, shifted);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto alone = sample_rows(logits[static_cast<int64_t>(i)].view({1, -1}), {shifted[i]});
+      EXPECT_EQ(alone[0].token, together[i].token) << "row " << i;
+      EXPECT_EQ(alone[0].logprob, together[i].logprob) << "row " << i;
+      EXPECT_EQ(alone[0].model_logprob, together[i].model_logprob) << "row " << i;
+    }
+  }
+}
+
+TEST(Sampler, StreamUniformsAreUniform) {
+  // 100000 draws over 10 bins: each within 5 standard deviations (~0.0047) of 0.1.
+  std::vector<double> bins(10, 0);
+  for (uint64_t t = 0; t < 100000; ++t) {
+    const double u = stream_uniform(request_seed(1, 2, 3), t);
+    ASSERT_TRUE(u >= 0 && u < 1);
+    bins[static_cast<size_t>(u * 10)] += 1e-5;
+  }
+  for (auto b : bins)
+    EXPECT_NEAR(b, 0.1, 0.0047);
 }
 
 TEST(Sampler, EveryRequestAndSampleGetsItsOwnSeed) {

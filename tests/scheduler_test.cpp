@@ -72,10 +72,11 @@ TEST(Scheduler, RequestsWaitForSlotsAndEnterAsOthersFinish) {
   step = s.next();
   EXPECT_EQ(spans_of(step), (Spans{{0, 4, 1}, {1, 4, 1}}));
   run(s, step);
-  s.finish(0);  // sequence 0 stops: its slot goes to request 2, mid-flight
+  s.finish(0);  // sequence 0 stops: sequence 1 moves down, request 2 enters mid-flight
+  EXPECT_EQ(s.seq(1).slot, 0);
   step = s.next();
   EXPECT_EQ(spans_of(step), (Spans{{1, 5, 1}, {2, 0, 4}}));
-  EXPECT_EQ(s.seq(2).slot, 0);
+  EXPECT_EQ(s.seq(2).slot, 1);
   run(s, step);
   s.finish(1);
   s.finish(2);
@@ -130,6 +131,37 @@ TEST(Scheduler, DecodingAndANewPromptShareTheBudget) {
   const auto step = s.next();
   // Three decoding tokens fill 3 of 4; the new prompt gets the last one.
   EXPECT_EQ(spans_of(step), (Spans{{1, 1, 1}, {2, 1, 1}, {3, 1, 1}, {4, 0, 1}}));
+}
+
+// A sequence leaving a low slot makes the one in the highest slot move into it, keys and
+// values included, so the slots in use stay [0, used) and decoding rows stay one block.
+TEST(Scheduler, FinishingCompactsTheSlotsInUse) {
+  auto slots = tiny_slots(4);
+  Scheduler s(slots, 100);
+  for (int i = 0; i < 4; ++i)
+    s.add(3, 1);
+  run(s, s.next());
+  run(s, s.next());  // every sequence has 4 tokens cached, in slots 0..3
+  for (int64_t slot = 0; slot < 4; ++slot)
+    slots.keys(0)[slot].narrow(1, 0, 4).fill_(static_cast<float>(slot + 1));
+  s.finish(1);
+  EXPECT_EQ(s.seq(3).slot, 1);  // the highest moved into the hole
+  EXPECT_EQ(s.seq(0).slot, 0);
+  EXPECT_EQ(s.seq(2).slot, 2);
+  EXPECT_EQ(slots.free_slots(), 1);
+  EXPECT_TRUE(torch::all(slots.keys(0)[1].narrow(1, 0, 4) == 4.0f).item<bool>());
+  s.finish(2);  // already the highest in use: nothing moves
+  EXPECT_EQ(s.seq(3).slot, 1);
+  const auto step = s.next();
+  std::vector<int64_t> used;
+  for (const auto& span : step.spans)
+    used.push_back(span.slot);
+  EXPECT_EQ(used, (std::vector<int64_t>{0, 1}));
+  // A new request takes the lowest free slot.
+  s.add(2, 1);
+  run(s, step);
+  s.next();
+  EXPECT_EQ(s.seq(4).slot, 2);
 }
 
 }  // namespace

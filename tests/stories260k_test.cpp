@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "rollout/generate.h"
+#include "rollout/engine.h"
 #include "tests/fixtures.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/text/tokenizer.h"
@@ -30,10 +30,12 @@ TEST(Stories260K, GreedyDecodingMatchesLlama2c) {
   ASSERT_EQ(prompt, expected["prompt_ids"].get<std::vector<int64_t>>());
 
   auto model = load_causal_lm(stories_dir());
-  GenerateOptions options;
-  options.sampler.temperature = 0;  // greedy
-  options.max_new_tokens = static_cast<int64_t>(want_ids.size());
-  const auto got = generate(model, {prompt}, options)[0];
+  Engine engine(model, {}, &tokenizer);
+  Request r;
+  r.prompt = prompt;
+  r.sampling.temperature = 0;  // greedy
+  r.max_new_tokens = static_cast<int64_t>(want_ids.size());
+  const auto got = engine.generate({r})[0][0].token_ids;
   EXPECT_EQ(got, want_ids);
 
   std::vector<int64_t> all = prompt;

@@ -9,10 +9,13 @@
 #include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime_api.h>
 #endif
 
 #include <algorithm>
+#include <fstream>
+#include <limits>
 #include <mutex>
 #include <unordered_map>
 
@@ -158,6 +161,30 @@ int64_t peak_memory_bytes(const torch::Device& device) {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+int64_t free_device_memory(const torch::Device& device) {
+#if FLYWHEEL_WITH_CUDA
+  if (device.is_cuda()) {
+    const c10::cuda::CUDAGuard guard(device);
+    size_t free = 0, total = 0;
+    C10_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(
+        device.has_index() ? device.index() : c10::cuda::current_device());
+    const auto all = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+    return static_cast<int64_t>(free) + stats.reserved_bytes[all].current -
+           stats.allocated_bytes[all].current;
+  }
+#endif
+  (void)device;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  while (meminfo >> key >> kib) {
+    if (key == "MemAvailable:") return kib * 1024;
+    meminfo.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  throw std::runtime_error("free_device_memory: no MemAvailable in /proc/meminfo");
 }
 
 std::string describe_build() {

@@ -1,7 +1,8 @@
 // Devices: naming them, binding a process to its GPU, moving batches there, and random
-// generators that live on them. With communicator.cpp this is the only code that calls CUDA
-// APIs directly; it is compiled in every build with CUDA (FLYWHEEL_WITH_CUDA), and a build or
-// a machine without CUDA turns a request for a GPU into a user error.
+// generators that live on them. With communicator.cpp and the rollout engine's CUDA graphs
+// (rollout/decode_step.cpp) this is the only code that calls CUDA APIs directly; it is compiled in
+// every build with CUDA (FLYWHEEL_WITH_CUDA), and a build or a machine without CUDA turns a request
+// for a GPU into a user error.
 #pragma once
 
 #include <torch/torch.h>
@@ -38,6 +39,11 @@ void track_cpu_memory();
 // track_cpu_memory() (memory-mapped checkpoint tensors are the page cache's, not counted), or
 // without it the peak resident set size (getrusage), libraries and mapped pages included.
 int64_t peak_memory_bytes(const torch::Device& device);
+
+// Memory that tensors on `device` could still take, in bytes: on a GPU what the driver has
+// free plus what LibTorch's caching allocator holds unused; on the CPU the kernel's
+// MemAvailable.
+int64_t free_device_memory(const torch::Device& device);
 
 // What this build supports, for `flywheel inspect --build` and the build test:
 // "LibTorch 2.14.1, CUDA 13.0 (compiled), 0 GPUs visible".

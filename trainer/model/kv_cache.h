@@ -34,6 +34,9 @@ class AttentionCache {
                                const torch::Tensor& v, const torch::Tensor& mask) = 0;
   // Called once per forward, after every layer attended its T new tokens.
   virtual void advance(int64_t t) = 0;
+  // True when attend() builds its own masks from what it knows of each token, so the decoder
+  // need not build one.
+  virtual bool masks_itself() const { return false; }
 };
 
 class KVCache final : public AttentionCache {

@@ -1,6 +1,7 @@
 #include "trainer/model/llama.h"
 
 #include "trainer/model/activation_checkpoint.h"
+#include "trainer/model/fused_cpu.h"
 #include "trainer/model/parameter_storage.h"
 #include "trainer/model/rotary.h"
 
@@ -31,6 +32,7 @@ void RMSNormImpl::reset() {
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  if (fused_cpu_applies(x)) return rms_norm_cpu(x, weight, eps_);
   auto h = x.to(torch::kFloat32);
   h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps_);
   return weight * h.to(x.scalar_type());
@@ -53,11 +55,18 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
                                      AttentionCache* cache, int64_t layer) {
   const auto B = x.size(0), T = x.size(1);
   const auto H = config_.num_attention_heads, K = config_.num_key_value_heads, D = config_.head_dim;
-  auto q = q_proj(x).view({B, T, H, D}).transpose(1, 2);  // [B, H, T, D]
-  auto k = k_proj(x).view({B, T, K, D}).transpose(1, 2);  // [B, K, T, D]
+  auto q = q_proj(x).view({B, T, H, D});
+  auto k = k_proj(x).view({B, T, K, D});
   auto v = v_proj(x).view({B, T, K, D}).transpose(1, 2);  // [B, K, T, D]
-  q = apply_rope(q, cos, sin);
-  k = apply_rope(k, cos, sin);
+  if (fused_cpu_applies(x)) {
+    rope_cpu_(q, cos, sin);
+    rope_cpu_(k, cos, sin);
+    q = q.transpose(1, 2);  // [B, H, T, D]
+    k = k.transpose(1, 2);  // [B, K, T, D]
+  } else {
+    q = apply_rope(q.transpose(1, 2), cos, sin);
+    k = apply_rope(k.transpose(1, 2), cos, sin);
+  }
   // With no mask the call is plain causal, which forward() only asks for when T == S.
   auto out = cache != nullptr ? cache->attend(layer, q, k, v, mask)
                               : grouped_attention(q, k, v, mask);  // [B, H, T, D]
@@ -74,6 +83,7 @@ void MLPImpl::reset() {
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+  if (fused_cpu_applies(x)) return down_proj(silu_mul_cpu(gate_proj(x), up_proj(x)));
   return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
 
@@ -158,7 +168,8 @@ torch::Tensor LlamaModelImpl::forward(const DecoderInput& in) {
   // Plain causal attention needs no mask tensor, which lets SDPA pick flash attention.
   const bool no_padding = !in.attention_mask.defined() ||
                           (in.right_padded && in.attention_mask.dim() == 2 && in.cache == nullptr);
-  const bool plain_causal = no_padding && past == 0 && !config_.sliding_window;
+  const bool plain_causal = (no_padding && past == 0 && !config_.sliding_window) ||
+                            (in.cache != nullptr && in.cache->masks_itself());
   auto mask = plain_causal ? torch::Tensor()
                            : build_attention_mask(in.attention_mask, B, past, T,
                                                   config_.sliding_window, ids.device());

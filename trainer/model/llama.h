@@ -10,6 +10,7 @@
 
 #include <utility>
 
+#include "trainer/model/fused_cpu.h"
 #include "trainer/model/kv_cache.h"
 #include "trainer/model/model_config.h"
 #include "trainer/model/parameter_gather.h"
@@ -31,7 +32,9 @@ class LinearImpl : public torch::nn::Cloneable<LinearImpl> {
     reset();
   }
   void reset() override;
-  torch::Tensor forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return fused_cpu_applies(x) ? linear_cpu(x, weight, bias) : torch::linear(x, weight, bias);
+  }
 
   torch::Tensor weight;  // [out, in]
   torch::Tensor bias;    // [out], or undefined

@@ -1,0 +1,172 @@
+// Generation throughput of the rollout engine, in process, on prompts from a JSONL file.
+//
+//   flywheel_bench_rollout --model DIR --prompts FILE [--max-new-tokens N] [--n K]
+//                          [--temperature T] [--reps R] [--dtype D] [--device DEV]
+//                          [--kv-cache-mb MB] [--profile TRACE.json]
+//
+// FILE holds one {"prompt_ids": [...]} per line (bench/rollout_prompts.py writes them, the
+// same for every engine compared). Every sequence generates exactly N tokens (no stop token:
+// min_new_tokens = N), sampled at temperature T (0: greedy), K samples per prompt. One
+// untimed run, then R timed ones of engine.generate() around the whole set; prints one JSON
+// line: the median seconds, generated tokens, tokens/s, and the first sequence's ids (the
+// bench script checks greedy runs agree across engines). --profile runs once more under the
+// autograd profiler and writes a Chrome trace (bench/profile_compare.py reads it).
+#include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "rollout/engine.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/core/error.h"
+#include "trainer/core/jsonl.h"
+#include "trainer/dist/runtime.h"
+#include "trainer/model/device.h"
+#include "trainer/model/model_config.h"
+
+namespace {
+
+using flywheel::UserError;
+
+struct Flags {
+  std::string model, prompts, dtype, device = "cpu", profile;
+  int64_t max_new_tokens = 128, n = 1, reps = 3, kv_cache_mb = 1024;
+  double temperature = 1.0;
+};
+
+constexpr const char* kUsage =
+    "usage: flywheel_bench_rollout --model DIR --prompts FILE [--max-new-tokens N] [--n K]\n"
+    "                              [--temperature T] [--reps R] [--dtype D] [--device DEV]\n"
+    "                              [--kv-cache-mb MB] [--profile TRACE.json]\n";
+
+int64_t parse_int(const std::string& flag, const std::string& value, int64_t min) {
+  size_t used = 0;
+  int64_t x = 0;
+  try {
+    x = std::stoll(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != value.size() || value.empty() || x < min) {
+    throw UserError(flag + " '" + value + "': expected an integer >= " + std::to_string(min));
+  }
+  return x;
+}
+
+Flags parse_flags(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "-h" || flag == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    if (i + 1 >= argc) throw UserError(flag + ": missing value\n" + kUsage);
+    const std::string value = argv[++i];
+    if (flag == "--model") {
+      f.model = value;
+    } else if (flag == "--prompts") {
+      f.prompts = value;
+    } else if (flag == "--max-new-tokens") {
+      f.max_new_tokens = parse_int(flag, value, 1);
+    } else if (flag == "--n") {
+      f.n = parse_int(flag, value, 1);
+    } else if (flag == "--reps") {
+      f.reps = parse_int(flag, value, 1);
+    } else if (flag == "--kv-cache-mb") {
+      f.kv_cache_mb = parse_int(flag, value, 1);
+    } else if (flag == "--temperature") {
+      f.temperature = std::stod(value);
+    } else if (flag == "--dtype") {
+      f.dtype = value;
+    } else if (flag == "--device") {
+      f.device = value;
+    } else if (flag == "--profile") {
+      f.profile = value;
+    } else {
+      throw UserError("unknown flag " + flag + "\n" + kUsage);
+    }
+  }
+  if (f.model.empty() || f.prompts.empty()) {
+    throw UserError(std::string("--model and --prompts are required\n") + kUsage);
+  }
+  return f;
+}
+
+int run(const Flags& f) {
+  const int threads = flywheel::configure_runtime();
+  flywheel::LoadOptions load;
+  if (!f.dtype.empty()) load.dtype = flywheel::parse_dtype(f.dtype, "--dtype");
+  load.device = flywheel::parse_device(f.device, "--device");
+  auto model = flywheel::load_causal_lm(f.model, load);
+
+  std::vector<flywheel::Request> requests;
+  flywheel::JsonlReader reader(f.prompts);
+  int64_t longest = 0;
+  for (flywheel::JsonlRecord rec; reader.next(&rec);) {
+    flywheel::Request r;
+    r.prompt = rec.value.at("prompt_ids").get<std::vector<int64_t>>();
+    r.max_new_tokens = r.min_new_tokens = f.max_new_tokens;
+    r.n = f.n;
+    r.sampling.temperature = f.temperature;
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(r.prompt.size()) + r.max_new_tokens);
+    requests.push_back(std::move(r));
+  }
+  flywheel::EngineOptions options;
+  options.kv_cache_mb = f.kv_cache_mb;
+  options.max_seq_len = longest;
+  flywheel::Engine engine(model, options);
+
+  engine.generate(requests);  // untimed
+  std::vector<double> seconds;
+  int64_t tokens = 0;
+  std::vector<int64_t> first;
+  for (int64_t rep = 0; rep < f.reps; ++rep) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto out = engine.generate(requests);
+    seconds.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    tokens = 0;
+    for (const auto& completions : out) {
+      for (const auto& c : completions)
+        tokens += static_cast<int64_t>(c.token_ids.size());
+    }
+    first = out[0][0].token_ids;
+  }
+  if (!f.profile.empty()) {
+    torch::autograd::profiler::RecordProfile guard(f.profile);
+    engine.generate(requests);
+  }
+  std::sort(seconds.begin(), seconds.end());
+  const double median = seconds[seconds.size() / 2];
+  nlohmann::json line = {{"impl", "flywheel"},
+                         {"threads", threads},
+                         {"sequences", requests.size() * static_cast<size_t>(f.n)},
+                         {"slots", engine.slots()},
+                         {"tokens", tokens},
+                         {"seconds", median},
+                         {"tokens_per_s", static_cast<double>(tokens) / median},
+                         {"ids", first}};
+  std::cout << line.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse_flags(argc, argv));
+  } catch (const UserError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return flywheel::kUserErrorExit;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

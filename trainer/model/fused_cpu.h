@@ -1,0 +1,32 @@
+// Fused float32 CPU kernels for generation: each does in one pass over memory what the
+// differentiable composition does in several ATen calls, and at decoding's small shapes the
+// calls, not the arithmetic, are the cost (bench/README.md, "Rollout"). The modules of
+// trainer/model/llama.h use them when fused_cpu_applies(), i.e. under inference mode, which
+// the rollout engine sets; every other forward (training, activation checkpointing's
+// replays, evaluation under no_grad) keeps the composed path, so its numbers do not change.
+// Each kernel does the same float32 operations as the composition it replaces, except that
+// RMSNorm sums its squares in double, so results agree to float32 rounding.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace flywheel {
+
+// True when `x` is a float32 CPU tensor and inference mode is on.
+bool fused_cpu_applies(const torch::Tensor& x);
+
+// weight * (x * rsqrt(mean(x^2) + eps)) over the last dimension: x [..., C], weight [C].
+torch::Tensor rms_norm_cpu(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+
+// Rotary embedding in place on x [B, T, H, D] (contiguous): x * cos + rotate_half(x) * sin,
+// cos/sin [B, T, D] (float32).
+void rope_cpu_(torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+
+// silu(gate) * up, elementwise (same shapes, contiguous).
+torch::Tensor silu_mul_cpu(const torch::Tensor& gate, const torch::Tensor& up);
+
+// x [..., in] W^T (+ b) as one matrix product on the flattened rows (x contiguous).
+torch::Tensor linear_cpu(const torch::Tensor& x, const torch::Tensor& weight,
+                         const torch::Tensor& bias);
+
+}  // namespace flywheel
