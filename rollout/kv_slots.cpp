@@ -80,51 +80,84 @@ torch::Tensor causal_mask(const torch::Tensor& keys, const torch::Tensor& positi
   return mask;
 }
 
-// Four floats as one value: GCC's vector extension, one SSE register on any x86-64.
+// The decode kernels' inner loops, in GCC's vector extension so that they run on whole
+// vector registers, and compiled three times (AVX-512, AVX2, baseline x86-64) with the best
+// one the CPU supports chosen when the program loads.
 using Float4 = float __attribute__((vector_size(16)));
+using Float8 = float __attribute__((vector_size(32)));
+using Double4 = double __attribute__((vector_size(32)));
+#define FLYWHEEL_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
-inline Float4 load4(const float* p) {
-  Float4 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-// a . b over D floats, summed in double: the scores then carry no rounding of their own
-// beyond the final one, which keeps the engine's log-probs within float32 rounding of the
-// trainer's forward (tests/engine_test.cpp).
-float dot(const float* a, const float* b, int64_t D) {
-  double x0 = 0, x1 = 0, x2 = 0, x3 = 0;
-  int64_t d = 0;
-  for (; d + 4 <= D; d += 4) {
-    x0 += static_cast<double>(a[d]) * b[d];
-    x1 += static_cast<double>(a[d + 1]) * b[d + 1];
-    x2 += static_cast<double>(a[d + 2]) * b[d + 2];
-    x3 += static_cast<double>(a[d + 3]) * b[d + 3];
-  }
-  for (; d < D; ++d)
-    x0 += static_cast<double>(a[d]) * b[d];
-  return static_cast<float>((x0 + x1) + (x2 + x3));
-}
-
-// out[d] = sum over s in [lo, hi] of p[s] * values[s][d] (values [L, D]), eight columns at a
-// time with their sums kept in registers across the positions.
-void weigh(const float* p, const float* values, int64_t lo, int64_t hi, int64_t D, float* out) {
-  int64_t d0 = 0;
-  for (; d0 + 8 <= D; d0 += 8) {
-    Float4 x = {}, y = {};
+// out[g * stride + s] = scale * (q_g . keys[s]) for s in [lo, hi], over D floats summed in
+// double: the scores carry no rounding of their own beyond the last, which keeps the engine's
+// log-probs within float32 rounding of the trainer's forward (tests/engine_test.cpp).
+// q [G, D], keys [L, D].
+FLYWHEEL_SIMD_CLONES
+void score_keys(const float* q, const float* keys, int64_t lo, int64_t hi, int64_t D, int64_t G,
+                float scale, float* out, int64_t stride) {
+  for (int64_t g = 0; g < G; ++g) {
+    const float* qg = q + g * D;
     for (int64_t s = lo; s <= hi; ++s) {
-      const float* v = values + s * D + d0;
-      x += p[s] * load4(v);
-      y += p[s] * load4(v + 4);
+      const float* k = keys + s * D;
+      Double4 acc = {};
+      int64_t d = 0;
+      for (; d + 4 <= D; d += 4) {
+        Float4 a, b;
+        std::memcpy(&a, qg + d, sizeof(a));
+        std::memcpy(&b, k + d, sizeof(b));
+        acc += __builtin_convertvector(a, Double4) * __builtin_convertvector(b, Double4);
+      }
+      double sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+      for (; d < D; ++d)
+        sum += static_cast<double>(qg[d]) * k[d];
+      out[g * stride + s] = static_cast<float>(sum) * scale;
     }
-    std::memcpy(out + d0, &x, sizeof(x));
-    std::memcpy(out + d0 + 4, &y, sizeof(y));
   }
-  for (; d0 < D; ++d0) {
-    float acc = 0;
-    for (int64_t s = lo; s <= hi; ++s)
-      acc += p[s] * values[s * D + d0];
-    out[d0] = acc;
+}
+
+// out[g][d] = sum over s in [lo, hi] of p[g * stride + s] * values[s][d] (values [L, D]),
+// 32 columns at a time with their sums kept in registers across the positions.
+FLYWHEEL_SIMD_CLONES
+void weigh_values(const float* p, const float* values, int64_t lo, int64_t hi, int64_t D, int64_t G,
+                  int64_t stride, float* out) {
+  for (int64_t g = 0; g < G; ++g) {
+    const float* pg = p + g * stride;
+    float* og = out + g * D;
+    int64_t d0 = 0;
+    for (; d0 + 32 <= D; d0 += 32) {
+      Float8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+      for (int64_t s = lo; s <= hi; ++s) {
+        const float* v = values + s * D + d0;
+        Float8 v0, v1, v2, v3;
+        std::memcpy(&v0, v, sizeof(v0));
+        std::memcpy(&v1, v + 8, sizeof(v1));
+        std::memcpy(&v2, v + 16, sizeof(v2));
+        std::memcpy(&v3, v + 24, sizeof(v3));
+        a0 += pg[s] * v0;
+        a1 += pg[s] * v1;
+        a2 += pg[s] * v2;
+        a3 += pg[s] * v3;
+      }
+      std::memcpy(og + d0, &a0, sizeof(a0));
+      std::memcpy(og + d0 + 8, &a1, sizeof(a1));
+      std::memcpy(og + d0 + 16, &a2, sizeof(a2));
+      std::memcpy(og + d0 + 24, &a3, sizeof(a3));
+    }
+    for (; d0 + 8 <= D; d0 += 8) {
+      Float8 acc = {};
+      for (int64_t s = lo; s <= hi; ++s) {
+        Float8 v;
+        std::memcpy(&v, values + s * D + d0, sizeof(v));
+        acc += pg[s] * v;
+      }
+      std::memcpy(og + d0, &acc, sizeof(acc));
+    }
+    for (; d0 < D; ++d0) {
+      float acc = 0;
+      for (int64_t s = lo; s <= hi; ++s)
+        acc += pg[s] * values[s * D + d0];
+      og[d0] = acc;
+    }
   }
 }
 
@@ -170,13 +203,11 @@ void attend_rows_cpu(const torch::Tensor& q, const torch::Tensor& k, const torch
       std::copy_n(kp + (r * K + kh) * D, D, slot_k + pos * D);
       std::copy_n(vp + (r * K + kh) * D, D, cv + ((r * K + kh) * L + pos) * D);
       for (int64_t g = 0; g < G; ++g) {
-        const float* qv = qp + (r * H + kh * G + g) * D;
         float* sg = row + g * keys;
         std::fill(sg, sg + lo, -std::numeric_limits<float>::infinity());
-        for (int64_t s = lo; s <= pos; ++s)
-          sg[s] = dot(qv, slot_k + s * D, D) * scale;
         std::fill(sg + pos + 1, sg + keys, -std::numeric_limits<float>::infinity());
       }
+      score_keys(qp + (r * H + kh * G) * D, slot_k, lo, pos, D, G, scale, row, keys);
     }
   });
   const auto probs = scores.softmax(-1);
@@ -191,8 +222,7 @@ void attend_rows_cpu(const torch::Tensor& q, const torch::Tensor& k, const torch
       }
       const auto [lo, pos] = span(r);
       const float* slot_v = cv + (r * K + kh) * L * D;
-      for (int64_t g = 0; g < G; ++g)
-        weigh(pr + (r * H + kh * G + g) * keys, slot_v, lo, pos, D, o + g * D);
+      weigh_values(pr + (r * H + kh * G) * keys, slot_v, lo, pos, D, G, keys, o);
     }
   });
 }

@@ -270,6 +270,40 @@ TEST(Engine, BadRequestsAreUserErrors) {
   EXPECT_THROW(engine.generate({r}), UserError);
   options.kv_cache_mb = 0;
   EXPECT_THROW(Engine(model, options), UserError);
+  options.kv_cache_fraction = 1.5;
+  EXPECT_THROW(Engine(model, options), UserError);
+  // A fraction of the device's free memory (on the CPU, of MemAvailable) sizes the slots.
+  options.kv_cache_fraction = 0.01;
+  EXPECT_GE(Engine(model, options).slots(), 1);
+}
+
+// The trainer's model in bfloat16 generates as it is (no float32 copy): its engine log-probs
+// agree with the bfloat16 trainer forward to bfloat16's precision (its logits here are 4-8 in
+// size, where one bfloat16 step is 1/32: the bound allows about three).
+TEST(Engine, Bfloat16ModelGeneratesWithItsOwnWeights) {
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  LoadOptions bf16;
+  bf16.dtype = torch::kBFloat16;
+  auto model = load_causal_lm(tiny_dir(), bf16);
+  Engine engine(model, {});
+  Request r;
+  r.prompt = prompts_of({12}, model->config().vocab_size)[0];
+  r.max_new_tokens = 16;
+  r.seed = 3;
+  const auto got = engine.generate({r})[0][0];
+  ASSERT_EQ(got.token_ids.size(), 16u);
+  auto ids = r.prompt;
+  ids.insert(ids.end(), got.token_ids.begin(), got.token_ids.end());
+  const auto input = torch::tensor(ids, torch::kInt64).view({1, -1});
+  auto labels = input.clone();
+  labels.narrow(1, 0, 12).fill_(kIgnoreIndex);
+  torch::NoGradGuard no_grad;
+  const auto want = losses::sequence_logps(model->forward({input}), labels).token_logps[0];
+  double worst = 0;
+  for (int64_t t = 0; t < 16; ++t)
+    worst = std::max(worst, std::abs(got.model_logprobs[t] - want[11 + t].item<double>()));
+  std::printf("bf16 engine vs trainer log-probs: max |diff| %.3g\n", worst);
+  EXPECT_LT(worst, 0.1);
 }
 
 }  // namespace
