@@ -64,11 +64,13 @@ record() {  # model scenario impl command...
   local model="$1" scenario="$2" impl="$3"
   shift 3
   local out line
-  if out="$("$@" 2>"$WORK/stderr")"; then
-    line="$(tail -n 1 <<<"$out")"
+  # The result is the last JSON line of stdout (vLLM's processes log there too).
+  if out="$("$@" 2>"$WORK/stderr")" && line="$(grep '^{' <<<"$out" | tail -n 1)"; then
+    :
   else
     local why
-    why="$(grep -m1 -o 'Unsupported[^,]*\|error: .*' "$WORK/stderr" || tail -n 1 "$WORK/stderr")"
+    why="$(cat "$WORK/stderr" - <<<"$out" | grep -m1 -o 'Unsupported[^,]*\|error: .*' ||
+      tail -n 1 "$WORK/stderr")"
     line="$("$PYTHON" -c 'import json,sys; print(json.dumps({"error": sys.argv[1]}))' "$why")"
   fi
   "$PYTHON" -c 'import json,sys; d=json.loads(sys.argv[4]); d.update(model=sys.argv[1], scenario=sys.argv[2], impl=sys.argv[3]); print(json.dumps(d))' \
@@ -84,10 +86,12 @@ llama2c() {  # model_dir: prints {"tokens_per_s": median, ...} for runfast and r
   for variant in fast omp; do
     local rates=()
     "$dir/run_$variant" "$dir/out/model.bin" -z "$dir/out/tokenizer.bin" -t 0 -n 256 \
-      -i "Once upon a time" >/dev/null  # untimed
+      -i "Once upon a time" >/dev/null 2>&1  # untimed
     for _ in $(seq "$REPS"); do
+      # run.c prints its rate on stderr.
       rates+=("$("$dir/run_$variant" "$dir/out/model.bin" -z "$dir/out/tokenizer.bin" -t 0 \
-        -n 256 -i "Once upon a time" | grep -o 'achieved tok/s: [0-9.]*' | grep -o '[0-9.]*$')")
+        -n 256 -i "Once upon a time" 2>&1 >/dev/null | grep -o 'achieved tok/s: [0-9.]*' |
+        grep -o '[0-9.]*$')")
     done
     "$PYTHON" -c 'import json,statistics,sys; r=[float(x) for x in sys.argv[2:]]; print(json.dumps({"tokens_per_s": statistics.median(r), "threads": 1 if sys.argv[1] == "fast" else None}))' \
       "$variant" "${rates[@]}" >"$WORK/llama2c.$variant"
@@ -109,7 +113,7 @@ for model in $MODELS; do
     record "$name" "$scenario" plain-python "$PYTHON" bench/rollout_plain.py "${args[@]}"
     if [[ -x "$VLLM_VENV/bin/python" ]]; then
       (cd "$WORK" && VLLM_CPU_OMP_THREADS_BIND="0-$((OMP_NUM_THREADS - 1))" \
-        VLLM_CPU_KVCACHE_SPACE=4 record "$name" "$scenario" vllm \
+        VLLM_CPU_KVCACHE_SPACE=4 VLLM_LOGGING_LEVEL=WARNING record "$name" "$scenario" vllm \
         "$VLLM_VENV/bin/python" "$ROOT/bench/rollout_vllm.py" "${args[@]}")
     fi
     if [[ $scenario == single && $name == stories260K && -n "${LLAMA2C_DIR:-}" ]]; then

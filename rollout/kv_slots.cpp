@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "trainer/core/error.h"
@@ -80,93 +79,14 @@ torch::Tensor causal_mask(const torch::Tensor& keys, const torch::Tensor& positi
   return mask;
 }
 
-// The decode kernels' inner loops, in GCC's vector extension so that they run on whole
-// vector registers, and compiled three times (AVX-512, AVX2, baseline x86-64) with the best
-// one the CPU supports chosen when the program loads.
-using Float4 = float __attribute__((vector_size(16)));
-using Float8 = float __attribute__((vector_size(32)));
-using Double4 = double __attribute__((vector_size(32)));
-#define FLYWHEEL_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-
-// out[g * stride + s] = scale * (q_g . keys[s]) for s in [lo, hi], over D floats summed in
-// double: the scores carry no rounding of their own beyond the last, which keeps the engine's
-// log-probs within float32 rounding of the trainer's forward (tests/engine_test.cpp).
-// q [G, D], keys [L, D].
-FLYWHEEL_SIMD_CLONES
-void score_keys(const float* q, const float* keys, int64_t lo, int64_t hi, int64_t D, int64_t G,
-                float scale, float* out, int64_t stride) {
-  for (int64_t g = 0; g < G; ++g) {
-    const float* qg = q + g * D;
-    for (int64_t s = lo; s <= hi; ++s) {
-      const float* k = keys + s * D;
-      Double4 acc = {};
-      int64_t d = 0;
-      for (; d + 4 <= D; d += 4) {
-        Float4 a, b;
-        std::memcpy(&a, qg + d, sizeof(a));
-        std::memcpy(&b, k + d, sizeof(b));
-        acc += __builtin_convertvector(a, Double4) * __builtin_convertvector(b, Double4);
-      }
-      double sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-      for (; d < D; ++d)
-        sum += static_cast<double>(qg[d]) * k[d];
-      out[g * stride + s] = static_cast<float>(sum) * scale;
-    }
-  }
-}
-
-// out[g][d] = sum over s in [lo, hi] of p[g * stride + s] * values[s][d] (values [L, D]),
-// 32 columns at a time with their sums kept in registers across the positions.
-FLYWHEEL_SIMD_CLONES
-void weigh_values(const float* p, const float* values, int64_t lo, int64_t hi, int64_t D, int64_t G,
-                  int64_t stride, float* out) {
-  for (int64_t g = 0; g < G; ++g) {
-    const float* pg = p + g * stride;
-    float* og = out + g * D;
-    int64_t d0 = 0;
-    for (; d0 + 32 <= D; d0 += 32) {
-      Float8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
-      for (int64_t s = lo; s <= hi; ++s) {
-        const float* v = values + s * D + d0;
-        Float8 v0, v1, v2, v3;
-        std::memcpy(&v0, v, sizeof(v0));
-        std::memcpy(&v1, v + 8, sizeof(v1));
-        std::memcpy(&v2, v + 16, sizeof(v2));
-        std::memcpy(&v3, v + 24, sizeof(v3));
-        a0 += pg[s] * v0;
-        a1 += pg[s] * v1;
-        a2 += pg[s] * v2;
-        a3 += pg[s] * v3;
-      }
-      std::memcpy(og + d0, &a0, sizeof(a0));
-      std::memcpy(og + d0 + 8, &a1, sizeof(a1));
-      std::memcpy(og + d0 + 16, &a2, sizeof(a2));
-      std::memcpy(og + d0 + 24, &a3, sizeof(a3));
-    }
-    for (; d0 + 8 <= D; d0 += 8) {
-      Float8 acc = {};
-      for (int64_t s = lo; s <= hi; ++s) {
-        Float8 v;
-        std::memcpy(&v, values + s * D + d0, sizeof(v));
-        acc += pg[s] * v;
-      }
-      std::memcpy(og + d0, &acc, sizeof(acc));
-    }
-    for (; d0 < D; ++d0) {
-      float acc = 0;
-      for (int64_t s = lo; s <= hi; ++s)
-        acc += pg[s] * values[s * D + d0];
-      og[d0] = acc;
-    }
-  }
-}
-
-// The rows' attention on the CPU in float32: row r is slot r's newest token. Per row and KV
-// head, the new key and value go in at the row's position, and that head's H / K query heads
-// score the slot's positions [lo, position] alone (lo: the window's start), so a short
-// sequence beside long ones costs only its own length; then one softmax over all rows (ATen's
-// vectorised exp), then the weighted sums of values. Fillers (position L - 1) do no work and
-// get zeros. q [R, H, D], k/v [R, K, D] contiguous -> out [R, H, D].
+// The rows' attention on the CPU in float32: row r is slot r's newest token. Its key and
+// value go into the slot at the row's position; then every row's scores over its slot's
+// first `keys` positions in one batched matrix product (each KV head serving its H / K query
+// heads in place), masked outside [lo, position] (lo: the window's start) and scaled in one
+// pass, one softmax, and one batched product with the values. Three library calls for all
+// rows, where the fused attention kernel would be called per row with a block of queries it
+// does not have. Fillers (position L - 1) write nothing; their outputs are dropped.
+// q [R, H, D], k/v [R, K, D] contiguous -> out [R, H, D] (contiguous).
 void attend_rows_cpu(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                      torch::Tensor& cached_k, torch::Tensor& cached_v,
                      const torch::Tensor& positions, int64_t keys, std::optional<int64_t> window,
@@ -174,57 +94,44 @@ void attend_rows_cpu(const torch::Tensor& q, const torch::Tensor& k, const torch
   const int64_t R = q.size(0), H = q.size(1), D = q.size(2), K = k.size(1), G = H / K;
   const int64_t L = cached_k.size(2);
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  const float* qp = q.data_ptr<float>();
   const float* kp = k.data_ptr<float>();
   const float* vp = v.data_ptr<float>();
   const int64_t* pp = positions.data_ptr<int64_t>();
   float* ck = cached_k.data_ptr<float>();
   float* cv = cached_v.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  const auto span = [&](int64_t r) {
-    const int64_t pos = pp[r];
-    return std::make_pair(window ? std::max<int64_t>(0, pos - *window + 1) : 0, pos);
-  };
-  // Tasks of (row, KV head), in chunks of about 32k multiply-adds: small steps stay on one
-  // thread, where a parallel region would cost more than the work.
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, G * keys * D));
-  auto scores = torch::empty({R, H, keys}, q.options());  // [R, H, S]
+  for (int64_t r = 0; r < R; ++r) {
+    if (pp[r] == L - 1) continue;
+    for (int64_t kh = 0; kh < K; ++kh) {
+      std::copy_n(kp + (r * K + kh) * D, D, ck + ((r * K + kh) * L + pp[r]) * D);
+      std::copy_n(vp + (r * K + kh) * D, D, cv + ((r * K + kh) * L + pp[r]) * D);
+    }
+  }
+  // [R * K, S, D] views of the slots (slot-major, then head: the two dims merge).
+  const auto slot_keys = cached_k.narrow(0, 0, R).narrow(2, 0, keys).view({R * K, keys, D});
+  const auto slot_values = cached_v.narrow(0, 0, R).narrow(2, 0, keys).view({R * K, keys, D});
+  auto scores = torch::bmm(q.view({R * K, G, D}), slot_keys.transpose(1, 2));  // [R, H, S]
   float* sp = scores.data_ptr<float>();
-  at::parallel_for(0, R * K, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t r = task / K, kh = task % K;
-      float* row = sp + (r * H + kh * G) * keys;  // [G, S]
-      if (pp[r] == L - 1) {
-        std::fill(row, row + G * keys, 0.0f);
+  const auto grain = std::max<int64_t>(1, 32768 / (H * keys));
+  at::parallel_for(0, R, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      float* row = sp + r * H * keys;
+      const int64_t pos = pp[r];
+      if (pos == L - 1) {
+        std::fill(row, row + H * keys, 0.0f);
         continue;
       }
-      const auto [lo, pos] = span(r);
-      float* slot_k = ck + (r * K + kh) * L * D;  // [L, D] of this slot and head
-      std::copy_n(kp + (r * K + kh) * D, D, slot_k + pos * D);
-      std::copy_n(vp + (r * K + kh) * D, D, cv + ((r * K + kh) * L + pos) * D);
-      for (int64_t g = 0; g < G; ++g) {
-        float* sg = row + g * keys;
-        std::fill(sg, sg + lo, -std::numeric_limits<float>::infinity());
-        std::fill(sg + pos + 1, sg + keys, -std::numeric_limits<float>::infinity());
+      const int64_t lo = window ? std::max<int64_t>(0, pos - *window + 1) : 0;
+      for (int64_t h = 0; h < H; ++h) {
+        float* sh = row + h * keys;
+        std::fill(sh, sh + lo, -std::numeric_limits<float>::infinity());
+        for (int64_t s = lo; s <= pos; ++s)
+          sh[s] *= scale;
+        std::fill(sh + pos + 1, sh + keys, -std::numeric_limits<float>::infinity());
       }
-      score_keys(qp + (r * H + kh * G) * D, slot_k, lo, pos, D, G, scale, row, keys);
     }
   });
-  const auto probs = scores.softmax(-1);
-  const float* pr = probs.data_ptr<float>();
-  at::parallel_for(0, R * K, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t r = task / K, kh = task % K;
-      float* o = op + (r * H + kh * G) * D;
-      if (pp[r] == L - 1) {
-        std::fill(o, o + G * D, 0.0f);
-        continue;
-      }
-      const auto [lo, pos] = span(r);
-      const float* slot_v = cv + (r * K + kh) * L * D;
-      weigh_values(pr + (r * H + kh * G) * keys, slot_v, lo, pos, D, G, keys, o);
-    }
-  });
+  auto rows = out.view({R * K, G, D});
+  torch::bmm_out(rows, scores.softmax(-1), slot_values);
 }
 
 }  // namespace
