@@ -115,14 +115,17 @@ nlohmann::json completion_json(const Completion& c) {
           {"stop", c.stop}};
 }
 
-// The requests of every line of --prompts, and the lines themselves.
+// The requests of every line of --prompts, the lines themselves, and where each one is
+// ("FILE:LINE: ", for errors).
 std::vector<Request> read_requests(const std::string& path, const Request& base,
                                    const Tokenizer* tokenizer,
                                    const std::optional<std::string>& tmpl,
-                                   std::vector<nlohmann::json>* inputs) {
+                                   std::vector<nlohmann::json>* inputs,
+                                   std::vector<std::string>* where) {
   std::vector<Request> requests;
   JsonlReader reader(path);
   for (JsonlRecord rec; reader.next(&rec);) {
+    where->push_back(path + ":" + std::to_string(rec.line) + ": ");
     Request r = base;
     r.prompt = prompt_of(rec, path, tokenizer, tmpl);
     r.id = static_cast<int64_t>(requests.size());
@@ -266,8 +269,9 @@ int run_generate(const std::vector<std::string>& argv) {
 
   std::vector<Request> requests;
   std::vector<nlohmann::json> inputs;
+  std::vector<std::string> where;  // with --prompts: "FILE:LINE: " of each request
   if (auto path = args.get("prompts")) {
-    requests = read_requests(*path, base, tok, args.get("chat"), &inputs);
+    requests = read_requests(*path, base, tok, args.get("chat"), &inputs, &where);
     args.require("out");
   } else {
     Request r = base;
@@ -290,6 +294,13 @@ int run_generate(const std::vector<std::string>& argv) {
     longest = std::max<int64_t>(longest, static_cast<int64_t>(r.prompt.size()) + r.max_new_tokens);
   engine_options.max_seq_len = std::min(longest, model->config().max_position_embeddings);
   Engine engine(model, engine_options, tok);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    try {
+      engine.validate(requests[i]);
+    } catch (const UserError& e) {
+      throw UserError((args.get("prompts") ? where[i] : "flywheel generate: ") + e.what());
+    }
+  }
   const auto start = std::chrono::steady_clock::now();
   ProgressBar bar(static_cast<int64_t>(requests.size()));
   const auto results = engine.generate(requests, bar.callback());

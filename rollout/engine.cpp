@@ -82,49 +82,55 @@ Engine::Engine(LlamaForCausalLM& model, const EngineOptions& options, const Toke
 
 Engine::~Engine() = default;
 
-void Engine::check(const Request& r) const {
+void Engine::validate(const Request& r) const {
   const auto vocab = model_->config().vocab_size;
-  if (r.prompt.empty()) throw UserError("rollout: empty prompt");
+  if (r.prompt.empty()) throw UserError("empty prompt");
   for (auto id : r.prompt) {
     if (id < 0 || id >= vocab) {
-      throw UserError("rollout: token id " + std::to_string(id) + " outside the vocabulary [0, " +
+      throw UserError("token id " + std::to_string(id) + " outside the vocabulary [0, " +
                       std::to_string(vocab) + ")");
     }
   }
   for (auto id : r.stop_ids) {
     if (id < 0 || id >= vocab) {
-      throw UserError("rollout: stop token id " + std::to_string(id) +
-                      " outside the vocabulary [0, " + std::to_string(vocab) + ")");
+      throw UserError("stop token id " + std::to_string(id) + " outside the vocabulary [0, " +
+                      std::to_string(vocab) + ")");
     }
   }
-  if (r.n < 1) throw UserError("rollout: n must be >= 1, got " + std::to_string(r.n));
+  if (r.n < 1) throw UserError("n must be >= 1, got " + std::to_string(r.n));
   if (r.n > slots_.slots()) {
-    throw UserError("rollout: n = " + std::to_string(r.n) + " samples need as many slots; the " +
+    throw UserError("n = " + std::to_string(r.n) + " samples need as many slots; the " +
                     "KV budget holds " + std::to_string(slots_.slots()));
   }
-  if (r.max_new_tokens < 1) throw UserError("rollout: max_new_tokens must be >= 1");
+  if (r.max_new_tokens < 1) throw UserError("max_new_tokens must be >= 1");
   if (r.min_new_tokens < 0 || r.min_new_tokens > r.max_new_tokens) {
-    throw UserError("rollout: min_new_tokens must be in [0, max_new_tokens]");
+    throw UserError("min_new_tokens must be in [0, max_new_tokens]");
   }
   const auto need = static_cast<int64_t>(r.prompt.size()) + r.max_new_tokens;
   if (need > slots_.slot_length()) {
-    throw UserError("rollout: a prompt of " + std::to_string(r.prompt.size()) + " tokens and " +
+    throw UserError("a prompt of " + std::to_string(r.prompt.size()) + " tokens and " +
                     std::to_string(r.max_new_tokens) + " new ones exceed the " +
-                    std::to_string(slots_.slot_length()) + " tokens of a sequence (max_seq_len)");
+                    std::to_string(slots_.slot_length()) +
+                    " tokens a sequence may hold (the model's context, or max_seq_len)");
   }
   for (const auto& s : r.stop_strings) {
-    if (s.empty()) throw UserError("rollout: empty stop string");
+    if (s.empty()) throw UserError("empty stop string");
   }
   if (!r.stop_strings.empty() && tokenizer_ == nullptr) {
-    throw UserError("rollout: stop strings need a tokenizer");
+    throw UserError("stop strings need a tokenizer");
   }
-  r.sampling.validate("rollout: ");
+  r.sampling.validate("");
 }
 
 std::vector<std::vector<Completion>> Engine::generate(const std::vector<Request>& requests,
                                                       const ProgressFn& progress) {
-  for (const auto& r : requests)
-    check(r);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    try {
+      validate(requests[i]);
+    } catch (const UserError& e) {
+      throw UserError("rollout: request " + std::to_string(i) + ": " + e.what());
+    }
+  }
   Run run{requests, {}, Scheduler(slots_, options_.max_step_tokens), {}, {}};
   run.progress.requests = static_cast<int64_t>(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {

@@ -80,10 +80,14 @@ class Engine {
          const Tokenizer* tokenizer = nullptr);
   ~Engine();
 
-  // Runs every request to completion: result[i] holds requests[i].n completions. UserError for
-  // an empty prompt, an out-of-vocabulary id, or a request that cannot fit a slot.
+  // Runs every request to completion: result[i] holds requests[i].n completions. UserError
+  // naming the request for one validate() refuses.
   std::vector<std::vector<Completion>> generate(const std::vector<Request>& requests,
                                                 const ProgressFn& progress = {});
+  // UserError saying what is wrong with `r`: an empty prompt, an id outside the vocabulary, a
+  // prompt and new tokens that do not fit a slot, more samples than slots, parameters out of
+  // range, stop strings without a tokenizer.
+  void validate(const Request& r) const;
 
   int64_t slots() const { return slots_.slots(); }
   int64_t slot_length() const { return slots_.slot_length(); }
@@ -92,7 +96,6 @@ class Engine {
  private:
   struct Sequence;
   struct Run;
-  void check(const Request& r) const;
   // Runs one forward of the scheduler's next step and samples; false when nothing is left.
   bool step(Run& run);
   // Appends the token sampled for sequence k; finishes the sequence if it stops.

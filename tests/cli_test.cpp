@@ -151,6 +151,20 @@ TEST(Cli, GenerateBatchWritesEveryLineInOrder) {
                           tmp + "/x.jsonl");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.output.find("bad.jsonl:2: expected \"prompt\""), std::string::npos) << bad.output;
+  // A prompt longer than the model's context (512 tokens): the line, and why.
+  std::ofstream long_prompts(tmp + "/long.jsonl");
+  long_prompts << R"({"prompt_ids": [1, 2]})"
+               << "\n"
+               << R"({"prompt_ids": [)";
+  for (int i = 0; i < 600; ++i)
+    long_prompts << (i > 0 ? ", " : "") << 5;
+  long_prompts << "]}\n";
+  long_prompts.close();
+  auto too_long = run_flywheel("generate --model " + dir + " --prompts " + tmp +
+                               "/long.jsonl --out " + tmp + "/x.jsonl");
+  EXPECT_EQ(too_long.status, 2);
+  EXPECT_NE(too_long.output.find("long.jsonl:2: a prompt of 600 tokens"), std::string::npos)
+      << too_long.output;
   auto no_out = run_flywheel("generate --model " + dir + " --prompts " + tmp + "/prompts.jsonl");
   EXPECT_EQ(no_out.status, 2);
   EXPECT_NE(no_out.output.find("--out is required"), std::string::npos) << no_out.output;
