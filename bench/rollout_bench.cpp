@@ -149,6 +149,7 @@ int run(const Flags& f) {
                          {"threads", threads},
                          {"sequences", requests.size() * static_cast<size_t>(f.n)},
                          {"slots", engine.slots()},
+                         {"graph_captures", engine.stats().graph_captures},
                          {"tokens", tokens},
                          {"seconds", median},
                          {"tokens_per_s", static_cast<double>(tokens) / median},

@@ -212,6 +212,7 @@ int run_generate(const std::vector<std::string>& argv) {
       {"kv-cache-mb", "MB", "KV memory of the engine (default 256)"},
       {"kv-cache-fraction", "F", "KV memory as this fraction of the device's free memory"},
       {"max-num-seqs", "N", "sequences in flight at most (default 256)"},
+      {"no-cuda-graphs", "", "on a GPU, run decode steps eagerly instead of as CUDA graphs"},
       {"dtype", "DTYPE", "float32 | bfloat16 | float16 (default: config.json)"},
       {"device", "DEV", "cpu | cuda[:N] (default cpu)"},
   };
@@ -254,6 +255,7 @@ int run_generate(const std::vector<std::string>& argv) {
     throw UserError("flywheel generate: --kv-cache-fraction must be in [0, 1)");
   }
   engine_options.max_num_seqs = args.get_int("max-num-seqs", 256, 1);
+  engine_options.cuda_graphs = !args.flag("no-cuda-graphs");
 
   LoadOptions load;
   if (auto d = args.get("dtype")) load.dtype = parse_dtype(*d, "flywheel generate: --dtype");
