@@ -126,7 +126,17 @@ torch::Tensor DecodeStep::replay(int64_t bucket) {
       stream.synchronize();
       if (g.pool.first == 0 && g.pool.second == 0) g.pool = at::cuda::graph_pool_handle();
       graph->capture_begin(g.pool);
-      logits = forward(bucket);
+      try {
+        logits = forward(bucket);
+      } catch (...) {
+        // End the capture, or the stream and the pool stay in capture mode for whatever
+        // runs next.
+        try {
+          graph->capture_end();
+        } catch (...) {
+        }
+        throw;
+      }
       graph->capture_end();
     }
     c10::cuda::device_synchronize();

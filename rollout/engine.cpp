@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "trainer/core/error.h"
 #include "trainer/model/device.h"
@@ -74,9 +75,12 @@ struct Engine::Run {
 
 Engine::Engine(LlamaForCausalLM& model, const EngineOptions& options, const Tokenizer* tokenizer)
     : model_(model), options_(options), tokenizer_(tokenizer), slots_(make_slots(model, options)) {
-  const bool on_gpu = model->model->embed_tokens->weight.device().is_cuda();
-  if ((on_gpu && options.cuda_graphs) || options.fixed_shape_decode) {
-    decode_step_ = std::make_unique<DecodeStep>(model_, slots_, on_gpu && options.cuda_graphs);
+  // Not for a model whose parameters are sharded (ZeRO-3): its forward gathers each layer,
+  // which a graph cannot replay.
+  const bool graphs = model->model->embed_tokens->weight.device().is_cuda() &&
+                      options.cuda_graphs && model->model->parameter_gather == nullptr;
+  if (graphs || options.fixed_shape_decode) {
+    decode_step_ = std::make_unique<DecodeStep>(model_, slots_, graphs);
   }
 }
 
@@ -96,6 +100,10 @@ void Engine::validate(const Request& r) const {
       throw UserError("stop token id " + std::to_string(id) + " outside the vocabulary [0, " +
                       std::to_string(vocab) + ")");
     }
+  }
+  if (r.min_new_tokens > 0 && std::set<int64_t>(r.stop_ids.begin(), r.stop_ids.end()).size() >=
+                                  static_cast<size_t>(vocab)) {
+    throw UserError("every token is a stop token: nothing can be drawn before min_new_tokens");
   }
   if (r.n < 1) throw UserError("n must be >= 1, got " + std::to_string(r.n));
   if (r.n > slots_.slots()) {
@@ -131,6 +139,7 @@ std::vector<std::vector<Completion>> Engine::generate(const std::vector<Request>
       throw UserError("rollout: request " + std::to_string(i) + ": " + e.what());
     }
   }
+  slots_.release_all();
   Run run{requests, {}, Scheduler(slots_, options_.max_step_tokens), {}, {}};
   run.progress.requests = static_cast<int64_t>(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -205,13 +214,21 @@ bool Engine::step(Run& run) {
   // siblings' slots, and they sample from its row too.
   const auto who = scheduler.computed(plan);
   if (who.empty()) return true;
-  std::vector<int64_t> picked;
-  for (const auto& s : who)
-    picked.push_back(last_row[s.span]);
+  // The rows sampled at, each once through the head (a fork's samples share a row), then one
+  // row of logits per sampler.
+  std::vector<int64_t> rows_once, row_of;
+  for (const auto& s : who) {
+    const auto row = last_row[s.span];
+    if (rows_once.empty() || rows_once.back() != row) rows_once.push_back(row);
+    row_of.push_back(static_cast<int64_t>(rows_once.size()) - 1);
+  }
   const auto device = model_->model->embed_tokens->weight.device();
-  const auto index = torch::tensor(picked, torch::kInt64).to(device, /*non_blocking=*/true);
-  const auto logits = all_logits.defined() ? all_logits.index_select(0, index)
-                                           : model_->logits(hidden.index_select(0, index));
+  const auto index = [&](const std::vector<int64_t>& v) {
+    return torch::tensor(v, torch::kInt64).to(device, /*non_blocking=*/true);
+  };
+  auto logits = all_logits.defined() ? all_logits.index_select(0, index(rows_once))
+                                     : model_->logits(hidden.index_select(0, index(rows_once)));
+  if (rows_once.size() < who.size()) logits = logits.index_select(0, index(row_of));
   std::vector<RowSampling> draws;
   for (const auto& s : who) {
     const auto& r = run.requests[scheduler.seq(s.seq).request];

@@ -6,8 +6,9 @@
 // slots free up), laid end to end: the projections and MLPs run on all of them at once, the
 // attention per sequence over its slot (rollout/kv_slots.h). Sequences that finish leave at
 // once. A request's n samples share its prefill. Logits are computed only for the positions
-// that sample, and all the rows of a step are sampled together (rollout/sampler.h). On a GPU,
-// steps that only decode replay CUDA graphs (rollout/decode_step.h).
+// that sample (a CUDA graph's fixed-shape step computes them for all its rows), and all the
+// rows of a step are sampled together (rollout/sampler.h). On a GPU, steps that only decode
+// replay CUDA graphs (rollout/decode_step.h).
 #pragma once
 
 #include <cstdint>
@@ -49,7 +50,8 @@ struct Completion {
 
 struct EngineOptions {
   int64_t kv_cache_mb = 256;       // KV memory for all slots
-  double kv_cache_fraction = 0;    // > 0: this fraction of the GPU's free memory instead
+  double kv_cache_fraction = 0;    // > 0: this fraction of the device's free memory instead
+                                   // (on the CPU, of MemAvailable)
   int64_t max_seq_len = 0;         // tokens per slot (prompt + new); 0: the model's context
   int64_t max_num_seqs = 256;      // slots at most
   int64_t max_step_tokens = 2048;  // token budget of one forward

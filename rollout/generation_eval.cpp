@@ -50,7 +50,12 @@ std::map<std::string, double> evaluate_generation(LlamaForCausalLM& model,
                                                   const ScoreFn& score,
                                                   const GenerationEvalOptions& options) {
   if (items.empty()) return {{"accuracy", 0.0}, {"scored", 0.0}};
-  const bool was_training = model->is_training();
+  // Back in training mode however this ends.
+  struct EvalMode {
+    LlamaForCausalLM& model;
+    bool was_training;
+    ~EvalMode() {}
+  } mode{model, model->is_training()};
   model->eval();
   int64_t longest = 0;
   std::vector<Request> requests;
@@ -80,7 +85,6 @@ std::map<std::string, double> evaluate_generation(LlamaForCausalLM& model,
       ++scored;
     }
   }
-  if (was_training) model->train();
   return {{"accuracy", scored > 0 ? total / static_cast<double>(scored) : 0.0},
           {"scored", static_cast<double>(scored)}};
 }

@@ -59,6 +59,11 @@ void KVSlots::copy_prefix(int64_t from, int64_t to, int64_t length) {
   }
 }
 
+void KVSlots::release_all() {
+  std::fill(used_.begin(), used_.end(), false);
+  free_ = slots();
+}
+
 void KVSlots::relocate(int64_t from, int64_t to, int64_t length) {
   TORCH_CHECK(from >= 0 && from < slots() && used_[static_cast<size_t>(from)] && to >= 0 &&
                   to < slots() && !used_[static_cast<size_t>(to)],

@@ -36,6 +36,7 @@ class KVSlots {
   int64_t free_slots() const { return free_; }
   std::optional<int64_t> allocate();  // the lowest free slot; empty when none is free
   void release(int64_t slot);
+  void release_all();  // every slot free (a new generate() call; the last may have thrown)
 
   // Copies positions [0, length) of slot `from` into slot `to` in every layer (the samples of
   // one prompt share its prefill).
@@ -66,8 +67,9 @@ struct SlotSpan {
 // The attention of one forward over KVSlots (passed to the decoder as its cache). The
 // forward's first R tokens are one each for slots [0, R), in slot order: the decoding
 // sequences' new tokens, each at its position; rows of slots that decode nothing this step
-// are fillers at position L - 1, whose writes there are overwritten before any sequence reads
-// that position and whose outputs are dropped. They attend together in one batched call over
+// are fillers at position L - 1, which no real token ever takes (a slot holds prompt + new
+// tokens, and the last one sampled is never fed back), so what they write there is never read;
+// their outputs are dropped. They attend together in one batched call over
 // the slots' first `keys` positions, with no copy of the cache. Longer spans (prompts, whole
 // or in chunks) follow, each attending alone, causally, over its cached tokens and itself.
 // A model with a sliding window attends only that far back.

@@ -1,5 +1,6 @@
 #include "rollout/sampler.h"
 
+#include <cmath>
 #include <limits>
 
 #include "trainer/core/error.h"
@@ -81,8 +82,12 @@ double stream_uniform(uint64_t stream, uint64_t t) {
 }
 
 torch::Tensor inverse_cdf(const torch::Tensor& probs, const torch::Tensor& u) {
-  const auto cdf = probs.to(torch::kFloat32).cumsum(-1);   // [R, V], non-decreasing
-  const auto total = cdf.narrow(-1, cdf.size(-1) - 1, 1);  // [R, 1]
+  const auto p = probs.to(torch::kFloat32);
+  // A parallel scan (a GPU's) may round a zero-mass entry's sum differently from its
+  // predecessor's; giving those entries 0 and taking the running maximum makes each equal its
+  // predecessor exactly, so a threshold can never land on one.
+  const auto cdf = std::get<0>(p.cumsum(-1).masked_fill(p == 0, 0).cummax(-1));  // [R, V]
+  const auto total = cdf.narrow(-1, cdf.size(-1) - 1, 1);                        // [R, 1]
   // u x total, kept below the total whatever the rounding: the first entry above it then
   // exists, and the entry before it is at or below it, so that token's mass is positive.
   auto threshold =
@@ -146,7 +151,10 @@ std::vector<SampledToken> sample_rows(const torch::Tensor& logits,
       for (auto r : idx)
         u.push_back(
             stream_uniform(rows[static_cast<size_t>(r)].stream, rows[static_cast<size_t>(r)].draw));
-      token = inverse_cdf(lp.exp(), torch::tensor(u, torch::kFloat64).to(device)).view({n, 1});
+      // Clamped so that a row of NaN (refused below) cannot index past the vocabulary.
+      token = inverse_cdf(lp.exp(), torch::tensor(u, torch::kFloat64).to(device))
+                  .clamp_max(lp.size(-1) - 1)
+                  .view({n, 1});
       logprob = lp.gather(1, token);
     }
     picked.push_back(torch::cat({token.to(torch::kFloat64), logprob.to(torch::kFloat64),
@@ -160,6 +168,9 @@ std::vector<SampledToken> sample_rows(const torch::Tensor& logits,
   size_t at = 0;
   for (const auto& idx : members) {
     for (auto r : idx) {
+      // NaN or infinite logits give a NaN log-prob (and a token picked from nothing).
+      TORCH_CHECK(std::isfinite(v[3 * at + 2]), "sample_rows: the logits of row ", r,
+                  " are not finite (NaN or inf): the model's output is broken");
       out[static_cast<size_t>(r)] = {static_cast<int64_t>(v[3 * at]), v[3 * at + 1], v[3 * at + 2]};
       ++at;
     }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <numeric>
 #include <set>
 
 #include "losses/logprobs.h"
@@ -101,6 +102,39 @@ TEST(Engine, GreedyMatchesFullRecomputationOnStories260K) {
 TEST(Engine, FixedShapeDecodeStepsMatchFullRecomputation) {
   FLYWHEEL_REQUIRE_PATH(stories_dir());
   expect_greedy_matches_recompute(load_causal_lm(stories_dir()), /*fixed_shape=*/true);
+}
+
+// Requests of n = 2 greedy samples under a small step budget and few slots: prompts go in
+// chunks while their second sample waits for the fork, and sequences finishing meanwhile move
+// others between slots (waiting siblings and half-computed prompts included). Every sample
+// still equals the full recomputation.
+TEST(Engine, ForksAndMovesBetweenSlotsKeepEverySampleExact) {
+  FLYWHEEL_REQUIRE_PATH(stories_dir());
+  auto model = load_causal_lm(stories_dir());
+  const auto prompts = prompts_of({3, 40, 2, 57, 9, 31}, model->config().vocab_size);
+  EngineOptions options;
+  options.max_num_seqs = 5;
+  options.max_step_tokens = 12;
+  options.max_seq_len = 100;
+  Engine engine(model, options);
+  std::vector<Request> requests;
+  std::vector<int64_t> lengths = {5, 30, 12, 20, 3, 25};  // different finishing times
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    Request r;
+    r.prompt = prompts[i];
+    r.sampling.temperature = 0;
+    r.max_new_tokens = lengths[i];
+    r.n = 2;
+    requests.push_back(r);
+  }
+  const auto got = engine.generate(requests);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const auto want = greedy_by_recompute(model, prompts[i], lengths[i], {});
+    ASSERT_EQ(got[i].size(), 2u);
+    EXPECT_EQ(got[i][0].token_ids, want) << "request " << i << ", sample 0";
+    EXPECT_EQ(got[i][1].token_ids, want) << "request " << i << ", sample 1";
+  }
+  EXPECT_EQ(engine.stats().prompt_tokens, 3 + 40 + 2 + 57 + 9 + 31);  // each prompt once
 }
 
 // A sliding-window model (Mistral): every engine token attends only the window, as the full
@@ -270,6 +304,11 @@ TEST(Engine, BadRequestsAreUserErrors) {
   EXPECT_THROW(engine.generate({r}), UserError);
   options.kv_cache_mb = 0;
   EXPECT_THROW(Engine(model, options), UserError);
+  r.stop_strings.clear();
+  r.stop_ids = std::vector<int64_t>(300);  // every id of the vocabulary of 300
+  std::iota(r.stop_ids.begin(), r.stop_ids.end(), 0);
+  r.min_new_tokens = 1;  // nothing left to draw
+  EXPECT_THROW(engine.generate({r}), UserError);
   options.kv_cache_fraction = 1.5;
   EXPECT_THROW(Engine(model, options), UserError);
   // A fraction of the device's free memory (on the CPU, of MemAvailable) sizes the slots.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <set>
 #include <vector>
 
@@ -179,6 +180,15 @@ TEST(Sampler, RowsDrawTheSameAloneAndTogether) {
       EXPECT_EQ(alone[0].model_logprob, together[i].model_logprob) << "row " << i;
     }
   }
+}
+
+TEST(Sampler, NonFiniteLogitsAreAnErrorNotAToken) {
+  SamplingParams params, greedy;
+  greedy.temperature = 0;
+  auto logits = logits_of(kProbs);
+  logits[2] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THROW(draw_one(logits, params, 1, 0), c10::Error);
+  EXPECT_THROW(draw_one(logits, greedy, 1, 0), c10::Error);
 }
 
 TEST(Sampler, StreamUniformsAreUniform) {

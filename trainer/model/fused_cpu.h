@@ -4,8 +4,9 @@
 // trainer/model/llama.h use them when fused_cpu_applies(), i.e. under inference mode, which
 // the rollout engine sets; every other forward (training, activation checkpointing's
 // replays, evaluation under no_grad) keeps the composed path, so its numbers do not change.
-// Each kernel does the same float32 operations as the composition it replaces, except that
-// RMSNorm sums its squares in double, so results agree to float32 rounding.
+// Each kernel does the float32 operations of the composition it replaces, in the same order,
+// except that RMSNorm sums its squares in double and takes 1 / sqrt where ATen has its own
+// rsqrt: results agree to float32 rounding (an ulp or so), not bit for bit.
 #pragma once
 
 #include <torch/torch.h>

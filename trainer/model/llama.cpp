@@ -174,6 +174,9 @@ torch::Tensor LlamaModelImpl::forward(const DecoderInput& in) {
                            : build_attention_mask(in.attention_mask, B, past, T,
                                                   config_.sliding_window, ids.device());
 
+  // Computed on the CPU (the same float32 values on any device), kept where the model runs:
+  // moved once, not copied every forward (a copy would also break CUDA graph capture).
+  if (inv_freq_.device() != ids.device()) inv_freq_ = inv_freq_.to(ids.device());
   auto [cos, sin] = rope_cos_sin(inv_freq_, position_ids);
   auto* gather = parameter_gather;
   if (gather != nullptr) gather->begin_embedding();
