@@ -83,10 +83,12 @@ double stream_uniform(uint64_t stream, uint64_t t) {
 
 torch::Tensor inverse_cdf(const torch::Tensor& probs, const torch::Tensor& u) {
   const auto p = probs.to(torch::kFloat32);
-  // A parallel scan (a GPU's) may round a zero-mass entry's sum differently from its
-  // predecessor's; giving those entries 0 and taking the running maximum makes each equal its
-  // predecessor exactly, so a threshold can never land on one.
-  const auto cdf = std::get<0>(p.cumsum(-1).masked_fill(p == 0, 0).cummax(-1));  // [R, V]
+  auto cdf = p.cumsum(-1);  // [R, V]
+  // The CPU's scan runs along each row in double, so a zero-mass entry's sum is exactly its
+  // predecessor's. A parallel scan (a GPU's) may round it differently; there, giving those
+  // entries 0 and taking the running maximum makes each equal its predecessor exactly, so a
+  // threshold can never land on one.
+  if (!p.device().is_cpu()) cdf = std::get<0>(cdf.masked_fill(p == 0, 0).cummax(-1));
   const auto total = cdf.narrow(-1, cdf.size(-1) - 1, 1);                        // [R, 1]
   // u x total, kept below the total whatever the rounding: the first entry above it then
   // exists, and the entry before it is at or below it, so that token's mass is positive.
