@@ -89,7 +89,7 @@ torch::Tensor inverse_cdf(const torch::Tensor& probs, const torch::Tensor& u) {
   // entries 0 and taking the running maximum makes each equal its predecessor exactly, so a
   // threshold can never land on one.
   if (!p.device().is_cpu()) cdf = std::get<0>(cdf.masked_fill(p == 0, 0).cummax(-1));
-  const auto total = cdf.narrow(-1, cdf.size(-1) - 1, 1);                        // [R, 1]
+  const auto total = cdf.narrow(-1, cdf.size(-1) - 1, 1);  // [R, 1]
   // u x total, kept below the total whatever the rounding: the first entry above it then
   // exists, and the entry before it is at or below it, so that token's mass is positive.
   auto threshold =
