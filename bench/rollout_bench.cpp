@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_flags.h"
 #include "rollout/engine.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/core/error.h"
@@ -45,52 +46,35 @@ constexpr const char* kUsage =
     "                              [--temperature T] [--reps R] [--dtype D] [--device DEV]\n"
     "                              [--kv-cache-mb MB] [--profile TRACE.json]\n";
 
-int64_t parse_int(const std::string& flag, const std::string& value, int64_t min) {
-  size_t used = 0;
-  int64_t x = 0;
-  try {
-    x = std::stoll(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != value.size() || value.empty() || x < min) {
-    throw UserError(flag + " '" + value + "': expected an integer >= " + std::to_string(min));
-  }
-  return x;
-}
-
 Flags parse_flags(int argc, char** argv) {
+  using flywheel::bench::parse_int;
+  const auto given =
+      flywheel::bench::parse_flags(argc, argv,
+                                   {"model", "prompts", "max-new-tokens", "n", "reps",
+                                    "kv-cache-mb", "temperature", "dtype", "device", "profile"},
+                                   kUsage);
   Flags f;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "-h" || flag == "--help") {
-      std::cout << kUsage;
-      std::exit(0);
-    }
-    if (i + 1 >= argc) throw UserError(flag + ": missing value\n" + kUsage);
-    const std::string value = argv[++i];
-    if (flag == "--model") {
+  for (const auto& [flag, value] : given) {
+    if (flag == "model") {
       f.model = value;
-    } else if (flag == "--prompts") {
+    } else if (flag == "prompts") {
       f.prompts = value;
-    } else if (flag == "--max-new-tokens") {
+    } else if (flag == "max-new-tokens") {
       f.max_new_tokens = parse_int(flag, value, 1);
-    } else if (flag == "--n") {
+    } else if (flag == "n") {
       f.n = parse_int(flag, value, 1);
-    } else if (flag == "--reps") {
+    } else if (flag == "reps") {
       f.reps = parse_int(flag, value, 1);
-    } else if (flag == "--kv-cache-mb") {
+    } else if (flag == "kv-cache-mb") {
       f.kv_cache_mb = parse_int(flag, value, 1);
-    } else if (flag == "--temperature") {
-      f.temperature = std::stod(value);
-    } else if (flag == "--dtype") {
+    } else if (flag == "temperature") {
+      f.temperature = flywheel::bench::parse_double(flag, value);
+    } else if (flag == "dtype") {
       f.dtype = value;
-    } else if (flag == "--device") {
+    } else if (flag == "device") {
       f.device = value;
-    } else if (flag == "--profile") {
-      f.profile = value;
     } else {
-      throw UserError("unknown flag " + flag + "\n" + kUsage);
+      f.profile = value;
     }
   }
   if (f.model.empty() || f.prompts.empty()) {
@@ -161,13 +145,5 @@ int run(const Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(parse_flags(argc, argv));
-  } catch (const UserError& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return flywheel::kUserErrorExit;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
+  return flywheel::bench::run_main([&] { return run(parse_flags(argc, argv)); });
 }

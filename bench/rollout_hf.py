@@ -12,7 +12,6 @@ on, float32, the default "sdpa" attention. One untimed call, then R timed; print
 Threads come from OMP_NUM_THREADS, as for Flywheel.
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -21,20 +20,15 @@ import time
 import torch
 from transformers import LlamaForCausalLM
 
+from rollout_args import parse_args, read_prompts
+
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--model", required=True)
-    p.add_argument("--prompts", required=True)
-    p.add_argument("--max-new-tokens", type=int, required=True)
-    p.add_argument("--n", type=int, default=1)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--reps", type=int, default=3)
-    a = p.parse_args()
+    a = parse_args(__doc__)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count())))
     torch.manual_seed(0)
     model = LlamaForCausalLM.from_pretrained(a.model, dtype=torch.float32).eval()
-    prompts = [json.loads(line)["prompt_ids"] for line in open(a.prompts)]
+    prompts = read_prompts(a.prompts)
     longest = max(len(x) for x in prompts)
     ids = torch.zeros(len(prompts), longest, dtype=torch.long)
     mask = torch.zeros_like(ids)

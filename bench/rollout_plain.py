@@ -14,7 +14,6 @@ preallocated cache [rows, K, P + N, D], sampling with torch.multinomial at tempe
 (argmax at 0). One untimed run, then R timed; prints the median.
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -23,6 +22,8 @@ import time
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+
+from rollout_args import parse_args, read_prompts
 
 
 class Llama:
@@ -109,17 +110,10 @@ def generate(model, prompts, n, new_tokens, temperature, generator):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--model", required=True)
-    p.add_argument("--prompts", required=True)
-    p.add_argument("--max-new-tokens", type=int, required=True)
-    p.add_argument("--n", type=int, default=1)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--reps", type=int, default=3)
-    a = p.parse_args()
+    a = parse_args(__doc__)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count())))
     model = Llama(a.model)
-    prompts = [json.loads(line)["prompt_ids"] for line in open(a.prompts)]
+    prompts = read_prompts(a.prompts)
     generator = torch.Generator().manual_seed(0)
     with torch.inference_mode():
         out = generate(model, prompts, a.n, a.max_new_tokens, a.temperature, generator)

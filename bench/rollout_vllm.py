@@ -13,24 +13,18 @@ space come from VLLM_CPU_OMP_THREADS_BIND and VLLM_CPU_KVCACHE_SPACE, which
 bench/run_rollout.sh sets to the cores the others use. One untimed call, then R timed.
 """
 
-import argparse
 import json
 import statistics
 import time
 
 from vllm import LLM, SamplingParams
 
+from rollout_args import parse_args, read_prompts
+
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--model", required=True)
-    p.add_argument("--prompts", required=True)
-    p.add_argument("--max-new-tokens", type=int, required=True)
-    p.add_argument("--n", type=int, default=1)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--reps", type=int, default=3)
-    a = p.parse_args()
-    prompts = [{"prompt_token_ids": json.loads(line)["prompt_ids"]} for line in open(a.prompts)]
+    a = parse_args(__doc__)
+    prompts = [{"prompt_token_ids": ids} for ids in read_prompts(a.prompts)]
     longest = max(len(x["prompt_token_ids"]) for x in prompts)
     llm = LLM(model=a.model, dtype="float32", skip_tokenizer_init=True, seed=0,
               max_model_len=longest + a.max_new_tokens)

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_flags.h"
 #include "losses/logprobs.h"
 #include "losses/preference.h"
 #include "losses/sft.h"
@@ -68,51 +69,32 @@ constexpr const char* kUsage =
     "                                 [--steps N] [--warmup W] [--seed S] [--lr LR]\n"
     "                                 [--profile TRACE.json]\n";
 
-int64_t parse_int(const std::string& flag, const std::string& value, int64_t min) {
-  size_t used = 0;
-  int64_t x = 0;
-  try {
-    x = std::stoll(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != value.size() || value.empty() || x < min) {
-    throw UserError(flag + " '" + value + "': expected an integer >= " + std::to_string(min));
-  }
-  return x;
-}
-
 Flags parse_flags(int argc, char** argv) {
+  using flywheel::bench::parse_int;
+  const auto given = flywheel::bench::parse_flags(
+      argc, argv, {"config", "mode", "batch", "seq", "steps", "warmup", "seed", "profile", "lr"},
+      kUsage);
   Flags f;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "-h" || flag == "--help") {
-      std::cout << kUsage;
-      std::exit(0);
-    }
-    if (i + 1 >= argc) throw UserError(flag + ": missing value\n" + kUsage);
-    const std::string value = argv[++i];
-    if (flag == "--config") {
+  for (const auto& [flag, value] : given) {
+    if (flag == "config") {
       f.config = value;
-    } else if (flag == "--mode") {
+    } else if (flag == "mode") {
       if (value != "sft" && value != "dpo") throw UserError("--mode must be sft or dpo");
       f.mode = value;
-    } else if (flag == "--batch") {
+    } else if (flag == "batch") {
       f.batch = parse_int(flag, value, 1);
-    } else if (flag == "--seq") {
+    } else if (flag == "seq") {
       f.seq = parse_int(flag, value, 4);
-    } else if (flag == "--steps") {
+    } else if (flag == "steps") {
       f.steps = parse_int(flag, value, 1);
-    } else if (flag == "--warmup") {
+    } else if (flag == "warmup") {
       f.warmup = parse_int(flag, value, 0);
-    } else if (flag == "--seed") {
+    } else if (flag == "seed") {
       f.seed = static_cast<uint64_t>(parse_int(flag, value, 0));
-    } else if (flag == "--profile") {
+    } else if (flag == "profile") {
       f.profile = value;
-    } else if (flag == "--lr") {
-      f.lr = std::stod(value);
     } else {
-      throw UserError("unknown flag " + flag + "\n" + kUsage);
+      f.lr = flywheel::bench::parse_double(flag, value);
     }
   }
   if (f.config.empty()) throw UserError(std::string("--config is required\n") + kUsage);
@@ -263,13 +245,5 @@ int run(const Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(parse_flags(argc, argv));
-  } catch (const UserError& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return flywheel::kUserErrorExit;
-  } catch (const std::exception& e) {
-    std::cerr << "internal error: " << e.what() << "\n";
-    return 1;
-  }
+  return flywheel::bench::run_main([&] { return run(parse_flags(argc, argv)); });
 }
