@@ -27,6 +27,8 @@ const std::vector<Command>& commands() {
        flywheel::cli::run_inspect},
       {"plan", "print the memory per rank a training recipe needs", flywheel::cli::run_plan},
       {"train", "run a training recipe (SFT, DPO, reward model)", flywheel::cli::run_train},
+      {"verify", "score responses with the verifiers (math, GSM8K, ...)",
+       flywheel::cli::run_verify},
       {"quickstart-data", "generate the quickstart's data, tokenizer and model config",
        flywheel::cli::run_quickstart_data},
   };

@@ -69,7 +69,16 @@ int run_train(const std::vector<std::string>& argv) {
       throw UserError(recipe.source + ": eval.generation_file needs a generating model (trainer: " +
                       recipe.trainer + ")");
     }
-    const auto verifier = find_verifier(recipe.eval.verifier);
+    const VerifierInfo& checker = find_verifier(recipe.eval.verifier);
+    // Accuracy: a correct answer scores 1, a wrong one 0; rows the checker does not apply to
+    // are left out.
+    const ScoreFn verifier = [&checker](const std::string& response, const std::string& truth) {
+      VerifyInput input;
+      input.response = response;
+      input.ground_truth = truth;
+      const Verdict v = verify(checker, input);
+      return v.correct ? std::optional<double>(*v.correct ? 1.0 : 0.0) : std::nullopt;
+    };
     tokenizer.emplace(Tokenizer::from_dir(recipe.model.tokenizer));
     items = load_generation_eval(recipe.eval.generation_file, *tokenizer,
                                  recipe.data.options.chat_template, recipe.data.options.add_bos,

@@ -1,40 +1,68 @@
-#include <map>
+#include <chrono>
+#include <exception>
 
 #include "trainer/core/error.h"
 #include "verifiers/arithmetic.h"
+#include "verifiers/gsm8k.h"
+#include "verifiers/math_verifier.h"
+#include "verifiers/text.h"
 #include "verifiers/verifier.h"
 
 namespace flywheel {
 namespace {
 
-const std::map<std::string, Verifier>& registry() {
-  static const std::map<std::string, Verifier> kVerifiers = {
-      {"arithmetic", verifiers::arithmetic_score},
-  };
-  return kVerifiers;
+Verdict check_arithmetic(const VerifyInput& input) {
+  Verdict v;
+  const auto score = verifiers::arithmetic_score(input.response, input.ground_truth);
+  if (score) v.correct = *score > 0.5;
+  return v;
 }
 
 }  // namespace
 
-const std::vector<std::string>& verifier_names() {
-  static const std::vector<std::string> kNames = [] {
-    std::vector<std::string> names;
-    for (const auto& [name, fn] : registry())
-      names.push_back(name);
-    return names;
-  }();
-  return kNames;
+const std::vector<VerifierInfo>& all_verifiers() {
+  static const std::vector<VerifierInfo> kVerifiers = {
+      {"arithmetic", "the first integer of the response equals the ground truth", check_arithmetic},
+      {"gsm8k", "the final number (#### N, \\boxed{N}, or the last number) equals the ground truth",
+       verifiers::check_gsm8k},
+      {"math", "the final LaTeX answer (last \\boxed{}) is equivalent to the ground truth",
+       verifiers::check_math},
+  };
+  return kVerifiers;
 }
 
-Verifier find_verifier(const std::string& name) {
-  auto it = registry().find(name);
-  if (it == registry().end()) {
-    std::string list;
-    for (const auto& n : verifier_names())
-      list += (list.empty() ? "" : ", ") + n;
-    throw UserError("unknown verifier '" + name + "' (known: " + list + ")");
+const VerifierInfo& find_verifier(const std::string& dataset) {
+  const std::string key = verifiers::to_lower_ascii(dataset);
+  for (const auto& v : all_verifiers())
+    if (v.name == key) return v;
+  std::string list;
+  for (const auto& v : all_verifiers())
+    list += (list.empty() ? "" : ", ") + v.name;
+  throw UserError("unknown verifier '" + dataset + "' (known: " + list + ")");
+}
+
+Verdict verify(const VerifierInfo& verifier, const VerifyInput& input,
+               const VerifyOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  Verdict v;
+  if (input.response.size() > options.max_response_bytes) {
+    v.correct = false;
+    v.details["reason"] = "response of " + std::to_string(input.response.size()) +
+                          " bytes is over the " + std::to_string(options.max_response_bytes) +
+                          "-byte bound";
+  } else {
+    try {
+      v = verifier.check(input);
+    } catch (const std::exception& e) {
+      v = Verdict{};
+      v.correct = false;
+      v.details["reason"] = std::string("checker failed: ") + verifiers::valid_utf8(e.what());
+    }
   }
-  return it->second;
+  if (v.correct.has_value()) v.score = *v.correct ? options.success_reward : options.failure_reward;
+  v.details["seconds"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return v;
 }
 
 }  // namespace flywheel

@@ -1,8 +1,15 @@
-// Verifiers: pure functions that score a model's response against a ground truth.
-//   score(response, ground_truth) -> 1.0 correct, 0.0 wrong, nullopt when the verifier does
-//   not apply (e.g. the ground truth is not in its format).
-// A registry maps names used in recipes to verifiers.
+// Verifiers: pure functions that judge a model's response.
+//   (prompt, response, ground truth, the row's other fields) -> Verdict
+// A verdict says correct / incorrect / not applicable (the ground truth is not in the checker's
+// format), the reward that earns (success_reward when correct, the share of satisfied
+// constraints for partial-credit checkers when asked), and details for logging: what was
+// extracted, how it was compared, why it failed.
+//
+// The registry maps dataset names, as RLVR rows in open-instruct's format carry them
+// ({"messages", "ground_truth", "dataset"}), to checkers; names are matched ignoring case.
 #pragma once
+
+#include <nlohmann/json.hpp>
 
 #include <functional>
 #include <optional>
@@ -11,11 +18,42 @@
 
 namespace flywheel {
 
-using Verifier =
-    std::function<std::optional<double>(const std::string& response, const std::string& truth)>;
+struct VerifyInput {
+  std::string prompt;
+  std::string response;
+  std::string ground_truth;
+  nlohmann::json fields;  // the row's other fields (IFEval: instruction_id_list, kwargs)
+};
 
-// UserError naming the known verifiers when `name` is unknown.
-Verifier find_verifier(const std::string& name);
-const std::vector<std::string>& verifier_names();
+struct Verdict {
+  std::optional<bool> correct;  // nullopt: the checker does not apply
+  double score = 0;
+  nlohmann::json details = nlohmann::json::object();
+};
+
+struct VerifyOptions {
+  double success_reward = 1.0;  // the score of a correct response (Tulu 3 used 10)
+  double failure_reward = 0.0;
+  // Responses longer than this are judged incorrect without being read (a memory bound).
+  size_t max_response_bytes = 1 << 20;
+};
+
+// A checker decides correctness; the score is derived from it by verify().
+using Checker = std::function<Verdict(const VerifyInput&)>;
+
+struct VerifierInfo {
+  std::string name;         // the registry name ("gsm8k", "math", ...)
+  std::string description;  // one line, for --help and errors
+  Checker check;
+};
+
+// UserError naming the known verifiers when `dataset` is not one.
+const VerifierInfo& find_verifier(const std::string& dataset);
+const std::vector<VerifierInfo>& all_verifiers();
+
+// Runs the checker with the options' bounds and fills in the score. Never throws for any
+// response; a checker's internal failure becomes an incorrect verdict whose details say why.
+Verdict verify(const VerifierInfo& verifier, const VerifyInput& input,
+               const VerifyOptions& options = {});
 
 }  // namespace flywheel
