@@ -27,6 +27,7 @@ const std::vector<Command>& commands() {
        flywheel::cli::run_inspect},
       {"plan", "print the memory per rank a training recipe needs", flywheel::cli::run_plan},
       {"train", "run a training recipe (SFT, DPO, reward model)", flywheel::cli::run_train},
+      {"eval", "evaluate responses on a benchmark (ifeval)", flywheel::cli::run_eval},
       {"verify", "score responses with the verifiers (math, GSM8K, ...)",
        flywheel::cli::run_verify},
       {"quickstart-data", "generate the quickstart's data, tokenizer and model config",

@@ -46,15 +46,17 @@ std::string string_field(const nlohmann::json& row, const char* key, const std::
 int run_verify(const std::vector<std::string>& argv) {
   const Args args("verify", verify_flags(), argv);
   if (args.help()) {
-    std::printf("%s", format_help("verify", "--in FILE.jsonl --out FILE.jsonl [options]",
-                                  "Score responses with the verifiers (one per row's dataset). "
-                                  "Known verifiers:\n" + [] {
-                                    std::string list;
-                                    for (const auto& v : all_verifiers())
-                                      list += "  " + v.name + ": " + v.description + "\n";
-                                    return list;
-                                  }(),
-                                  verify_flags())
+    std::printf("%s", format_help(
+                          "verify", "--in FILE.jsonl --out FILE.jsonl [options]",
+                          "Score responses with the verifiers (one per row's dataset). "
+                          "Known verifiers:\n" +
+                              [] {
+                                std::string list;
+                                for (const auto& v : all_verifiers())
+                                  list += "  " + v.name + ": " + v.description + "\n";
+                                return list;
+                              }(),
+                          verify_flags())
                           .c_str());
     return 0;
   }
@@ -123,8 +125,8 @@ int run_verify(const std::vector<std::string>& argv) {
       ++(*verdicts[i].correct ? t.correct : t.incorrect);
     }
   }
-  std::fprintf(stderr, "%-12s %8s %8s %10s %8s %9s\n", "verifier", "rows", "correct",
-               "incorrect", "n/a", "accuracy");
+  std::fprintf(stderr, "%-12s %8s %8s %10s %8s %9s\n", "verifier", "rows", "correct", "incorrect",
+               "n/a", "accuracy");
   for (const auto& [name, t] : tally) {
     const int64_t judged = t.correct + t.incorrect;
     std::fprintf(stderr, "%-12s %8lld %8lld %10lld %8lld %9.4f\n", name.c_str(),

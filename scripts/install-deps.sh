@@ -16,6 +16,10 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev
   libsentencepiece-dev sentencepiece
   libgtest-dev
+  # The verifiers: Unicode properties and sentence breaks (ICU), language identification (CLD2)
+  libicu-dev libcld2-dev
+  # Fuzzing the verifiers (clang's libFuzzer); see README, "Verifiers"
+  clang libfuzzer-14-dev
   # Headers only: LibTorch's ProcessGroupGloo.hpp includes gloo's, and the wheel ships none.
   # Flywheel uses ProcessGroupGloo only through its constructor, options and c10d's Backend
   # interface, whose layout does not depend on the gloo version (the 2-rank tests check it).

@@ -71,7 +71,8 @@ std::string unwrap(const std::string& text, std::string_view name) {
       size_t j = i + name.size();
       while (j < text.size() && text[j] == ' ')
         ++j;
-      const size_t end = j < text.size() && text[j] == '{' ? skip_group(text, j) : std::string::npos;
+      const size_t end =
+          j < text.size() && text[j] == '{' ? skip_group(text, j) : std::string::npos;
       if (end != std::string::npos) {
         out += unwrap(text.substr(j + 1, end - j - 2), name);
         i = end;
@@ -98,7 +99,7 @@ bool letters_only(std::string_view text) {
 // Removes a unit written as a text group after the value: "5 \text{ cm}^2" -> "5 ".
 std::string remove_unit_group(const std::string& text) {
   static constexpr std::array<std::string_view, 4> kGroups = {"\\text", "\\mbox", "\\mathrm",
-                                                               "\\textrm"};
+                                                              "\\textrm"};
   std::string t(trim(text));
   for (const auto power : {"^2", "^3", "^{2}", "^{3}"}) {
     if (t.size() > 3 && t.ends_with(power)) {
@@ -125,11 +126,11 @@ std::string remove_unit_group(const std::string& text) {
 // Removes one trailing unit word after a number or a closed group: "5 cm" -> "5".
 std::string remove_unit_word(const std::string& text) {
   static constexpr std::array<std::string_view, 40> kUnits = {
-      "cm",      "mm",     "km",     "meters", "meter",  "metres", "inches", "inch",
-      "feet",    "foot",   "ft",     "yards",  "miles",  "mph",    "hours",  "hour",
-      "minutes", "minute", "seconds", "days",  "weeks",  "years",  "degrees", "degree",
-      "cents",   "cent",   "dollars", "units", "sq",     "square", "ways",   "points",
-      "pounds",  "grams",  "kg",     "liters", "gallons", "students", "people", "digits"};
+      "cm",      "mm",     "km",      "meters", "meter",   "metres",   "inches",  "inch",
+      "feet",    "foot",   "ft",      "yards",  "miles",   "mph",      "hours",   "hour",
+      "minutes", "minute", "seconds", "days",   "weeks",   "years",    "degrees", "degree",
+      "cents",   "cent",   "dollars", "units",  "sq",      "square",   "ways",    "points",
+      "pounds",  "grams",  "kg",      "liters", "gallons", "students", "people",  "digits"};
   std::string t(trim(text));
   for (const auto power : {"^2", "^3"})
     if (t.ends_with(power)) t.resize(t.size() - 2);
@@ -339,8 +340,8 @@ std::optional<ExtractedAnswer> extract_math_answer(std::string_view response) {
   }
   const std::string lowered = to_lower_ascii(response);
   size_t best = std::string::npos, length = 0;
-  for (const std::string_view phrase : {std::string_view("final answer is"),
-                                        std::string_view("the answer is")}) {
+  for (const std::string_view phrase :
+       {std::string_view("final answer is"), std::string_view("the answer is")}) {
     const size_t at = rfind_lower(lowered, phrase);
     if (at != std::string::npos && (best == std::string::npos || at > best))
       best = at, length = phrase.size();
@@ -364,8 +365,8 @@ std::string normalize_math_answer(std::string_view answer) {
     t = replace_all(t, frac, "\\frac");
   for (const char* null_delimiter : {"\\left.", "\\right."})
     t = replace_all(t, null_delimiter, "");
-  for (const char* sizing : {"\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr",
-                             "\\big", "\\Big", "\\displaystyle"})
+  for (const char* sizing : {"\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr", "\\big",
+                             "\\Big", "\\displaystyle"})
     t = remove_command(t, sizing);
   for (const char* degrees : {"^{\\circ}", "^\\circ", "\\circ", "\xC2\xB0"})
     t = replace_all(t, degrees, "");

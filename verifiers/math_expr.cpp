@@ -22,16 +22,31 @@ constexpr int kPoints = 3;
 struct ParseFailure {};
 
 enum class NodeKind {
-  kNumber, kPi, kInfinity, kVariable, kNeg, kAdd, kSub, kMul, kDiv, kPow, kRoot, kFactorial,
-  kFunction, kAbs, kFloor, kCeil, kBinomial
+  kNumber,
+  kPi,
+  kInfinity,
+  kVariable,
+  kNeg,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kPow,
+  kRoot,
+  kFactorial,
+  kFunction,
+  kAbs,
+  kFloor,
+  kCeil,
+  kBinomial
 };
 
 struct Node {
   explicit Node(NodeKind k, int first = -1, int second = -1) : kind(k), a(first), b(second) {}
   NodeKind kind;
-  Rational number;   // kNumber
-  std::string name;  // kVariable, kFunction
-  int a, b;          // operands (node indices)
+  Rational number;     // kNumber
+  std::string name;    // kVariable, kFunction
+  int a, b;            // operands (node indices)
   int64_t degree = 2;  // kRoot
 };
 
@@ -49,13 +64,13 @@ struct Answer {
 };
 
 constexpr std::array<std::string_view, 16> kFunctions = {
-    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos",
-    "arctan", "sinh", "cosh", "tanh", "ln", "log", "exp", "det"};
+    "sin",    "cos",  "tan",  "cot",  "sec", "csc", "arcsin", "arccos",
+    "arctan", "sinh", "cosh", "tanh", "ln",  "log", "exp",    "det"};
 
 constexpr std::array<std::string_view, 24> kGreek = {
-    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta",
-    "theta", "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi",
-    "rho", "sigma", "tau", "phi", "varphi", "chi", "psi", "omega"};
+    "alpha", "beta",     "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta",
+    "theta", "vartheta", "iota",  "kappa", "lambda",  "mu",         "nu",   "xi",
+    "rho",   "sigma",    "tau",   "phi",   "varphi",  "chi",        "psi",  "omega"};
 
 template <size_t N>
 bool one_of(std::string_view word, const std::array<std::string_view, N>& list) {
@@ -223,7 +238,8 @@ class ExpressionParser {
     const size_t start = pos_;
     while (pos_ < s_.size() && is_ascii_digit(s_[pos_]))
       ++pos_;
-    if (pos_ < s_.size() && s_[pos_] == '.' && pos_ + 1 < s_.size() && is_ascii_digit(s_[pos_ + 1])) {
+    if (pos_ < s_.size() && s_[pos_] == '.' && pos_ + 1 < s_.size() &&
+        is_ascii_digit(s_[pos_ + 1])) {
       ++pos_;
       while (pos_ < s_.size() && is_ascii_digit(s_[pos_]))
         ++pos_;
@@ -375,18 +391,30 @@ Value evaluate(const std::vector<Node>& nodes, int index, const Substitution& va
   const Node& n = nodes[static_cast<size_t>(index)];
   const auto arg = [&](int i) { return evaluate(nodes, i, vars); };
   switch (n.kind) {
-    case NodeKind::kNumber: return Value(n.number);
-    case NodeKind::kPi: return Value::pi();
-    case NodeKind::kInfinity: return Value::approx(INFINITY);
-    case NodeKind::kVariable: return vars.at(n.name);
-    case NodeKind::kNeg: return -arg(n.a);
-    case NodeKind::kAdd: return arg(n.a) + arg(n.b);
-    case NodeKind::kSub: return arg(n.a) - arg(n.b);
-    case NodeKind::kMul: return arg(n.a) * arg(n.b);
-    case NodeKind::kDiv: return arg(n.a) / arg(n.b);
-    case NodeKind::kPow: return arg(n.a).pow(arg(n.b));
-    case NodeKind::kRoot: return arg(n.a).root(n.degree);
-    case NodeKind::kFactorial: return arg(n.a).factorial();
+    case NodeKind::kNumber:
+      return Value(n.number);
+    case NodeKind::kPi:
+      return Value::pi();
+    case NodeKind::kInfinity:
+      return Value::approx(INFINITY);
+    case NodeKind::kVariable:
+      return vars.at(n.name);
+    case NodeKind::kNeg:
+      return -arg(n.a);
+    case NodeKind::kAdd:
+      return arg(n.a) + arg(n.b);
+    case NodeKind::kSub:
+      return arg(n.a) - arg(n.b);
+    case NodeKind::kMul:
+      return arg(n.a) * arg(n.b);
+    case NodeKind::kDiv:
+      return arg(n.a) / arg(n.b);
+    case NodeKind::kPow:
+      return arg(n.a).pow(arg(n.b));
+    case NodeKind::kRoot:
+      return arg(n.a).root(n.degree);
+    case NodeKind::kFactorial:
+      return arg(n.a).factorial();
     case NodeKind::kAbs: {
       const Value v = arg(n.a);
       return v.numeric() < 0 ? -v : v;
@@ -394,7 +422,8 @@ Value evaluate(const std::vector<Node>& nodes, int index, const Substitution& va
     case NodeKind::kFloor:
     case NodeKind::kCeil: {
       const Value v = arg(n.a);
-      const long double x = n.kind == NodeKind::kFloor ? std::floor(v.numeric()) : std::ceil(v.numeric());
+      const long double x =
+          n.kind == NodeKind::kFloor ? std::floor(v.numeric()) : std::ceil(v.numeric());
       if (std::fabs(x) < 9e18L) return Value(Rational(static_cast<int64_t>(x)));
       return Value::approx(x);
     }
@@ -492,7 +521,8 @@ class AnswerParser {
     for (const std::string_view env : {"pmatrix", "bmatrix", "matrix"}) {
       const std::string begin = "\\begin{" + std::string(env) + "}";
       const std::string end = "\\end{" + std::string(env) + "}";
-      if (s.starts_with(begin) && s.ends_with(end)) return matrix(s.substr(begin.size(), s.size() - begin.size() - end.size()));
+      if (s.starts_with(begin) && s.ends_with(end))
+        return matrix(s.substr(begin.size(), s.size() - begin.size() - end.size()));
     }
     if (const auto parts = split_top(s, "\\cup"); parts.size() > 1) {
       Answer u(AnswerKind::kUnion);
@@ -633,9 +663,11 @@ class Comparer {
   }
 
   bool equal(const Answer& x, const Answer& y) {
-    if (x.kind == AnswerKind::kExpression && (y.kind == AnswerKind::kSet || y.kind == AnswerKind::kList))
+    if (x.kind == AnswerKind::kExpression &&
+        (y.kind == AnswerKind::kSet || y.kind == AnswerKind::kList))
       return y.items.size() == 1 && equal(x, y.items[0]);
-    if (y.kind == AnswerKind::kExpression && (x.kind == AnswerKind::kSet || x.kind == AnswerKind::kList))
+    if (y.kind == AnswerKind::kExpression &&
+        (x.kind == AnswerKind::kSet || x.kind == AnswerKind::kList))
       return x.items.size() == 1 && equal(x.items[0], y);
     const bool unordered_x = x.kind == AnswerKind::kSet || x.kind == AnswerKind::kList;
     const bool unordered_y = y.kind == AnswerKind::kSet || y.kind == AnswerKind::kList;
@@ -645,10 +677,14 @@ class Comparer {
       return false;
     }
     switch (x.kind) {
-      case AnswerKind::kExpression: return values_equal(x.expr, y.expr);
-      case AnswerKind::kText: return x.text == y.text;
-      case AnswerKind::kEquation: return equations_equal(x, y);
-      case AnswerKind::kUnion: return same_multiset(x.items, y.items);
+      case AnswerKind::kExpression:
+        return values_equal(x.expr, y.expr);
+      case AnswerKind::kText:
+        return x.text == y.text;
+      case AnswerKind::kEquation:
+        return equations_equal(x, y);
+      case AnswerKind::kUnion:
+        return same_multiset(x.items, y.items);
       case AnswerKind::kTuple:
         if (x.open != y.open || x.close != y.close) return structural_ = true, false;
         [[fallthrough]];
@@ -658,7 +694,8 @@ class Comparer {
         for (size_t i = 0; i < x.items.size(); ++i)
           if (!equal(x.items[i], y.items[i])) return false;
         return true;
-      default: return false;
+      default:
+        return false;
     }
   }
 

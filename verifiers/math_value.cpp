@@ -51,8 +51,8 @@ std::pair<int64_t, int64_t> square_part(int64_t n) {
 
 // The integer k with k^n = x (x >= 0), if there is one.
 std::optional<int64_t> exact_root(int64_t x, int64_t n) {
-  const auto guess = static_cast<int64_t>(std::llround(std::pow(static_cast<long double>(x),
-                                                                1.0L / static_cast<long double>(n))));
+  const auto guess = static_cast<int64_t>(
+      std::llround(std::pow(static_cast<long double>(x), 1.0L / static_cast<long double>(n))));
   for (int64_t k = std::max<int64_t>(0, guess - 1); k <= guess + 1; ++k) {
     __int128 p = 1;
     for (int64_t i = 0; i < n && p <= x; ++i)
@@ -90,8 +90,8 @@ long double Value::numeric() const {
 }
 
 bool Value::is_rational() const {
-  return exact_ && (terms_.empty() || (terms_.size() == 1 && terms_[0].pi_power == 0 &&
-                                       terms_[0].radicand == 1));
+  return exact_ && (terms_.empty() ||
+                    (terms_.size() == 1 && terms_[0].pi_power == 0 && terms_[0].radicand == 1));
 }
 
 Rational Value::as_rational() const {
@@ -170,16 +170,15 @@ Value Value::inverse() const {
     if (terms_.size() == 1) {
       // 1 / (c π^k √r) = √r / (c r) · π^-k
       const Term& t = terms_[0];
-      return from_terms({{Rational(1) / (t.coefficient * Rational(t.radicand)), -t.pi_power,
-                          t.radicand}});
+      return from_terms(
+          {{Rational(1) / (t.coefficient * Rational(t.radicand)), -t.pi_power, t.radicand}});
     }
-    if (terms_.size() == 2 && terms_[0].pi_power == terms_[1].pi_power &&
-        terms_[0].radicand == 1) {
+    if (terms_.size() == 2 && terms_[0].pi_power == terms_[1].pi_power && terms_[0].radicand == 1) {
       // 1 / (a + b√r) = (a - b√r) / (a² - b² r), with a common π^k factored out.
       const Term& a = terms_[0];
       const Term& b = terms_[1];
-      const Rational norm = a.coefficient * a.coefficient -
-                            b.coefficient * b.coefficient * Rational(b.radicand);
+      const Rational norm =
+          a.coefficient * a.coefficient - b.coefficient * b.coefficient * Rational(b.radicand);
       const int k = a.pi_power;
       return from_terms({{a.coefficient / norm, -k, 1}, {-b.coefficient / norm, -k, b.radicand}});
     }

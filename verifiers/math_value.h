@@ -23,8 +23,8 @@ struct Term {
 
 class Value {
  public:
-  Value() = default;                   // 0
-  Value(Rational r);                   // NOLINT: rationals are values
+  Value() = default;  // 0
+  Value(Rational r);  // NOLINT: rationals are values
   static Value pi();
   static Value approx(long double x);  // infinities allowed
 

@@ -4,6 +4,7 @@
 #include "trainer/core/error.h"
 #include "verifiers/arithmetic.h"
 #include "verifiers/gsm8k.h"
+#include "verifiers/ifeval.h"
 #include "verifiers/math_verifier.h"
 #include "verifiers/text.h"
 #include "verifiers/verifier.h"
@@ -25,6 +26,8 @@ const std::vector<VerifierInfo>& all_verifiers() {
       {"arithmetic", "the first integer of the response equals the ground truth", check_arithmetic},
       {"gsm8k", "the final number (#### N, \\boxed{N}, or the last number) equals the ground truth",
        verifiers::check_gsm8k},
+      {"ifeval", "every IFEval instruction of the row (instruction_id_list, kwargs) is followed",
+       verifiers::check_ifeval},
       {"math", "the final LaTeX answer (last \\boxed{}) is equivalent to the ground truth",
        verifiers::check_math},
   };

@@ -93,8 +93,7 @@ TEST(Math500, WrongAnswersAreRejected) {
     if (answer != "0") candidates.push_back("-(" + answer + ")");
     for (const auto& candidate : candidates) {
       ++wrong;
-      const Verdict v =
-          verify(math, input("\\boxed{" + candidate + "}", answer));
+      const Verdict v = verify(math, input("\\boxed{" + candidate + "}", answer));
       if (v.correct == true) {
         ++accepted;
         std::printf("ACCEPTED %s for %s: %s\n", candidate.c_str(), answer.c_str(),

@@ -39,8 +39,9 @@ TEST(MathChecker, ExtractionRules) {
   EXPECT_EQ(last_boxed(R"(so \boxed 5$ done)"), std::string("5"));
   EXPECT_EQ(last_boxed(R"(\boxed{\frac{1}{2})"), std::nullopt);
   // Over 64 bytes with no box and no answer phrase: no answer.
-  EXPECT_EQ(extract_math_answer("I could not finish this one; the numbers 3 and 7 both look plausible."),
-            std::nullopt);
+  EXPECT_EQ(
+      extract_math_answer("I could not finish this one; the numbers 3 and 7 both look plausible."),
+      std::nullopt);
   EXPECT_EQ(extract_math_answer(" 42 ")->rule, "whole");
   const auto minerva = extract_math_answer(
       "Work.\nFinal Answer: The final answer is $\\frac{1}{2}$. I hope it is correct.");
@@ -75,10 +76,9 @@ TEST(MathValue, ExactArithmeticInTheSurdBasis) {
   EXPECT_TRUE((r2 * r3).equals(Value(Rational(6)).root(2)));
   EXPECT_TRUE((Value(Rational(12)).root(2)).equals(two * r3));
   EXPECT_TRUE((Value(Rational(1)) / r3).equals(r3 / three));
-  EXPECT_TRUE(((r2 + Value(Rational(1))).pow(Value(Rational(2))))
-                  .equals(Value(Rational(3)) + two * r2));
-  EXPECT_TRUE((Value::pi() * Value(Rational(3)) / Value(Rational(6)))
-                  .equals(Value::pi() / two));
+  EXPECT_TRUE(
+      ((r2 + Value(Rational(1))).pow(Value(Rational(2)))).equals(Value(Rational(3)) + two * r2));
+  EXPECT_TRUE((Value::pi() * Value(Rational(3)) / Value(Rational(6))).equals(Value::pi() / two));
   EXPECT_TRUE(r2.exact());
   EXPECT_FALSE(r2.equals(Value(Rational(14142135623730951LL, 10000000000000000LL))));
   // Out of the basis: numeric, within 1e-9 relative.
