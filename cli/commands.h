@@ -14,5 +14,6 @@ int run_train(const std::vector<std::string>& argv);
 int run_quickstart_data(const std::vector<std::string>& argv);
 int run_verify(const std::vector<std::string>& argv);
 int run_eval(const std::vector<std::string>& argv);
+int run_eval_rm(const std::vector<std::string>& argv);
 
 }  // namespace flywheel::cli

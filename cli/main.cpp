@@ -28,6 +28,8 @@ const std::vector<Command>& commands() {
       {"plan", "print the memory per rank a training recipe needs", flywheel::cli::run_plan},
       {"train", "run a training recipe (SFT, DPO, reward model)", flywheel::cli::run_train},
       {"eval", "evaluate responses on a benchmark (ifeval)", flywheel::cli::run_eval},
+      {"eval-rm", "pairwise accuracy, margins and length bias of a reward model",
+       flywheel::cli::run_eval_rm},
       {"verify", "score responses with the verifiers (math, GSM8K, ...)",
        flywheel::cli::run_verify},
       {"quickstart-data", "generate the quickstart's data, tokenizer and model config",

@@ -106,6 +106,10 @@ int run_verify(const std::vector<std::string>& argv) {
       line["score"] = verdicts[i].score;
       line["verifier"] = jobs[i].verifier->name;
       line["details"] = verdicts[i].details;
+      // IFEval rows also carry their per-instruction results at the top, as the reference's
+      // output does.
+      for (const char* mode : {"strict", "loose"})
+        if (verdicts[i].details.contains(mode)) line[mode] = verdicts[i].details[mode];
       out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     }
     if (!out.flush()) throw UserError("cannot write " + tmp);

@@ -448,6 +448,12 @@ void load_into_store(const std::string& path, const Tokenizer& tokenizer,
 
 }  // namespace
 
+TokenSequence encode_sft_record(const nlohmann::json& record, const Tokenizer& tokenizer,
+                                const DataOptions& options) {
+  if (!record.is_object()) throw UserError("expected a JSON object, got " + describe(&record));
+  return to_sft(record, Encoder(tokenizer, options)).seq;
+}
+
 int64_t TokenSequence::prompt_length() const {
   const auto first = std::find(loss_mask.begin(), loss_mask.end(), 1);
   return static_cast<int64_t>(first - loss_mask.begin());

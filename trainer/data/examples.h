@@ -38,6 +38,8 @@
 // skipped_invalid.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -111,6 +113,12 @@ std::vector<RankingExample> load_ranking_examples(const std::string& path,
                                                   const Tokenizer& tokenizer,
                                                   const DataOptions& options, DataStats* stats,
                                                   int threads = 1);
+
+// One record in any of the SFT formats above, tokenized exactly as the loaders tokenize it
+// (no length fitting): what a reward model scoring (prompt, response) pairs reads.
+// UserError "key '...': expected ..." when the record is invalid.
+TokenSequence encode_sft_record(const nlohmann::json& record, const Tokenizer& tokenizer,
+                                const DataOptions& options);
 
 class TokenStore;
 enum class ExampleKind { kSft, kPreference, kRanking };
