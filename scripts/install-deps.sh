@@ -16,8 +16,9 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev
   libsentencepiece-dev sentencepiece
   libgtest-dev
-  # The verifiers: Unicode properties and sentence breaks (ICU), language identification (CLD2)
-  libicu-dev libcld2-dev
+  # The verifiers: Unicode properties and sentence breaks (ICU), language identification (CLD2),
+  # linear-time regular expressions for format rules (RE2)
+  libicu-dev libcld2-dev libre2-dev
   # Fuzzing the verifiers (clang's libFuzzer); see README, "Verifiers"
   clang libfuzzer-14-dev
   # Headers only: LibTorch's ProcessGroupGloo.hpp includes gloo's, and the wheel ships none.

@@ -6,6 +6,7 @@
 
 #include "trainer/core/error.h"
 #include "verifiers/ifeval_text.h"
+#include "verifiers/text.h"
 #include "verifiers/unicode_text.h"
 
 namespace flywheel::verifiers {
@@ -226,10 +227,10 @@ bool number_placeholders(const Text& t, const Kwargs& k) {
     size_t j = i + 1;
     while (j < s.size() && s[j] != U']' && s[j] != U'\n')
       ++j;
-    if (j < s.size() && s[j] == U']') {
-      ++count;
-      i = j;
-    }
+    if (j < s.size() && s[j] == U']') ++count;
+    // On a match the scan resumes after ']'; on a line break or the end every '[' before j
+    // fails the same way, so either way it goes on from j.
+    i = j;
   }
   return count >= k.integer("num_placeholders");
 }
@@ -286,7 +287,8 @@ int64_t count_line_items(U32View s, char32_t marker) {
       ++end;  // [^*] may be a line break: the match then runs on to the next line's end
     }
     if (!match) {
-      ++i;
+      // Every line start up to j skips to the same j and fails the same way.
+      i = std::max(i + 1, j);
       continue;
     }
     while (end < s.size() && s[end] != U'\n')
@@ -388,15 +390,13 @@ bool title(const Text& t, const Kwargs&) {
     if (s[i] != U'<' || s[i + 1] != U'<') continue;
     size_t line_end = s.find(U'\n', i);
     if (line_end == U32::npos) line_end = s.size();
-    // Greedy: the last ">>" on the line with at least one character after "<<".
-    size_t close = U32::npos;
-    for (size_t j = line_end; j >= i + 4; --j) {
-      if (s[j - 1] == U'>' && s[j - 2] == U'>') {
-        close = j - 2;
-        break;
-      }
+    // Greedy: the last ">>" on the line, with at least one character after "<<".
+    const size_t last = line_end >= 2 ? s.rfind(U">>", line_end - 2) : U32::npos;
+    if (last == U32::npos || last < i + 3) {
+      i = line_end;  // no "<<" later on this line can match either
+      continue;
     }
-    if (close == U32::npos) continue;
+    const size_t close = last;
     U32View inner = U32View(s).substr(i + 2, close - i - 2);
     size_t a = 0;
     while (a < inner.size() && inner[a] == U'<')
@@ -585,7 +585,8 @@ Verdict check_ifeval(const VerifyInput& input) {
   try {
     r = ifeval_evaluate(ids, kwargs, input.response);
   } catch (const UserError& e) {
-    v.details["reason"] = e.what();  // bad instructions: the row, not the response, is wrong
+    // Bad instructions: the row, not the response, is wrong.
+    v.details["reason"] = valid_utf8(e.what());
     return v;
   }
   const auto satisfied = std::count(r.strict.begin(), r.strict.end(), true);

@@ -12,11 +12,11 @@ namespace flywheel::verifiers {
 namespace {
 
 // More terms than this and a value is approximated: bounds the work of (a + b + ...)^n.
-constexpr size_t kMaxTerms = 64;
+constexpr size_t kMaxTerms = 32;
 // Integer powers computed exactly up to this exponent.
 constexpr int64_t kMaxExactPower = 64;
 // Square parts are extracted by trial division up to the cube root of this bound.
-constexpr int64_t kMaxFactored = 1'000'000'000'000'000;
+constexpr int64_t kMaxFactored = 1'000'000'000'000;
 
 long double term_numeric(const Term& t) {
   return t.coefficient.value() * std::pow(std::numbers::pi_v<long double>, t.pi_power) *

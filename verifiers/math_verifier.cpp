@@ -5,11 +5,22 @@
 #include "verifiers/text.h"
 
 namespace flywheel::verifiers {
+namespace {
+
+// Longer final answers are wrong without being read: no MATH answer comes near, and it bounds
+// the normalization's nesting (it recurses into \text{} and \frac{} groups).
+constexpr size_t kMaxAnswerBytes = 8192;
+
+}  // namespace
 
 Verdict check_math(const VerifyInput& input) {
   Verdict v;
   std::string truth = input.ground_truth;
   if (auto boxed = last_boxed(truth)) truth = *boxed;
+  if (truth.size() > kMaxAnswerBytes) {
+    v.details["reason"] = "the ground truth is over " + std::to_string(kMaxAnswerBytes) + " bytes";
+    return v;
+  }
   truth = normalize_math_answer(truth);
   if (truth.empty()) {
     v.details["reason"] = "the ground truth has no answer";
@@ -20,6 +31,11 @@ Verdict check_math(const VerifyInput& input) {
   if (!extracted) {
     v.correct = false;
     v.details["reason"] = "no final answer found (no closed \\boxed{}, no 'final answer is')";
+    return v;
+  }
+  if (extracted->text.size() > kMaxAnswerBytes) {
+    v.correct = false;
+    v.details["reason"] = "the final answer is over " + std::to_string(kMaxAnswerBytes) + " bytes";
     return v;
   }
   const std::string answer = normalize_math_answer(extracted->text);

@@ -3,6 +3,7 @@
 
 #include "trainer/core/error.h"
 #include "verifiers/arithmetic.h"
+#include "verifiers/format_reward.h"
 #include "verifiers/gsm8k.h"
 #include "verifiers/ifeval.h"
 #include "verifiers/math_verifier.h"
@@ -24,6 +25,8 @@ Verdict check_arithmetic(const VerifyInput& input) {
 const std::vector<VerifierInfo>& all_verifiers() {
   static const std::vector<VerifierInfo> kVerifiers = {
       {"arithmetic", "the first integer of the response equals the ground truth", check_arithmetic},
+      {"format", "the response has the row's format (think block, boxed answer, regexes)",
+       verifiers::check_format},
       {"gsm8k", "the final number (#### N, \\boxed{N}, or the last number) equals the ground truth",
        verifiers::check_gsm8k},
       {"ifeval", "every IFEval instruction of the row (instruction_id_list, kwargs) is followed",
