@@ -5,6 +5,7 @@
 #include <map>
 
 #include "trainer/core/error.h"
+#include "verifiers/deadline.h"
 #include "verifiers/ifeval_text.h"
 #include "verifiers/text.h"
 #include "verifiers/unicode_text.h"
@@ -501,6 +502,7 @@ Check find_check(const std::string& id) {
 
 // A variant is judged only when it is not blank.
 bool follows_variant(Check check, const Kwargs& k, const U32& variant) {
+  check_deadline();
   if (blank(variant)) return false;
   return check(Text{variant, encode_utf8(variant)}, k);
 }

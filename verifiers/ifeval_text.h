@@ -1,9 +1,11 @@
 // The text measures IFEval's reference takes from NLTK and langdetect, done with Debian's C/C++
 // libraries. They approximate the reference (measured agreement: bench/README.md, "IFEval"):
-//   sentences       NLTK's Punkt (english)       -> ICU's sentence break iterator with common
-//                   English abbreviations suppressed (a list of ours), over the text with
-//                   line breaks read as spaces (Punkt only splits at . ? !, never at a bare
-//                   line break)
+//   sentences       NLTK's Punkt (english)       -> Punkt's decision rules without its trained
+//                   tables: a sentence ends at ? and !, and at a word's final period whatever
+//                   follows; after a number unless a lower-case word follows; after a known
+//                   abbreviation (our list) or an ellipsis before a capital, after a title or
+//                   an initial only before a common sentence-starting word. Line breaks alone
+//                   end nothing.
 //   word tokens     nltk.word_tokenize            -> a re-implementation of the Treebank rules
 //                   that change how many tokens are upper case: punctuation split off,
 //                   contractions ('s 'm 'd 'll 're 've n't, cannot, gonna...) split

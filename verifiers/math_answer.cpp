@@ -361,6 +361,7 @@ std::string normalize_math_answer(std::string_view answer) {
   for (const char* c : {"\n", "\r", "\t"})
     t = replace_all(t, c, " ");
   t = remove_spacing(t);
+  t = replace_all(t, "{,}", "");  // LaTeX's thousands separator: 13{,}535
   for (const char* frac : {"\\dfrac", "\\tfrac", "\\cfrac"})
     t = replace_all(t, frac, "\\frac");
   for (const char* null_delimiter : {"\\left.", "\\right."})

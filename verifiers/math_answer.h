@@ -31,7 +31,7 @@ std::optional<ExtractedAnswer> extract_math_answer(std::string_view response);
 // The answer in canonical text form; the steps, in order (from the Hendrycks MATH
 // `strip_string` and Minerva `normalize_final_answer`, minus the substitutions that can merge
 // different answers, e.g. Minerva's deletion of every "a "):
-//   - whitespace runs, \! \, \; \: "\ " removed (one space kept where it ends a command
+//   - whitespace runs, \! \, \; \: "\ " and {,} removed (one space kept where it ends a command
 //     before a letter: "\cot x");
 //   - \dfrac \tfrac \cfrac -> \frac; \left \right \big... removed; \displaystyle removed;
 //   - degrees (^\circ ^{\circ} \circ °), \$ $, \% % removed;

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "verifiers/deadline.h"
 #include "verifiers/math_value.h"
 #include "verifiers/text.h"
 
@@ -718,6 +719,7 @@ class Comparer {
   }
 
   std::optional<Value> eval(const Parsed& p, int expr, size_t point) {
+    check_deadline();
     try {
       Value v = evaluate(p.nodes, expr, substitutions_[point]);
       if (!v.exact()) numeric_ = true;

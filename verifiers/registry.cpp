@@ -3,6 +3,7 @@
 
 #include "trainer/core/error.h"
 #include "verifiers/arithmetic.h"
+#include "verifiers/deadline.h"
 #include "verifiers/format_reward.h"
 #include "verifiers/gsm8k.h"
 #include "verifiers/ifeval.h"
@@ -58,7 +59,13 @@ Verdict verify(const VerifierInfo& verifier, const VerifyInput& input,
                           "-byte bound";
   } else {
     try {
+      const verifiers::DeadlineScope deadline(options.time_limit_seconds);
       v = verifier.check(input);
+    } catch (const verifiers::DeadlineExceeded&) {
+      v = Verdict{};
+      v.correct = false;
+      v.details["reason"] =
+          "time limit of " + std::to_string(options.time_limit_seconds) + " s exceeded";
     } catch (const std::exception& e) {
       v = Verdict{};
       v.correct = false;

@@ -36,6 +36,9 @@ struct VerifyOptions {
   double failure_reward = 0.0;
   // Responses longer than this are judged incorrect without being read (a memory bound).
   size_t max_response_bytes = 1 << 20;
+  // A verification still running after this many seconds stops and is judged incorrect
+  // (verifiers/deadline.h; <= 0: no limit).
+  double time_limit_seconds = 5.0;
 };
 
 // A checker decides correctness; the score is derived from it by verify().

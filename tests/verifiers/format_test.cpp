@@ -50,8 +50,8 @@ TEST(FormatReward, VerdictAndBadRules) {
   const Verdict bad = verify(find_verifier("format"), input);
   EXPECT_FALSE(bad.correct.has_value());
   EXPECT_NE(bad.details["reason"].get<std::string>().find("format[0].pattern"), std::string::npos);
-  EXPECT_THROW(FormatRules(nlohmann::json::array({{{"type", "xml"}}})), UserError);
-  EXPECT_THROW(FormatRules(nlohmann::json::array()), UserError);
+  EXPECT_THROW((void)FormatRules(nlohmann::json::array({{{"type", "xml"}}})), UserError);
+  EXPECT_THROW((void)FormatRules(nlohmann::json::array()), UserError);
 }
 
 TEST(FormatReward, PathologicalPatternsStayLinear) {

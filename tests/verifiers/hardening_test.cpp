@@ -117,5 +117,20 @@ TEST(VerifierHardening, AdversarialInputsGetVerdicts) {
   std::printf("slowest verification: %.3f s (%s)\n", slowest, slowest_name.c_str());
 }
 
+// A verification past its time limit stops at the next unit of work and is judged incorrect.
+TEST(VerifierHardening, TimeLimit) {
+  VerifyInput input;
+  input.response = repeat("One more sentence. ", 50000);
+  input.fields = {{"instruction_id_list", {"length_constraints:number_sentences"}},
+                  {"kwargs", {{{"num_sentences", 3}, {"relation", "at least"}}}}};
+  VerifyOptions options;
+  options.time_limit_seconds = 1e-9;
+  const Verdict v = verify(find_verifier("ifeval"), input, options);
+  EXPECT_EQ(v.correct, false);
+  EXPECT_NE(v.details["reason"].get<std::string>().find("time limit"), std::string::npos);
+  options.time_limit_seconds = 0;  // no limit
+  EXPECT_EQ(verify(find_verifier("ifeval"), input, options).correct, true);
+}
+
 }  // namespace
 }  // namespace flywheel::verifiers
