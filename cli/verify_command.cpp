@@ -1,6 +1,7 @@
 // `flywheel verify --in FILE.jsonl --out FILE.jsonl`: scores responses with the verifiers.
-// Each input row: {"response", "ground_truth", "dataset"} (+ "prompt" where a checker reads it;
-// IFEval rows carry "instruction_id_list" and "kwargs" instead of "ground_truth"). Each output
+// Each input row: {"response", "ground_truth", "dataset"} (+ "prompt" where a checker reads it,
+// else the last user turn of "messages", as open-instruct's RLVR rows carry it; IFEval rows
+// carry "instruction_id_list" and "kwargs", beside or JSON-encoded in "ground_truth"). Each output
 // line is the row plus "correct" (bool, or null when the checker does not apply), "score",
 // "verifier" and "details"; a summary per verifier goes to stderr.
 #include <chrono>
@@ -39,6 +40,19 @@ std::string string_field(const nlohmann::json& row, const char* key, const std::
   if (v.is_string()) return v.get<std::string>();
   if (v.is_number()) return v.dump();  // a numeric ground truth (GSM8K rows often have them)
   throw UserError(where + "\"" + key + "\" must be a string");
+}
+
+// The prompt of an RLVR row in open-instruct's format ({"messages": [...], ...}): its last
+// user message; empty when there is none.
+std::string last_user_message(const nlohmann::json& row) {
+  if (!row.contains("messages") || !row["messages"].is_array()) return {};
+  std::string prompt;
+  for (const auto& m : row["messages"]) {
+    if (m.is_object() && m.value("role", "") == "user" && m.contains("content") &&
+        m["content"].is_string())
+      prompt = m["content"].get<std::string>();
+  }
+  return prompt;
 }
 
 }  // namespace
@@ -84,6 +98,7 @@ int run_verify(const std::vector<std::string>& argv) {
       throw UserError(where + e.what());
     }
     job.input.prompt = string_field(row, "prompt", where, false);
+    if (job.input.prompt.empty()) job.input.prompt = last_user_message(row);
     job.input.response = string_field(row, "response", where, true);
     job.input.ground_truth = string_field(row, "ground_truth", where, false);
     job.input.fields = row;

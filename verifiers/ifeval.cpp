@@ -568,7 +568,13 @@ const std::vector<std::string>& ifeval_instruction_ids() {
 
 Verdict check_ifeval(const VerifyInput& input) {
   Verdict v;
-  const auto& f = input.fields;
+  // The instructions are the row's own fields, or (RLVR rows) a JSON object in ground_truth.
+  nlohmann::json from_truth;
+  if (!(input.fields.is_object() && input.fields.contains("instruction_id_list")) &&
+      !input.ground_truth.empty()) {
+    from_truth = nlohmann::json::parse(input.ground_truth, nullptr, /*allow_exceptions=*/false);
+  }
+  const auto& f = from_truth.is_object() ? from_truth : input.fields;
   if (!f.is_object() || !f.contains("instruction_id_list") || !f.contains("kwargs") ||
       !f["instruction_id_list"].is_array() || !f["kwargs"].is_array()) {
     v.details["reason"] = "the row has no instruction_id_list and kwargs lists";

@@ -35,7 +35,8 @@ const std::vector<std::string>& ifeval_instruction_ids();
 
 // The RLVR checker: correct when every instruction is followed (strict); details carry the
 // per-instruction strict and loose results and the satisfied fraction. Reads
-// fields["instruction_id_list"] and fields["kwargs"]; not applicable without them.
+// fields["instruction_id_list"] and fields["kwargs"], or the same two keys of a JSON object in
+// the ground truth (RLVR rows); not applicable without them.
 Verdict check_ifeval(const VerifyInput& input);
 
 }  // namespace flywheel::verifiers

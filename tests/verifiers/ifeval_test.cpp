@@ -42,6 +42,16 @@ TEST(Ifeval, VerdictIsAllInstructionsStrict) {
   EXPECT_EQ(verify(find_verifier("ifeval"), input).correct, true);
 }
 
+// RLVR rows in open-instruct's format carry the instructions JSON-encoded in ground_truth.
+TEST(Ifeval, InstructionsInTheGroundTruth) {
+  VerifyInput input;
+  input.response = "all lower case, with a comma";
+  input.ground_truth = R"({"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]})";
+  EXPECT_EQ(verify(find_verifier("ifeval"), input).correct, false);
+  input.response = "all lower case without one";
+  EXPECT_EQ(verify(find_verifier("ifeval"), input).correct, true);
+}
+
 TEST(Ifeval, BadRowsAreNotApplicable) {
   VerifyInput input;
   input.response = "text";
