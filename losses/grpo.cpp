@@ -19,7 +19,8 @@ void check_like_mask(const torch::Tensor& t, const torch::Tensor& mask, const ch
 GrpoAdvantage parse_grpo_advantage(const std::string& name) {
   if (name == "standard") return GrpoAdvantage::kStandard;
   if (name == "centered") return GrpoAdvantage::kCentered;
-  throw UserError("unknown GRPO advantage '" + name + "' (expected standard or centered)");
+  if (name == "rloo") return GrpoAdvantage::kLeaveOneOut;
+  throw UserError("unknown GRPO advantage '" + name + "' (expected standard, centered or rloo)");
 }
 
 LossAggregation parse_loss_aggregation(const std::string& name) {
@@ -46,6 +47,10 @@ torch::Tensor grpo_advantages(const torch::Tensor& rewards, const GrpoOptions& o
   auto advantages = groups - groups.mean(1, /*keepdim=*/true);
   if (options.advantage == GrpoAdvantage::kStandard) {
     advantages = advantages / (groups.std(1, /*unbiased=*/false, /*keepdim=*/true) + options.eps);
+  } else if (options.advantage == GrpoAdvantage::kLeaveOneOut) {
+    // r - (Σ r - r) / (G - 1) = G / (G - 1) · (r - mean)
+    const auto g = static_cast<double>(options.group_size);
+    advantages = advantages * (g / (g - 1));
   }
   return advantages.reshape(-1);
 }

@@ -2,6 +2,8 @@
 // and a response's advantage is its reward relative to its group:
 //   standard  A = (r - mean_group) / (std_group + eps)   population std (divide by G)
 //   centered  A = r - mean_group                          (Dr. GRPO: no std scaling)
+//   rloo      A = r - mean of the group's other responses (RLOO's leave-one-out baseline:
+//             G/(G-1) · (r - mean_group))
 // The same A applies to every token of the response:
 //   loss_t = max(-A·ratio_t, -A·clamp(ratio_t, 1-ε, 1+ε)) + β·k3_t
 // with ratio = exp(log π - log π_old) and k3 on logr = log ref - log π (losses/kl.h), then
@@ -19,10 +21,10 @@
 
 namespace flywheel::losses {
 
-enum class GrpoAdvantage { kStandard, kCentered };
+enum class GrpoAdvantage { kStandard, kCentered, kLeaveOneOut };
 enum class LossAggregation { kTokenMean, kSequenceMean };
 
-// "standard" | "centered" and "token_mean" | "sequence_mean"; UserError otherwise.
+// "standard" | "centered" | "rloo" and "token_mean" | "sequence_mean"; UserError otherwise.
 GrpoAdvantage parse_grpo_advantage(const std::string& name);
 LossAggregation parse_loss_aggregation(const std::string& name);
 

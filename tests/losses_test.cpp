@@ -479,6 +479,18 @@ TEST(DataParallel, SftTokenMeanIsShardInvariant) {
   expect_close((sum_a.loss + sum_b.loss) / 13, whole.loss, 1e-12, 0, "sft sums, 2 shards");
 }
 
+// RLOO's leave-one-out baseline, by hand: each reward minus the mean of its group's others.
+TEST(Rloo, LeaveOneOutBaseline) {
+  GrpoOptions options;
+  options.group_size = 4;
+  options.advantage = parse_grpo_advantage("rloo");
+  const auto rewards = torch::tensor({1.0, 0.0, 0.0, 3.0, 2.0, 2.0, 2.0, 2.0}, torch::kDouble);
+  const auto a = grpo_advantages(rewards, options);
+  const double want[] = {1.0 - 1.0, 0.0 - 4.0 / 3, 0.0 - 4.0 / 3, 3.0 - 1.0 / 3, 0, 0, 0, 0};
+  for (int64_t i = 0; i < 8; ++i)
+    EXPECT_NEAR(a[i].item<double>(), want[i], 1e-12) << i;
+}
+
 TEST(DataParallel, GrpoTokenMeanIsShardInvariant) {
   torch::manual_seed(4);
   const auto logps = -torch::rand({8, 6}, torch::kDouble) * 3;

@@ -300,6 +300,31 @@ void parse_distributed(Section s, DistributedSection* d) {
   s.finish();
 }
 
+void parse_rl(Section s, RlSection* rl, const std::string& trainer) {
+  s.integer("iterations", &rl->iterations, 1);
+  s.integer("prompts_per_iteration", &rl->prompts_per_iteration, 1);
+  s.integer("group_size", &rl->group_size, 2);
+  s.integer("max_new_tokens", &rl->max_new_tokens, 1);
+  s.number("temperature", &rl->temperature, 1e-6, 100.0);
+  s.number("top_p", &rl->top_p, 1e-6, 1.0);
+  s.integer("top_k", &rl->top_k, 0);
+  s.integer("epochs", &rl->epochs, 1);
+  s.integer("minibatches", &rl->minibatches, 1);
+  s.number("beta", &rl->beta, 0.0, 1e6);
+  s.number("clip", &rl->clip, 1e-6, 1e6);
+  s.string("advantage", &rl->advantage, {"centered", "standard"});
+  if (trainer == "rloo") {
+    if (s.has("advantage")) s.fail("advantage", "no advantage with trainer: rloo (leave-one-out)");
+    rl->advantage = "rloo";
+  }
+  s.string("loss_aggregation", &rl->loss_aggregation, {"sequence_mean", "token_mean"});
+  s.string("verifier", &rl->verifier);
+  s.number("success_reward", &rl->success_reward, -1e9, 1e9);
+  s.number("no_eos_penalty", &rl->no_eos_penalty, -1e9, 1e9);
+  s.integer("kv_cache_mb", &rl->kv_cache_mb, 0);
+  s.finish();
+}
+
 }  // namespace
 
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides,
@@ -319,8 +344,8 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
   Recipe r;
   r.source = fs::absolute(path).lexically_normal().string();
   Section top(root, "", origin);
-  top.string("trainer", &r.trainer, {"dpo", "reward_model", "sft"});
-  if (r.trainer.empty()) top.fail("trainer", "sft, dpo or reward_model");
+  top.string("trainer", &r.trainer, {"dpo", "grpo", "reward_model", "rloo", "sft"});
+  if (r.trainer.empty()) top.fail("trainer", "sft, dpo, reward_model, grpo or rloo");
   int64_t seed = static_cast<int64_t>(r.seed);
   top.integer("seed", &seed, 0);
   r.seed = static_cast<uint64_t>(seed);
@@ -334,6 +359,16 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
   parse_eval(top.child("eval"), &r.eval);
   parse_checkpoint(top.child("checkpoint"), &r.checkpoint);
   parse_distributed(top.child("distributed"), &r.distributed);
+  if (r.is_rl()) {
+    parse_rl(top.child("rl"), &r.rl, r.trainer);
+    if (r.distributed.zero_stage == 3) {
+      top.fail("distributed",
+               "zero_stage 0, 1 or 2 with an RL trainer (the rollout engine "
+               "generates from whole parameters)");
+    }
+  } else if (top.has("rl")) {
+    top.fail("rl", "no rl section with trainer: " + r.trainer + " (only grpo and rloo)");
+  }
   top.finish();
   if (r.data.packing && r.trainer != "sft") top.fail("data", "packing only with trainer: sft");
   return r;
@@ -413,6 +448,28 @@ std::string recipe_to_yaml(const Recipe& r) {
       kv("max_new_tokens", r.eval.max_new_tokens);
       kv("max_samples", r.eval.max_samples);
       kv("batch_size", r.eval.batch_size);
+    });
+  }
+  if (r.is_rl()) {
+    section("rl", [&] {
+      const auto& l = r.rl;
+      kv("iterations", l.iterations);
+      kv("prompts_per_iteration", l.prompts_per_iteration);
+      kv("group_size", l.group_size);
+      kv("max_new_tokens", l.max_new_tokens);
+      kv("temperature", l.temperature);
+      kv("top_p", l.top_p);
+      kv("top_k", l.top_k);
+      kv("epochs", l.epochs);
+      kv("minibatches", l.minibatches);
+      kv("beta", l.beta);
+      kv("clip", l.clip);
+      kv("advantage", l.advantage);
+      kv("loss_aggregation", l.loss_aggregation);
+      if (!l.verifier.empty()) kv("verifier", l.verifier);
+      kv("success_reward", l.success_reward);
+      kv("no_eos_penalty", l.no_eos_penalty);
+      kv("kv_cache_mb", l.kv_cache_mb);
     });
   }
   section("checkpoint", [&] {

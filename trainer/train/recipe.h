@@ -101,9 +101,35 @@ struct DistributedSection {
   int64_t rendezvous_timeout_s = 300;
 };
 
+// Online RL (trainer: grpo | rloo). Every iteration takes the next prompts_per_iteration
+// prompts of data.train_file (RLVR rows: "messages" ending with the user's turn, or a "prompt"
+// string; "ground_truth"; "dataset" naming the verifier), samples group_size responses to each
+// with the rollout engine on the policy's own weights, scores them with the verifiers, and
+// trains on them for `epochs` passes of `minibatches` optimizer steps. data.eval_file (the same
+// format) gives the held-out pass rate of greedy answers.
+struct RlSection {
+  int64_t iterations = 100;
+  int64_t prompts_per_iteration = 16;  // over all ranks
+  int64_t group_size = 8;              // responses per prompt
+  int64_t max_new_tokens = 256;
+  double temperature = 1.0;
+  double top_p = 1.0;
+  int64_t top_k = 0;
+  int64_t epochs = 1;       // passes over an iteration's responses
+  int64_t minibatches = 1;  // optimizer steps per pass
+  double beta = 0.05;       // k3 KL penalty against the initial policy; 0: no reference model
+  double clip = 0.2;        // ε of the ratio
+  std::string advantage = "standard";           // grpo: standard | centered (rloo: leave-one-out)
+  std::string loss_aggregation = "token_mean";  // token_mean | sequence_mean
+  std::string verifier;                         // every row's verifier; "" = each row's "dataset"
+  double success_reward = 1.0;                  // reward of a correct response (Tulu 3 used 10)
+  double no_eos_penalty = 0.0;  // added to the reward of a response cut at max_new_tokens
+  int64_t kv_cache_mb = 0;      // rollout KV memory; 0 = what the iteration's sequences need
+};
+
 struct Recipe {
   std::string source;   // the recipe file
-  std::string trainer;  // sft | dpo | reward_model
+  std::string trainer;  // sft | dpo | reward_model | grpo | rloo
   uint64_t seed = 42;
   std::string output_dir;
   ModelSection model;
@@ -114,6 +140,9 @@ struct Recipe {
   EvalSection eval;
   CheckpointSection checkpoint;
   DistributedSection distributed;
+  RlSection rl;
+
+  bool is_rl() const { return trainer == "grpo" || trainer == "rloo"; }
 };
 
 // Parses `path` with `overrides` ("section.key=value") applied; relative paths in the recipe

@@ -33,41 +33,6 @@ StepPlanOptions plan_options(const Recipe& recipe, const Communicator& comm) {
           .group_by_length = recipe.data.group_by_length};
 }
 
-OptimizerOptions optimizer_options(const Recipe& recipe) {
-  const auto& t = recipe.training;
-  return {.adamw = {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay},
-          .zero_stage = recipe.distributed.zero_stage,
-          .bucket_bytes = static_cast<int64_t>(recipe.distributed.bucket_mb * (1 << 20)),
-          .reduce_dtype = parse_dtype(recipe.distributed.reduce_dtype, "distributed.reduce_dtype")};
-}
-
-// Rank 0 writes the resolved recipe into a fresh or resumed run directory.
-void start_run_dir(const Recipe& recipe, const Communicator& comm) {
-  if (!comm.is_main()) return;
-  std::filesystem::create_directories(recipe.output_dir);
-  write_file_atomic(recipe.output_dir + "/config.yaml", recipe_to_yaml(recipe));
-}
-
-// The step to start from: the latest checkpoint's when resuming, else 0 (refusing to start
-// over an earlier run's checkpoints, or to resume a finished run).
-int64_t first_step(Checkpointer& checkpointer, const Recipe& recipe, bool resume,
-                   int64_t total_steps, std::vector<std::string>* notes) {
-  if (!resume) {
-    if (const auto newest = checkpointer.newest()) {
-      throw UserError(recipe.output_dir + " already holds a run (" + *newest +
-                      "): pass --resume to continue it, or choose another output_dir");
-    }
-    return 0;
-  }
-  const int64_t step = checkpointer.restore_latest(notes);
-  if (step >= total_steps && step > 0) {
-    throw UserError(recipe.output_dir + ": the latest checkpoint is at step " +
-                    std::to_string(step) + ", the run has " + std::to_string(total_steps) +
-                    " steps: the run is complete");
-  }
-  return step;
-}
-
 // Rank 0's log (null on the other ranks): a fresh run starts a fresh one, a resumed run continues
 // it.
 std::unique_ptr<MetricsLog> open_log(const Recipe& recipe, const StepPlan& plan,
@@ -155,6 +120,41 @@ Metrics log_eval(MetricsLog& log, int64_t step, Metrics metrics) {
 }
 
 }  // namespace
+
+OptimizerOptions optimizer_options(const Recipe& recipe) {
+  const auto& t = recipe.training;
+  return {.adamw = {t.adam_beta1, t.adam_beta2, t.adam_eps, t.weight_decay},
+          .zero_stage = recipe.distributed.zero_stage,
+          .bucket_bytes = static_cast<int64_t>(recipe.distributed.bucket_mb * (1 << 20)),
+          .reduce_dtype = parse_dtype(recipe.distributed.reduce_dtype, "distributed.reduce_dtype")};
+}
+
+// Rank 0 writes the resolved recipe into a fresh or resumed run directory.
+void start_run_dir(const Recipe& recipe, const Communicator& comm) {
+  if (!comm.is_main()) return;
+  std::filesystem::create_directories(recipe.output_dir);
+  write_file_atomic(recipe.output_dir + "/config.yaml", recipe_to_yaml(recipe));
+}
+
+// The step to start from: the latest checkpoint's when resuming, else 0 (refusing to start
+// over an earlier run's checkpoints, or to resume a finished run).
+int64_t first_step(Checkpointer& checkpointer, const Recipe& recipe, bool resume,
+                   int64_t total_steps, std::vector<std::string>* notes) {
+  if (!resume) {
+    if (const auto newest = checkpointer.newest()) {
+      throw UserError(recipe.output_dir + " already holds a run (" + *newest +
+                      "): pass --resume to continue it, or choose another output_dir");
+    }
+    return 0;
+  }
+  const int64_t step = checkpointer.restore_latest(notes);
+  if (step >= total_steps && step > 0) {
+    throw UserError(recipe.output_dir + ": the latest checkpoint is at step " +
+                    std::to_string(step) + ", the run has " + std::to_string(total_steps) +
+                    " steps: the run is complete");
+  }
+  return step;
+}
 
 TrainSummary run_training(const Recipe& recipe, Objective& objective, const TrainOptions& options) {
   auto single = single_process_communicator();

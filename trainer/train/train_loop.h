@@ -20,8 +20,11 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "trainer/dist/communicator.h"
+#include "trainer/optim/optimizer.h"
+#include "trainer/train/checkpointer.h"
 #include "trainer/train/objective.h"
 #include "trainer/train/recipe.h"
 
@@ -41,6 +44,16 @@ struct TrainSummary {
   int64_t steps = 0;
   std::map<std::string, double> eval_before, eval_after;
 };
+
+// Parts the RL loop shares with this one.
+// The optimizer settings of the recipe's training and distributed sections.
+OptimizerOptions optimizer_options(const Recipe& recipe);
+// Rank 0 writes the resolved recipe into a fresh or resumed run directory.
+void start_run_dir(const Recipe& recipe, const Communicator& comm);
+// The step to start from: the latest checkpoint's when resuming, else 0 (refusing to start
+// over an earlier run's checkpoints, or to resume a finished run).
+int64_t first_step(Checkpointer& checkpointer, const Recipe& recipe, bool resume,
+                   int64_t total_steps, std::vector<std::string>* notes);
 
 // Runs the recipe's training on `objective`. The run directory gets config.yaml,
 // metrics.jsonl, checkpoints/step-N/ and the final model in model/. Resumes exactly from the

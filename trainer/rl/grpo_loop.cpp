@@ -1,0 +1,471 @@
+#include "trainer/rl/grpo_loop.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include "losses/grpo.h"
+#include "rollout/engine.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/core/error.h"
+#include "trainer/core/metrics_log.h"
+#include "trainer/model/device.h"
+#include "trainer/optim/lr_schedule.h"
+#include "trainer/optim/optimizer.h"
+#include "trainer/rl/prompts.h"
+#include "trainer/rl/rl_batch.h"
+#include "trainer/train/checkpointer.h"
+#include "trainer/train/model_builder.h"
+#include "trainer/train/objective.h"
+#include "trainer/train/schedule.h"
+#include "trainer/train/step_metrics.h"
+#include "trainer/train/train_loop.h"
+#include "verifiers/batch.h"
+
+namespace flywheel {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Streams of the run's randomness, apart from the engine's per-request ones.
+constexpr uint64_t kPromptOrderStream = 1ULL << 62;
+constexpr uint64_t kSampleStream = 2ULL << 62;
+constexpr uint64_t kMinibatchStream = 3ULL << 62;
+
+// The iteration's prompts: positions [it·P, (it+1)·P) of the file read over and over, each pass
+// in its own shuffled order.
+std::vector<int64_t> iteration_prompts(int64_t it, int64_t per_iteration, int64_t count,
+                                       uint64_t seed) {
+  std::vector<int64_t> out;
+  std::vector<int64_t> order;
+  int64_t pass = -1;
+  for (int64_t k = 0; k < per_iteration; ++k) {
+    const int64_t position = it * per_iteration + k;
+    if (position / count != pass) {
+      pass = position / count;
+      order.resize(static_cast<size_t>(count));
+      std::iota(order.begin(), order.end(), 0);
+      std::mt19937_64 gen(request_seed(seed, kPromptOrderStream, static_cast<uint64_t>(pass)));
+      for (int64_t i = count - 1; i > 0; --i) {
+        std::uniform_int_distribution<int64_t> pick(0, i);
+        std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(pick(gen))]);
+      }
+    }
+    out.push_back(order[static_cast<size_t>(position % count)]);
+  }
+  return out;
+}
+
+// Scores `texts` for `prompts[i]` with each prompt's verifier.
+std::vector<Verdict> score(const std::vector<const RlPrompt*>& prompts,
+                           const std::vector<std::string>& responses, double success_reward) {
+  std::vector<VerifyJob> jobs;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    VerifyJob job;
+    job.verifier = &find_verifier(prompts[i]->verifier);
+    job.input.prompt = prompts[i]->text;
+    job.input.response = responses[i];
+    job.input.ground_truth = prompts[i]->ground_truth;
+    job.input.fields = prompts[i]->fields;
+    jobs.push_back(std::move(job));
+  }
+  VerifyOptions options;
+  options.success_reward = success_reward;
+  return verify_batch(jobs, options);
+}
+
+class GrpoRun {
+ public:
+  GrpoRun(const Recipe& recipe, Communicator& comm)
+      : recipe_(recipe),
+        comm_(comm),
+        tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)),
+        policy_(build_causal_lm(recipe)) {
+    const auto& rl = recipe.rl;
+    grpo_.group_size = rl.group_size;
+    grpo_.advantage = losses::parse_grpo_advantage(rl.advantage);
+    grpo_.clip = rl.clip;
+    grpo_.beta = rl.beta;
+    grpo_.aggregation = losses::parse_loss_aggregation(rl.loss_aggregation);
+    DataStats stats;
+    prompts_ = load_rl_prompts(recipe.data.train_file, tokenizer_, recipe.data.options, rl.verifier,
+                               &stats);
+    notes_.push_back(recipe.data.train_file + ": " + stats.summary());
+    if (!recipe.data.eval_file.empty()) {
+      DataStats eval_stats;
+      eval_prompts_ = load_rl_prompts(recipe.data.eval_file, tokenizer_, recipe.data.options,
+                                      rl.verifier, &eval_stats);
+      notes_.push_back(recipe.data.eval_file + ": " + eval_stats.summary());
+    }
+    if (rl.beta > 0) {
+      // The initial policy, frozen: loaded again rather than copied, so a resumed run gets the
+      // same reference without storing it.
+      reference_ = build_causal_lm(recipe);
+      reference_->eval();
+      for (auto& p : reference_->parameters())
+        p.requires_grad_(false);
+    }
+    device_ = policy_->parameters().front().device();
+    // Slots for this rank's responses of one iteration, each as long as the longest prompt
+    // plus max_new_tokens.
+    int64_t longest = 0;
+    for (const auto* set : {&prompts_, &eval_prompts_})
+      for (const auto& p : *set)
+        longest = std::max<int64_t>(longest, static_cast<int64_t>(p.ids.size()));
+    const int64_t my_prompts =
+        (rl.prompts_per_iteration + comm.world_size() - 1) / comm.world_size();
+    EngineOptions engine;
+    engine.max_seq_len = longest + rl.max_new_tokens;
+    engine.max_num_seqs = std::max<int64_t>(1, std::min<int64_t>(256, my_prompts * rl.group_size));
+    const auto bytes =
+        KVSlots::bytes_for(policy_->config(), engine.max_num_seqs, engine.max_seq_len,
+                           policy_->model->embed_tokens->weight.scalar_type());
+    engine.kv_cache_mb = rl.kv_cache_mb > 0 ? rl.kv_cache_mb : (bytes + (1 << 20) - 1) >> 20;
+    engine_ = std::make_unique<Engine>(policy_, engine, &tokenizer_);
+  }
+
+  RlSummary run(bool resume) {
+    const auto& rl = recipe_.rl;
+    const auto& t = recipe_.training;
+    start_run_dir(recipe_, comm_);
+    const int64_t updates_per_iteration = rl.epochs * rl.minibatches;
+    const LrSchedule schedule(t.lr_scheduler, t.learning_rate,
+                              rl.iterations * updates_per_iteration, t.warmup_steps,
+                              t.warmup_ratio);
+    Optimizer optimizer(*policy_, optimizer_options(recipe_), comm_);
+    const SaveModelFn save_model = [&](const std::string& dir, const BeforeWrite& before) {
+      save_pretrained(dir, *policy_, policy_->config(), kMaxShardBytes, before);
+      copy_tokenizer_files(recipe_.model.tokenizer, dir);
+    };
+    Checkpointer checkpointer(recipe_.output_dir + "/checkpoints", recipe_.checkpoint.keep_last,
+                              comm_);
+    checkpointer.add_model("model", *policy_, save_model);
+    checkpointer.add_optimizer("", optimizer);
+    optimizer.broadcast_parameters();
+    int64_t it = first_step(checkpointer, recipe_, resume, rl.iterations, &notes_);
+
+    std::unique_ptr<MetricsLog> log;
+    if (comm_.is_main()) {
+      log = std::make_unique<MetricsLog>(recipe_.output_dir + "/metrics.jsonl",
+                                         recipe_.logging.progress, rl.iterations,
+                                         recipe_.logging.every_steps, it, /*append=*/it > 0);
+      for (const auto& n : notes_)
+        log->message(n);
+      log->message(recipe_.trainer + ": " + std::to_string(prompts_.size()) + " prompts, " +
+                   std::to_string(rl.iterations) + " iterations of " +
+                   std::to_string(rl.prompts_per_iteration) + " prompts x " +
+                   std::to_string(rl.group_size) + " responses, " +
+                   std::to_string(updates_per_iteration) + " updates each" +
+                   (comm_.world_size() > 1 ? " (" + std::to_string(comm_.world_size()) + " ranks)"
+                                           : std::string()));
+    }
+    const Periodic eval_due(recipe_.logging.eval_every_steps, rl.iterations);
+    const Periodic checkpoint_due(recipe_.checkpoint.every_steps, rl.iterations);
+    RlSummary summary;
+    if (it == 0) summary.eval_before = evaluate(log.get(), 0);
+    while (it < rl.iterations) {
+      summary.last = iteration(it, optimizer, schedule);
+      ++it;
+      if (log) log->train_step(it, summary.last);
+      if (eval_due.due(it)) evaluate(log.get(), it);
+      if (checkpoint_due.due(it))
+        checkpointer.save(it, {{"iteration", it}, {"recipe", recipe_.source}});
+    }
+    summary.iterations = it;
+    if (checkpointer.last_saved() != it)
+      checkpointer.save(it, {{"iteration", it}, {"recipe", recipe_.source}});
+    summary.eval_after = evaluate(log.get(), it);
+    save_on_main(nullptr, comm_, [&](const BeforeWrite& before) {
+      const auto dir = (std::filesystem::path(recipe_.output_dir) / "model").string();
+      publish_model(dir, save_model, before);
+      if (log) log->message("saved " + dir);
+    });
+    comm_.barrier();
+    return summary;
+  }
+
+ private:
+  // Greedy answers to the held-out prompts, on rank 0: pass rate and mean reward.
+  Metrics evaluate(MetricsLog* log, int64_t at) {
+    if (eval_prompts_.empty() || !comm_.is_main()) return {};
+    std::vector<Request> requests;
+    for (size_t i = 0; i < eval_prompts_.size(); ++i) {
+      Request r;
+      r.prompt = eval_prompts_[i].ids;
+      r.sampling.temperature = 0;
+      r.max_new_tokens = recipe_.rl.max_new_tokens;
+      r.stop_ids = {tokenizer_.eos_id()};
+      requests.push_back(std::move(r));
+    }
+    const auto outputs = engine_->generate(requests);
+    std::vector<const RlPrompt*> prompts;
+    std::vector<std::string> texts;
+    for (size_t i = 0; i < eval_prompts_.size(); ++i) {
+      prompts.push_back(&eval_prompts_[i]);
+      texts.push_back(outputs[i][0].text);
+    }
+    const auto verdicts = score(prompts, texts, recipe_.rl.success_reward);
+    double correct = 0, judged = 0, reward = 0;
+    for (const auto& v : verdicts) {
+      reward += v.score;
+      if (v.correct) {
+        ++judged;
+        correct += *v.correct ? 1 : 0;
+      }
+    }
+    Metrics m = {{"pass_rate", judged > 0 ? correct / judged : 0.0},
+                 {"reward", reward / static_cast<double>(verdicts.size())},
+                 {"prompts", static_cast<double>(verdicts.size())}};
+    if (log) log->eval(at, m);
+    return m;
+  }
+
+  // This rank's samples of iteration `it`: group_size responses to each of its prompts, in
+  // prompt order. `global` receives each sample's index in the iteration (k·G + j).
+  std::vector<RlSample> rollout(int64_t it, uint64_t seed, std::vector<int64_t>* global,
+                                double* rollout_s, double* reward_s, Metrics* sums) {
+    const auto& rl = recipe_.rl;
+    const auto order = iteration_prompts(it, rl.prompts_per_iteration,
+                                         static_cast<int64_t>(prompts_.size()), recipe_.seed);
+    std::vector<Request> requests;
+    std::vector<int64_t> mine;
+    for (int64_t k = 0; k < rl.prompts_per_iteration; ++k) {
+      if (k % comm_.world_size() != comm_.rank()) continue;
+      Request r;
+      r.prompt = prompts_[static_cast<size_t>(order[static_cast<size_t>(k)])].ids;
+      r.sampling.temperature = rl.temperature;
+      r.sampling.top_p = rl.top_p;
+      r.sampling.top_k = rl.top_k;
+      r.max_new_tokens = rl.max_new_tokens;
+      r.stop_ids = {tokenizer_.eos_id()};
+      r.n = rl.group_size;
+      r.seed = seed;
+      r.id = k;
+      requests.push_back(std::move(r));
+      mine.push_back(k);
+    }
+    const auto start = Clock::now();
+    const auto outputs =
+        requests.empty() ? std::vector<std::vector<Completion>>{} : engine_->generate(requests);
+    *rollout_s = since(start);
+
+    const auto scoring = Clock::now();
+    std::vector<RlSample> samples;
+    std::vector<const RlPrompt*> prompts;
+    std::vector<std::string> texts;
+    for (size_t q = 0; q < requests.size(); ++q) {
+      const RlPrompt& prompt = prompts_[static_cast<size_t>(order[static_cast<size_t>(mine[q])])];
+      for (int64_t j = 0; j < rl.group_size; ++j) {
+        const Completion& c = outputs[q][static_cast<size_t>(j)];
+        RlSample s;
+        s.ids = prompt.ids;
+        s.ids.insert(s.ids.end(), c.token_ids.begin(), c.token_ids.end());
+        s.prompt_length = static_cast<int64_t>(prompt.ids.size());
+        s.old_logps = c.model_logprobs;
+        s.stopped = c.finish_reason == "stop";
+        samples.push_back(std::move(s));
+        prompts.push_back(&prompt);
+        texts.push_back(c.text);
+        global->push_back(mine[q] * rl.group_size + j);
+      }
+    }
+    const auto verdicts = score(prompts, texts, rl.success_reward);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      RlSample& s = samples[i];
+      s.reward = verdicts[i].score + (s.stopped ? 0.0 : rl.no_eos_penalty);
+      (*sums)["reward"] += s.reward;
+      (*sums)["reward_sq"] += s.reward * s.reward;
+      if (verdicts[i].correct) {
+        (*sums)["judged"] += 1;
+        (*sums)["correct"] += *verdicts[i].correct ? 1 : 0;
+      }
+      (*sums)["responses"] += 1;
+      (*sums)["stopped"] += s.stopped ? 1 : 0;
+      (*sums)["response_tokens"] += static_cast<double>(s.response_length());
+      for (const double lp : s.old_logps)
+        (*sums)["neg_logp"] -= lp;
+    }
+    *reward_s = since(scoring);
+    // Advantages within each group (a rank holds whole groups).
+    if (!samples.empty()) {
+      std::vector<double> rewards;
+      for (const auto& s : samples)
+        rewards.push_back(s.reward);
+      const auto a = losses::grpo_advantages(torch::tensor(rewards, torch::kFloat64), grpo_);
+      for (size_t i = 0; i < samples.size(); ++i)
+        samples[i].advantage = a[static_cast<int64_t>(i)].item<double>();
+    }
+    return samples;
+  }
+
+  Metrics iteration(int64_t it, Optimizer& optimizer, const LrSchedule& schedule) {
+    const auto& rl = recipe_.rl;
+    const uint64_t seed = request_seed(recipe_.seed, kSampleStream, static_cast<uint64_t>(it));
+    Metrics sums;
+    for (const char* k : {"reward", "reward_sq", "judged", "correct", "responses", "stopped",
+                          "response_tokens", "neg_logp", "kl", "clipfrac", "loss_tokens"})
+      sums[k] = 0;
+    std::vector<int64_t> global;
+    double rollout_s = 0, reward_s = 0;
+    auto samples = rollout(it, seed, &global, &rollout_s, &reward_s, &sums);
+
+    // The reference's log-probs of every sample, a micro-batch at a time.
+    const auto reference_start = Clock::now();
+    const auto micro = static_cast<size_t>(recipe_.training.micro_batch_size);
+    std::vector<torch::Tensor> reference(samples.size());
+    if (reference_) {
+      const c10::InferenceMode no_grad;
+      for (size_t start = 0; start < samples.size(); start += micro) {
+        std::vector<const RlSample*> part;
+        for (size_t i = start; i < std::min(samples.size(), start + micro); ++i)
+          part.push_back(&samples[i]);
+        const auto mb = make_rl_micro_batch(part, tokenizer_.pad_id(), device_);
+        const auto logps = label_logps(reference_, mb.batch, recipe_.training.logits_chunk_tokens)
+                               .token_logps.to(torch::kFloat32);
+        // Each row without its padding: positions [0, length - 1) score the sample's tokens.
+        for (size_t i = 0; i < part.size(); ++i) {
+          const auto scored = static_cast<int64_t>(part[i]->ids.size()) - 1;
+          reference[start + i] = logps[static_cast<int64_t>(i)].narrow(0, 0, scored).clone();
+        }
+      }
+    }
+    const double reference_s = since(reference_start);
+
+    // Minibatches over the whole iteration's samples (every rank's), in an order that does not
+    // depend on the number of ranks: each rank trains its own members of each.
+    const auto train_start = Clock::now();
+    const int64_t total = rl.prompts_per_iteration * rl.group_size;
+    std::vector<int64_t> local_of(static_cast<size_t>(total), -1);
+    for (size_t i = 0; i < global.size(); ++i)
+      local_of[static_cast<size_t>(global[i])] = static_cast<int64_t>(i);
+    double loss_sum = 0, grad_norm = 0, lr = 0;
+    int64_t update = it * rl.epochs * rl.minibatches;
+    policy_->train();
+    for (int64_t epoch = 0; epoch < rl.epochs; ++epoch) {
+      std::vector<int64_t> order(static_cast<size_t>(total));
+      std::iota(order.begin(), order.end(), 0);
+      std::mt19937_64 gen(request_seed(seed, kMinibatchStream, static_cast<uint64_t>(epoch)));
+      for (int64_t i = total - 1; i > 0; --i) {
+        std::uniform_int_distribution<int64_t> pick(0, i);
+        std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(pick(gen))]);
+      }
+      for (int64_t m = 0; m < rl.minibatches; ++m, ++update) {
+        const int64_t begin = total * m / rl.minibatches, end = total * (m + 1) / rl.minibatches;
+        std::vector<size_t> members;
+        double tokens = 0;
+        for (int64_t g = begin; g < end; ++g) {
+          const int64_t local = local_of[static_cast<size_t>(order[static_cast<size_t>(g)])];
+          if (local < 0) continue;
+          members.push_back(static_cast<size_t>(local));
+          tokens += static_cast<double>(samples[static_cast<size_t>(local)].response_length());
+        }
+        // The loss is normalized over the whole minibatch, every rank's share included.
+        const auto counts =
+            comm_.all_reduce_sum(std::vector<double>{tokens, static_cast<double>(members.size())});
+        const double normalizer =
+            grpo_.aggregation == losses::LossAggregation::kTokenMean ? counts[0] : counts[1];
+        const auto chunks = (members.size() + micro - 1) / micro;
+        const auto slots = static_cast<size_t>(max_over_ranks(static_cast<double>(chunks), comm_));
+        optimizer.accumulate(chunks, std::max<size_t>(slots, 1), [&](size_t c) {
+          std::vector<const RlSample*> part;
+          std::vector<torch::Tensor> refs;
+          for (size_t i = c * micro; i < std::min(members.size(), (c + 1) * micro); ++i) {
+            part.push_back(&samples[members[i]]);
+            refs.push_back(reference[members[i]]);
+          }
+          const auto mb = make_rl_micro_batch(part, tokenizer_.pad_id(), device_);
+          const auto logps =
+              label_logps(policy_, mb.batch, recipe_.training.logits_chunk_tokens).token_logps;
+          torch::Tensor ref;
+          if (reference_) {
+            // Each sample's reference row, padded to this micro-batch's length.
+            ref = torch::zeros_like(mb.old_logps);
+            for (size_t i = 0; i < refs.size(); ++i)
+              ref[static_cast<int64_t>(i)].narrow(0, 0, refs[i].size(0)).copy_(refs[i]);
+          }
+          const auto out = losses::grpo_loss(logps.to(torch::kFloat32), mb.old_logps, ref,
+                                             mb.advantages, mb.mask, grpo_);
+          const double share = grpo_.aggregation == losses::LossAggregation::kTokenMean
+                                   ? static_cast<double>(mb.response_tokens)
+                                   : static_cast<double>(part.size());
+          const auto loss = out.loss * (share / std::max(normalizer, 1.0));
+          loss.backward();
+          loss_sum += loss.item<double>();
+          const double n = static_cast<double>(mb.response_tokens);
+          sums["kl"] += out.kl.item<double>() * n;
+          sums["clipfrac"] += out.clipfrac.item<double>() * n;
+          sums["loss_tokens"] += n;
+        });
+        lr = schedule.at(update);
+        grad_norm = optimizer.step(recipe_.training.max_grad_norm, lr);
+      }
+    }
+    const double train_s = since(train_start);
+
+    // Every rank's sums, in one all-reduce.
+    std::vector<std::string> keys;
+    std::vector<double> values;
+    for (const auto& [k, v] : sums) {
+      keys.push_back(k);
+      values.push_back(v);
+    }
+    keys.push_back("loss");
+    values.push_back(loss_sum);
+    const auto reduced = comm_.all_reduce_sum(values);
+    Metrics g;
+    for (size_t i = 0; i < keys.size(); ++i)
+      g[keys[i]] = reduced[i];
+    const double n = std::max(g["responses"], 1.0);
+    const double mean = g["reward"] / n;
+    const double tokens = std::max(g["response_tokens"], 1.0);
+    const double loss_tokens = std::max(g["loss_tokens"], 1.0);
+    const double updates = static_cast<double>(rl.epochs * rl.minibatches);
+    return {{"reward", mean},
+            {"reward_std", std::sqrt(std::max(0.0, g["reward_sq"] / n - mean * mean))},
+            {"pass_rate", g["judged"] > 0 ? g["correct"] / g["judged"] : 0.0},
+            {"response_length", g["response_tokens"] / n},
+            {"eos_rate", g["stopped"] / n},
+            // Mean -log π of the sampled tokens: the policy's entropy, estimated by its samples.
+            {"entropy", g["neg_logp"] / tokens},
+            {"kl", g["kl"] / loss_tokens},
+            {"clipfrac", g["clipfrac"] / loss_tokens},
+            {"loss", g["loss"] / updates},
+            {"lr", lr},
+            {"grad_norm", grad_norm},
+            {"rollout_s", max_over_ranks(rollout_s, comm_)},
+            {"reward_s", max_over_ranks(reward_s, comm_)},
+            {"reference_s", max_over_ranks(reference_s, comm_)},
+            {"train_s", max_over_ranks(train_s, comm_)},
+            {"gen_tokens_per_sec",
+             g["response_tokens"] / std::max(max_over_ranks(rollout_s, comm_), 1e-9)}};
+  }
+
+  const Recipe& recipe_;
+  Communicator& comm_;
+  Tokenizer tokenizer_;
+  LlamaForCausalLM policy_;
+  LlamaForCausalLM reference_{nullptr};
+  losses::GrpoOptions grpo_;
+  std::vector<RlPrompt> prompts_, eval_prompts_;
+  std::vector<std::string> notes_;
+  torch::Device device_ = torch::kCPU;
+  std::unique_ptr<Engine> engine_;
+};
+
+}  // namespace
+
+RlSummary run_grpo(const Recipe& recipe, const RlOptions& options) {
+  auto single = single_process_communicator();
+  Communicator& comm = options.comm != nullptr ? *options.comm : *single;
+  GrpoRun run(recipe, comm);
+  return run.run(options.resume);
+}
+
+}  // namespace flywheel

@@ -1,0 +1,42 @@
+// Online RL with group baselines (trainer: grpo | rloo), a sibling of the supervised loop built
+// from the same parts (Optimizer, LrSchedule, Checkpointer, MetricsLog, Periodic):
+//
+//   setup      prompts (trainer/rl/prompts.h), the policy, a frozen copy of it as the reference
+//              (when rl.beta > 0), the rollout engine on the policy's own parameters
+//   iteration  the next prompts_per_iteration prompts (shuffled once per pass over the file),
+//              shared out over the ranks -> group_size responses each (engine; sample j of the
+//              iteration's k-th prompt draws from request_seed(iteration seed, k, j), so the
+//              responses do not depend on the number of ranks) -> rewards (verifiers, plus
+//              rl.no_eos_penalty for a response cut at max_new_tokens) -> reference log-probs ->
+//              advantages within each group (GRPO: standard or centered; RLOO: leave-one-out) ->
+//              epochs x minibatches optimizer steps of the clipped loss with the k3 KL term,
+//              normalized over each whole minibatch on every rank -> metrics
+//   end        final checkpoint, held-out pass rate, the model in model/
+//
+// The old-policy log-probs are the engine's own (the model's distribution at temperature 1,
+// equal to the trainer's forward within 1e-5 in float32), so the first minibatch's ratio is 1.
+// Resuming from a checkpoint replays the same prompts and samples: exact.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "trainer/dist/communicator.h"
+#include "trainer/train/recipe.h"
+
+namespace flywheel {
+
+struct RlOptions {
+  bool resume = false;
+  Communicator* comm = nullptr;  // null: a single process
+};
+
+struct RlSummary {
+  int64_t iterations = 0;
+  std::map<std::string, double> eval_before, eval_after;
+  std::map<std::string, double> last;  // the last iteration's metrics
+};
+
+RlSummary run_grpo(const Recipe& recipe, const RlOptions& options);
+
+}  // namespace flywheel
