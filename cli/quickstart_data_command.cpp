@@ -4,6 +4,10 @@
 //
 //   DIR/sft_train.jsonl, sft_eval.jsonl      {"messages": [user "37+45", assistant "082"]}
 //   DIR/dpo_train.jsonl, dpo_eval.jsonl      {"chosen": [...correct], "rejected": [...wrong]}
+//   DIR/rl_train.jsonl, rl_eval.jsonl        RLVR rows {"messages": [user "37+45"],
+//                                            "ground_truth": "082", "dataset": "arithmetic"};
+//                                            rl_eval holds sft_eval's problems, so every stage
+//                                            is measured on the same held-out questions
 //   DIR/tokenizer.model                      BPE, digits split, chat markers as single pieces,
 //                                            byte fallback (the template's "\n")
 //   DIR/config.json                          LlamaForCausalLM, ~0.8M parameters
@@ -77,6 +81,7 @@ int run_quickstart_data(const std::vector<std::string>& argv) {
       {"sft-train", "N", "SFT training problems (default 6000)"},
       {"dpo-train", "N", "preference training pairs (default 2000)"},
       {"eval", "N", "held-out problems for each eval file (default 200)"},
+      {"rl-train", "N", "RLVR training prompts (default 1500)"},
   };
   Args args("quickstart-data", specs, argv);
   if (args.help()) {
@@ -93,7 +98,8 @@ int run_quickstart_data(const std::vector<std::string>& argv) {
   const auto n_sft = args.get_int("sft-train", 6000, 1);
   const auto n_dpo = args.get_int("dpo-train", 2000, 1);
   const auto n_eval = args.get_int("eval", 200, 1);
-  if (n_sft + n_dpo + 2 * n_eval > 10000) {
+  const auto n_rl = args.get_int("rl-train", 1500, 1);
+  if (n_sft + n_dpo + 2 * n_eval + n_rl > 10000) {
     throw UserError("flywheel quickstart-data: at most 10000 distinct two-digit problems");
   }
   fs::create_directories(out);
@@ -114,7 +120,7 @@ int run_quickstart_data(const std::vector<std::string>& argv) {
     return part;
   };
   const auto sft_train = take(n_sft), sft_eval = take(n_eval), dpo_train = take(n_dpo),
-             dpo_eval = take(n_eval);
+             dpo_eval = take(n_eval), rl_train = take(n_rl);
 
   auto sft_records = [](const std::vector<Problem>& ps) {
     std::vector<json> r;
@@ -134,6 +140,17 @@ int run_quickstart_data(const std::vector<std::string>& argv) {
   write_jsonl(out / "sft_eval.jsonl", sft_records(sft_eval));
   write_jsonl(out / "dpo_train.jsonl", dpo_records(dpo_train));
   write_jsonl(out / "dpo_eval.jsonl", dpo_records(dpo_eval));
+  auto rl_records = [](const std::vector<Problem>& ps) {
+    std::vector<json> r;
+    for (const auto& p : ps) {
+      r.push_back({{"messages", json::array({{{"role", "user"}, {"content", p.prompt()}}})},
+                   {"ground_truth", p.answer()},
+                   {"dataset", "arithmetic"}});
+    }
+    return r;
+  };
+  write_jsonl(out / "rl_train.jsonl", rl_records(rl_train));
+  write_jsonl(out / "rl_eval.jsonl", rl_records(sft_eval));
 
   // Tokenizer corpus: the conversations as the tulu template renders them.
   {
@@ -171,10 +188,10 @@ int run_quickstart_data(const std::vector<std::string>& argv) {
   write_file_atomic((out / "config.json").string(), model_config_to_json(config).dump(2) + "\n");
 
   std::printf(
-      "quickstart data in %s: %zu SFT train, %zu SFT eval, %zu DPO train, %zu DPO eval "
-      "problems; tokenizer with %lld pieces\n",
+      "quickstart data in %s: %zu SFT train, %zu SFT eval, %zu DPO train, %zu DPO eval, "
+      "%zu RLVR train problems; tokenizer with %lld pieces\n",
       out.c_str(), sft_train.size(), sft_eval.size(), dpo_train.size(), dpo_eval.size(),
-      static_cast<long long>(tokenizer.vocab_size()));
+      rl_train.size(), static_cast<long long>(tokenizer.vocab_size()));
   return 0;
 }
 
