@@ -4,10 +4,12 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <numeric>
 #include <random>
 
 #include "losses/grpo.h"
+#include "losses/preference.h"
 #include "rollout/engine.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/core/error.h"
@@ -104,7 +106,17 @@ class GrpoRun {
                                       rl.verifier, &eval_stats);
       notes_.push_back(recipe.data.eval_file + ": " + eval_stats.summary());
     }
-    if (rl.beta > 0) {
+    online_dpo_ = recipe.trainer == "online_dpo";
+    if (online_dpo_) {
+      preference_.type = losses::parse_preference_loss_type(recipe.loss.type);
+      preference_.beta = recipe.loss.beta;
+      preference_.label_smoothing = recipe.loss.label_smoothing;
+      preference_.gamma_beta_ratio = recipe.loss.gamma_beta_ratio;
+      preference_.validate();
+    }
+    const bool simpo = online_dpo_ && preference_.type == losses::PreferenceLossType::kSimpo;
+    const bool needs_reference = online_dpo_ ? !simpo && rl.reference == "initial" : rl.beta > 0;
+    if (needs_reference) {
       // The initial policy, frozen: loaded again rather than copied, so a resumed run gets the
       // same reference without storing it.
       reference_ = build_causal_lm(recipe);
@@ -309,8 +321,9 @@ class GrpoRun {
     const auto& rl = recipe_.rl;
     const uint64_t seed = request_seed(recipe_.seed, kSampleStream, static_cast<uint64_t>(it));
     Metrics sums;
-    for (const char* k : {"reward", "reward_sq", "judged", "correct", "responses", "stopped",
-                          "response_tokens", "neg_logp", "kl", "clipfrac", "loss_tokens"})
+    for (const char* k :
+         {"reward", "reward_sq", "judged", "correct", "responses", "stopped", "response_tokens",
+          "neg_logp", "kl", "clipfrac", "loss_tokens", "pairs", "pair_accuracy", "pair_margin"})
       sums[k] = 0;
     std::vector<int64_t> global;
     double rollout_s = 0, reward_s = 0;
@@ -348,7 +361,11 @@ class GrpoRun {
     double loss_sum = 0, grad_norm = 0, lr = 0;
     int64_t update = it * rl.epochs * rl.minibatches;
     policy_->train();
-    for (int64_t epoch = 0; epoch < rl.epochs; ++epoch) {
+    if (online_dpo_) {
+      loss_sum = train_pairs(seed, samples, global, reference, optimizer, schedule, update, &sums,
+                             &grad_norm, &lr);
+    }
+    for (int64_t epoch = 0; epoch < (online_dpo_ ? 0 : rl.epochs); ++epoch) {
       std::vector<int64_t> order(static_cast<size_t>(total));
       std::iota(order.begin(), order.end(), 0);
       std::mt19937_64 gen(request_seed(seed, kMinibatchStream, static_cast<uint64_t>(epoch)));
@@ -427,24 +444,136 @@ class GrpoRun {
     const double tokens = std::max(g["response_tokens"], 1.0);
     const double loss_tokens = std::max(g["loss_tokens"], 1.0);
     const double updates = static_cast<double>(rl.epochs * rl.minibatches);
-    return {{"reward", mean},
-            {"reward_std", std::sqrt(std::max(0.0, g["reward_sq"] / n - mean * mean))},
-            {"pass_rate", g["judged"] > 0 ? g["correct"] / g["judged"] : 0.0},
-            {"response_length", g["response_tokens"] / n},
-            {"eos_rate", g["stopped"] / n},
-            // Mean -log π of the sampled tokens: the policy's entropy, estimated by its samples.
-            {"entropy", g["neg_logp"] / tokens},
-            {"kl", g["kl"] / loss_tokens},
-            {"clipfrac", g["clipfrac"] / loss_tokens},
-            {"loss", g["loss"] / updates},
-            {"lr", lr},
-            {"grad_norm", grad_norm},
-            {"rollout_s", max_over_ranks(rollout_s, comm_)},
-            {"reward_s", max_over_ranks(reward_s, comm_)},
-            {"reference_s", max_over_ranks(reference_s, comm_)},
-            {"train_s", max_over_ranks(train_s, comm_)},
-            {"gen_tokens_per_sec",
-             g["response_tokens"] / std::max(max_over_ranks(rollout_s, comm_), 1e-9)}};
+    Metrics out = {
+        {"reward", mean},
+        {"reward_std", std::sqrt(std::max(0.0, g["reward_sq"] / n - mean * mean))},
+        {"pass_rate", g["judged"] > 0 ? g["correct"] / g["judged"] : 0.0},
+        {"response_length", g["response_tokens"] / n},
+        {"eos_rate", g["stopped"] / n},
+        // Mean -log π of the sampled tokens: the policy's entropy, estimated by its samples.
+        {"entropy", g["neg_logp"] / tokens},
+        {"kl", g["kl"] / loss_tokens},
+        {"clipfrac", g["clipfrac"] / loss_tokens},
+        {"loss", g["loss"] / updates},
+        {"lr", lr},
+        {"grad_norm", grad_norm},
+        {"rollout_s", max_over_ranks(rollout_s, comm_)},
+        {"reward_s", max_over_ranks(reward_s, comm_)},
+        {"reference_s", max_over_ranks(reference_s, comm_)},
+        {"train_s", max_over_ranks(train_s, comm_)},
+        {"gen_tokens_per_sec",
+         g["response_tokens"] / std::max(max_over_ranks(rollout_s, comm_), 1e-9)}};
+    if (online_dpo_) {
+      // Pairs: groups whose best and worst responses differ in reward.
+      const double pairs = std::max(g["pairs"], 1.0);
+      out.erase("kl");
+      out.erase("clipfrac");
+      out["pairs"] = g["pairs"] / static_cast<double>(rl.epochs);
+      out["pair_accuracy"] = g["pair_accuracy"] / pairs;
+      out["pair_margin"] = g["pair_margin"] / pairs;
+    }
+    return out;
+  }
+
+  // Online DPO ("RLHF Workflow"): each group's best and worst responses by reward form a pair
+  // (a group whose rewards all tie gives none), trained with the loss section's DPO variant for
+  // rl.epochs passes of rl.minibatches steps. The reference log-probs are the frozen initial
+  // policy's, or with rl.reference "iteration" the sampling policy's own (the engine's). Pairs
+  // are ordered by their prompt's position in the iteration, so minibatches are the same sets
+  // whatever the number of ranks. Returns the summed loss.
+  double train_pairs(uint64_t seed, const std::vector<RlSample>& samples,
+                     const std::vector<int64_t>& global,
+                     const std::vector<torch::Tensor>& reference, Optimizer& optimizer,
+                     const LrSchedule& schedule, int64_t update, Metrics* sums, double* grad_norm,
+                     double* lr) {
+    const auto& rl = recipe_.rl;
+    const auto G = static_cast<size_t>(rl.group_size);
+    // position of the prompt in the iteration -> (chosen, rejected) local sample indices
+    std::map<int64_t, std::pair<size_t, size_t>> pairs;
+    for (size_t start = 0; start + G <= samples.size(); start += G) {
+      size_t best = start, worst = start;
+      for (size_t i = start; i < start + G; ++i) {
+        if (samples[i].reward > samples[best].reward) best = i;
+        if (samples[i].reward < samples[worst].reward) worst = i;
+      }
+      if (samples[best].reward > samples[worst].reward)
+        pairs[global[start] / rl.group_size] = {best, worst};
+    }
+    // Σ log-probs of a sample's response under the reference.
+    const auto reference_sum = [&](size_t i) {
+      const RlSample& s = samples[i];
+      if (reference_) {
+        return reference[i]
+            .narrow(0, s.prompt_length - 1, s.response_length())
+            .sum()
+            .item<double>();
+      }
+      double sum = 0;
+      for (const double lp : s.old_logps)
+        sum += lp;
+      return sum;
+    };
+    const auto micro =
+        static_cast<size_t>(std::max<int64_t>(1, recipe_.training.micro_batch_size / 2));
+    double loss_sum = 0;
+    for (int64_t epoch = 0; epoch < rl.epochs; ++epoch) {
+      std::vector<int64_t> order(static_cast<size_t>(rl.prompts_per_iteration));
+      std::iota(order.begin(), order.end(), 0);
+      std::mt19937_64 gen(request_seed(seed, kMinibatchStream, static_cast<uint64_t>(epoch)));
+      for (int64_t i = rl.prompts_per_iteration - 1; i > 0; --i) {
+        std::uniform_int_distribution<int64_t> pick(0, i);
+        std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(pick(gen))]);
+      }
+      for (int64_t m = 0; m < rl.minibatches; ++m, ++update) {
+        const int64_t begin = rl.prompts_per_iteration * m / rl.minibatches;
+        const int64_t end = rl.prompts_per_iteration * (m + 1) / rl.minibatches;
+        std::vector<std::pair<size_t, size_t>> members;
+        for (int64_t k = begin; k < end; ++k) {
+          const auto it = pairs.find(order[static_cast<size_t>(k)]);
+          if (it != pairs.end()) members.push_back(it->second);
+        }
+        const double normalizer =
+            comm_.all_reduce_sum(std::vector<double>{static_cast<double>(members.size())})[0];
+        const auto chunks = (members.size() + micro - 1) / micro;
+        const auto slots = static_cast<size_t>(max_over_ranks(static_cast<double>(chunks), comm_));
+        optimizer.accumulate(chunks, std::max<size_t>(slots, 1), [&](size_t c) {
+          std::vector<const RlSample*> part;
+          std::vector<double> ref_chosen, ref_rejected, len_chosen, len_rejected;
+          for (size_t i = c * micro; i < std::min(members.size(), (c + 1) * micro); ++i) {
+            const auto [chosen, rejected] = members[i];
+            part.push_back(&samples[chosen]);
+            part.push_back(&samples[rejected]);
+            ref_chosen.push_back(reference_sum(chosen));
+            ref_rejected.push_back(reference_sum(rejected));
+            len_chosen.push_back(static_cast<double>(samples[chosen].response_length()));
+            len_rejected.push_back(static_cast<double>(samples[rejected].response_length()));
+          }
+          const auto mb = make_rl_micro_batch(part, tokenizer_.pad_id(), device_);
+          const auto logps =
+              label_logps(policy_, mb.batch, recipe_.training.logits_chunk_tokens).token_logps;
+          const auto sums_of = (logps.to(torch::kFloat32) * mb.mask).sum(1);  // [2n]
+          const auto n = static_cast<int64_t>(ref_chosen.size());
+          const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
+          losses::PreferenceInputs in;
+          in.policy_chosen_logps = sums_of.slice(0, 0, 2 * n, 2);
+          in.policy_rejected_logps = sums_of.slice(0, 1, 2 * n, 2);
+          in.reference_chosen_logps = torch::tensor(ref_chosen, options);
+          in.reference_rejected_logps = torch::tensor(ref_rejected, options);
+          in.chosen_lengths = torch::tensor(len_chosen, options);
+          in.rejected_lengths = torch::tensor(len_rejected, options);
+          const auto out = losses::preference_loss(in, preference_);
+          const auto loss = out.loss * (static_cast<double>(n) / std::max(normalizer, 1.0));
+          loss.backward();
+          loss_sum += loss.item<double>();
+          (*sums)["pairs"] += static_cast<double>(n);
+          (*sums)["pair_accuracy"] += out.accuracy.item<double>() * static_cast<double>(n);
+          (*sums)["pair_margin"] += out.margin.item<double>() * static_cast<double>(n);
+        });
+        *lr = schedule.at(update);
+        *grad_norm = optimizer.step(recipe_.training.max_grad_norm, *lr);
+      }
+    }
+    return loss_sum;
   }
 
   const Recipe& recipe_;
@@ -453,6 +582,8 @@ class GrpoRun {
   LlamaForCausalLM policy_;
   LlamaForCausalLM reference_{nullptr};
   losses::GrpoOptions grpo_;
+  bool online_dpo_ = false;
+  losses::PreferenceOptions preference_;
   std::vector<RlPrompt> prompts_, eval_prompts_;
   std::vector<std::string> notes_;
   torch::Device device_ = torch::kCPU;

@@ -1,5 +1,5 @@
-// Online RL with group baselines (trainer: grpo | rloo), a sibling of the supervised loop built
-// from the same parts (Optimizer, LrSchedule, Checkpointer, MetricsLog, Periodic):
+// Online RL (trainer: grpo | rloo | online_dpo), a sibling of the supervised loop built from
+// the same parts (Optimizer, LrSchedule, Checkpointer, MetricsLog, Periodic):
 //
 //   setup      prompts (trainer/rl/prompts.h), the policy, a frozen copy of it as the reference
 //              (when rl.beta > 0), the rollout engine on the policy's own parameters
@@ -11,6 +11,9 @@
 //              advantages within each group (GRPO: standard or centered; RLOO: leave-one-out) ->
 //              epochs x minibatches optimizer steps of the clipped loss with the k3 KL term,
 //              normalized over each whole minibatch on every rank -> metrics
+//              (online_dpo: instead of advantages, each group's best and worst responses form a
+//              DPO pair, trained with the loss section's variant against the initial policy or
+//              the iteration's own, as rl.reference says)
 //   end        final checkpoint, held-out pass rate, the model in model/
 //
 // The old-policy log-probs are the engine's own (the model's distribution at temperature 1,

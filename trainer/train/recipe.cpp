@@ -322,6 +322,9 @@ void parse_rl(Section s, RlSection* rl, const std::string& trainer) {
   s.number("success_reward", &rl->success_reward, -1e9, 1e9);
   s.number("no_eos_penalty", &rl->no_eos_penalty, -1e9, 1e9);
   s.integer("kv_cache_mb", &rl->kv_cache_mb, 0);
+  s.string("reference", &rl->reference, {"initial", "iteration"});
+  if (trainer != "online_dpo" && s.has("reference"))
+    s.fail("reference", "no reference with trainer: " + trainer + " (online_dpo only)");
   s.finish();
 }
 
@@ -344,8 +347,8 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
   Recipe r;
   r.source = fs::absolute(path).lexically_normal().string();
   Section top(root, "", origin);
-  top.string("trainer", &r.trainer, {"dpo", "grpo", "reward_model", "rloo", "sft"});
-  if (r.trainer.empty()) top.fail("trainer", "sft, dpo, reward_model, grpo or rloo");
+  top.string("trainer", &r.trainer, {"dpo", "grpo", "online_dpo", "reward_model", "rloo", "sft"});
+  if (r.trainer.empty()) top.fail("trainer", "sft, dpo, reward_model, grpo, rloo or online_dpo");
   int64_t seed = static_cast<int64_t>(r.seed);
   top.integer("seed", &seed, 0);
   r.seed = static_cast<uint64_t>(seed);
@@ -367,7 +370,7 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
                "generates from whole parameters)");
     }
   } else if (top.has("rl")) {
-    top.fail("rl", "no rl section with trainer: " + r.trainer + " (only grpo and rloo)");
+    top.fail("rl", "no rl section with trainer: " + r.trainer + " (grpo, rloo, online_dpo)");
   }
   top.finish();
   if (r.data.packing && r.trainer != "sft") top.fail("data", "packing only with trainer: sft");
@@ -470,6 +473,7 @@ std::string recipe_to_yaml(const Recipe& r) {
       kv("success_reward", l.success_reward);
       kv("no_eos_penalty", l.no_eos_penalty);
       kv("kv_cache_mb", l.kv_cache_mb);
+      if (r.trainer == "online_dpo") kv("reference", l.reference);
     });
   }
   section("checkpoint", [&] {

@@ -101,12 +101,12 @@ struct DistributedSection {
   int64_t rendezvous_timeout_s = 300;
 };
 
-// Online RL (trainer: grpo | rloo). Every iteration takes the next prompts_per_iteration
-// prompts of data.train_file (RLVR rows: "messages" ending with the user's turn, or a "prompt"
-// string; "ground_truth"; "dataset" naming the verifier), samples group_size responses to each
-// with the rollout engine on the policy's own weights, scores them with the verifiers, and
-// trains on them for `epochs` passes of `minibatches` optimizer steps. data.eval_file (the same
-// format) gives the held-out pass rate of greedy answers.
+// Online RL (trainer: grpo | rloo | online_dpo). Every iteration takes the next
+// prompts_per_iteration prompts of data.train_file (RLVR rows: "messages" ending with the user's
+// turn, or a "prompt" string; "ground_truth"; "dataset" naming the verifier), samples group_size
+// responses to each with the rollout engine on the policy's own weights, scores them with the
+// verifiers, and trains on them for `epochs` passes of `minibatches` optimizer steps.
+// data.eval_file (the same format) gives the held-out pass rate of greedy answers.
 struct RlSection {
   int64_t iterations = 100;
   int64_t prompts_per_iteration = 16;  // over all ranks
@@ -125,11 +125,15 @@ struct RlSection {
   double success_reward = 1.0;                  // reward of a correct response (Tulu 3 used 10)
   double no_eos_penalty = 0.0;  // added to the reward of a response cut at max_new_tokens
   int64_t kv_cache_mb = 0;      // rollout KV memory; 0 = what the iteration's sequences need
+  // online_dpo: each group's best and worst response (by reward) form a pair, trained with the
+  // loss section's DPO variant against this reference: "initial" (the starting policy, frozen)
+  // or "iteration" (the policy that sampled them: the engine's own log-probs).
+  std::string reference = "initial";
 };
 
 struct Recipe {
   std::string source;   // the recipe file
-  std::string trainer;  // sft | dpo | reward_model | grpo | rloo
+  std::string trainer;  // sft | dpo | reward_model | grpo | rloo | online_dpo
   uint64_t seed = 42;
   std::string output_dir;
   ModelSection model;
@@ -142,7 +146,7 @@ struct Recipe {
   DistributedSection distributed;
   RlSection rl;
 
-  bool is_rl() const { return trainer == "grpo" || trainer == "rloo"; }
+  bool is_rl() const { return trainer == "grpo" || trainer == "rloo" || trainer == "online_dpo"; }
 };
 
 // Parses `path` with `overrides` ("section.key=value") applied; relative paths in the recipe
