@@ -220,14 +220,21 @@ bool nth_paragraph_first_word(const Text& t, const Kwargs& k) {
   return count == num && first == want;
 }
 
+// The first index from `from` on holding `close` or a line break (s.size() when none): where
+// a one-line match that began before `from` ends or fails.
+size_t scan_line_to(U32View s, size_t from, char32_t close) {
+  size_t j = from;
+  while (j < s.size() && s[j] != close && s[j] != U'\n')
+    ++j;
+  return j;
+}
+
 bool number_placeholders(const Text& t, const Kwargs& k) {
   const U32& s = t.u;
   int64_t count = 0;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] != U'[') continue;
-    size_t j = i + 1;
-    while (j < s.size() && s[j] != U']' && s[j] != U'\n')
-      ++j;
+    const size_t j = scan_line_to(s, i + 1, U']');
     if (j < s.size() && s[j] == U']') ++count;
     // On a match the scan resumes after ']'; on a line break or the end every '[' before j
     // fails the same way, so either way it goes on from j.
@@ -327,9 +334,7 @@ bool highlighted_sections(const Text& t, const Kwargs& k) {
   // r"\*[^\n\*]*\*"
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] != U'*') continue;
-    size_t j = i + 1;
-    while (j < s.size() && s[j] != U'*' && s[j] != U'\n')
-      ++j;
+    const size_t j = scan_line_to(s, i + 1, U'*');
     if (j < s.size() && s[j] == U'*') {
       if (!py_strip(strip_chars(U32View(s).substr(i, j - i + 1), U'*')).empty()) ++count;
       i = j;
@@ -338,9 +343,7 @@ bool highlighted_sections(const Text& t, const Kwargs& k) {
   // r"\*\*[^\n\*]*\*\*"
   for (size_t i = 0; i + 1 < s.size(); ++i) {
     if (s[i] != U'*' || s[i + 1] != U'*') continue;
-    size_t j = i + 2;
-    while (j < s.size() && s[j] != U'*' && s[j] != U'\n')
-      ++j;
+    const size_t j = scan_line_to(s, i + 2, U'*');
     if (j + 1 < s.size() && s[j] == U'*' && s[j + 1] == U'*') {
       if (!py_strip(U32View(s).substr(i + 2, j - i - 2)).empty()) ++count;
       i = j + 1;

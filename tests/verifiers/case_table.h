@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/fixtures.h"
+#include "verifiers/verifier.h"
 
 namespace flywheel::testing {
 
@@ -18,6 +19,13 @@ inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   for (std::string line; std::getline(in, line);)
     if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
   return rows;
+}
+
+inline VerifyInput make_input(const std::string& response, const std::string& truth) {
+  VerifyInput input;
+  input.response = response;
+  input.ground_truth = truth;
+  return input;
 }
 
 inline std::string verifier_cases(const std::string& name) {

@@ -14,10 +14,7 @@ TEST(Gsm8kChecker, CaseTable) {
   ASSERT_GE(rows.size(), 15u);
   const VerifierInfo& gsm8k = find_verifier("gsm8k");
   for (const auto& row : rows) {
-    VerifyInput input;
-    input.response = row["response"];
-    input.ground_truth = row["ground_truth"];
-    const Verdict v = verify(gsm8k, input);
+    const Verdict v = verify(gsm8k, testing::make_input(row["response"], row["ground_truth"]));
     ASSERT_TRUE(v.correct.has_value()) << row.dump();
     EXPECT_EQ(*v.correct, row["correct"].get<bool>())
         << row["why"] << ": " << row.dump() << " -> " << v.details.dump();
@@ -47,10 +44,10 @@ TEST(Gsm8kChecker, EveryTestAnswerVerifiesAgainstItself) {
   const auto rows = testing::read_jsonl(path);
   ASSERT_GT(rows.size(), 1000u);
   for (const auto& row : rows) {
-    VerifyInput input;
-    input.response = row["answer"];
-    input.ground_truth = row["answer"];
-    EXPECT_EQ(verify(find_verifier("gsm8k"), input).correct, true) << row.dump();
+    EXPECT_EQ(
+        verify(find_verifier("gsm8k"), testing::make_input(row["answer"], row["answer"])).correct,
+        true)
+        << row.dump();
   }
 }
 

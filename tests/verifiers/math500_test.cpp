@@ -10,30 +10,18 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/fixtures.h"
+#include "tests/verifiers/case_table.h"
 #include "verifiers/verifier.h"
 
 namespace flywheel {
 namespace {
-
-VerifyInput input(const std::string& response, const std::string& truth) {
-  VerifyInput in;
-  in.response = response;
-  in.ground_truth = truth;
-  return in;
-}
 
 std::string math500_path() {
   return testing::shared_dir() + "/data/math500/test.jsonl";
 }
 
 std::vector<nlohmann::json> math500() {
-  const std::string path = math500_path();
-  std::vector<nlohmann::json> rows;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
-  return rows;
+  return testing::read_jsonl(math500_path());
 }
 
 TEST(Math500, ReferenceSolutionsVerifyAgainstTheirAnswers) {
@@ -43,7 +31,7 @@ TEST(Math500, ReferenceSolutionsVerifyAgainstTheirAnswers) {
   const VerifierInfo& math = find_verifier("math");
   int passed = 0;
   for (const auto& row : rows) {
-    const Verdict v = verify(math, input(row["solution"], row["answer"]));
+    const Verdict v = verify(math, testing::make_input(row["solution"], row["answer"]));
     if (v.correct == true) {
       ++passed;
     } else {
@@ -93,7 +81,7 @@ TEST(Math500, WrongAnswersAreRejected) {
     if (answer != "0") candidates.push_back("-(" + answer + ")");
     for (const auto& candidate : candidates) {
       ++wrong;
-      const Verdict v = verify(math, input("\\boxed{" + candidate + "}", answer));
+      const Verdict v = verify(math, testing::make_input("\\boxed{" + candidate + "}", answer));
       if (v.correct == true) {
         ++accepted;
         std::printf("ACCEPTED %s for %s: %s\n", candidate.c_str(), answer.c_str(),

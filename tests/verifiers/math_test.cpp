@@ -11,12 +11,7 @@
 namespace flywheel::verifiers {
 namespace {
 
-VerifyInput make_input(const std::string& response, const std::string& truth) {
-  VerifyInput input;
-  input.response = response;
-  input.ground_truth = truth;
-  return input;
-}
+using testing::make_input;
 
 TEST(MathChecker, CaseTable) {
   const auto rows = testing::read_jsonl(testing::verifier_cases("math_cases.jsonl"));
