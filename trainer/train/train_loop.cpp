@@ -129,15 +129,12 @@ OptimizerOptions optimizer_options(const Recipe& recipe) {
           .reduce_dtype = parse_dtype(recipe.distributed.reduce_dtype, "distributed.reduce_dtype")};
 }
 
-// Rank 0 writes the resolved recipe into a fresh or resumed run directory.
 void start_run_dir(const Recipe& recipe, const Communicator& comm) {
   if (!comm.is_main()) return;
   std::filesystem::create_directories(recipe.output_dir);
   write_file_atomic(recipe.output_dir + "/config.yaml", recipe_to_yaml(recipe));
 }
 
-// The step to start from: the latest checkpoint's when resuming, else 0 (refusing to start
-// over an earlier run's checkpoints, or to resume a finished run).
 int64_t first_step(Checkpointer& checkpointer, const Recipe& recipe, bool resume,
                    int64_t total_steps, std::vector<std::string>* notes) {
   if (!resume) {

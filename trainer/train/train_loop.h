@@ -9,12 +9,12 @@
 //             checkpoint when Periodic says so (schedule.h)
 //   end       final checkpoint and evaluation, publish_model
 //
-// A second loop family, online RL (a later issue), owns what this loop takes from Objective:
-// its data (rollouts generated every step), several models (policy, value, frozen reference)
-// and several optimizer steps per rollout batch. It composes the same parts: one Optimizer per
-// trained model, one Checkpointer with every model and optimizer registered, rank_micro_batches
-// over its rollouts, StepMetrics, Periodic and Evaluation, MetricsLog; none of them assumes a
-// static dataset or a single module.
+// A second loop family, online RL (trainer/rl/grpo_loop.h), owns what this loop takes from
+// Objective: its data (rollouts generated every step), several models (policy, value, frozen
+// reference) and several optimizer steps per rollout batch. It composes the same parts: one
+// Optimizer per trained model, one Checkpointer with every model and optimizer registered,
+// rank_micro_batches over its rollouts, StepMetrics, Periodic and Evaluation, MetricsLog; none of
+// them assumes a static dataset or a single module.
 #pragma once
 
 #include <functional>
