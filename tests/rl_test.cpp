@@ -180,6 +180,37 @@ TEST(Rl, OnlineDpoTeachesTheConstraint) {
   fs::remove_all(dir);
 }
 
+// GRPO against a neural reward model (stories260K with a fresh score head, saved as Hugging
+// Face writes a LlamaForSequenceClassification) on rows that name no verifier: the rewards are
+// the model's scores, and training raises them.
+// Measured (mean reward, first -> sixth iteration, seeds 1-5): 12.34 -> 13.80, 10.56 -> 13.34,
+// 10.91 -> 12.52, 10.76 -> 11.83, 11.20 -> 14.04; the threshold sits below the smallest rise.
+TEST(Rl, GrpoAgainstARewardModelRaisesItsScore) {
+  FLYWHEEL_REQUIRE_PATH(stories());
+  const auto dir = testing::make_temp_dir("grpo-rm");
+  auto rm = load_reward_model(stories(), torch::kFloat32, torch::kCPU, 0.5, 11);
+  save_pretrained(dir + "/rm", *rm, rm->config());
+  fs::copy_file(stories() + "/tokenizer.model", dir + "/rm/tokenizer.model");
+  {
+    std::ofstream out(dir + "/prompts.jsonl");
+    for (const char* p : {"Once upon a time", "One day, Tom", "Lily had a big", "The sun was",
+                          "Sam and Mia went", "There was a little", "Ben liked to", "It was a"})
+      out << nlohmann::json({{"prompt", p}}).dump() << "\n";
+  }
+  const auto run = run_flywheel(
+      "train " + constraint_recipe() + " rl.iterations=6 seed=3" + " model.path=" + stories() +
+      " rl.reward_model=" + dir + "/rm" + " data.train_file=" + dir +
+      "/prompts.jsonl data.eval_file=" + " rl.prompts_per_iteration=8 output_dir=" + dir + "/run" +
+      " logging.eval_every_steps=0 checkpoint.every_steps=0");
+  ASSERT_EQ(run.status, 0) << run.output;
+  std::vector<double> rewards;
+  for (const auto& l : testing::read_metrics(dir + "/run/metrics.jsonl"))
+    if (l.contains("reward")) rewards.push_back(l["reward"]);
+  ASSERT_EQ(rewards.size(), 6u);
+  EXPECT_GT(rewards.back() - rewards.front(), 0.5) << run.output;
+  fs::remove_all(dir);
+}
+
 TEST(Rl, BadRecipesAndPromptsAreClearErrors) {
   FLYWHEEL_REQUIRE_PATH(stories());
   const auto dir = testing::make_temp_dir("rl-errors");

@@ -15,6 +15,7 @@
 #include "trainer/core/error.h"
 #include "trainer/core/metrics_log.h"
 #include "trainer/model/device.h"
+#include "trainer/model/model_config.h"
 #include "trainer/optim/lr_schedule.h"
 #include "trainer/optim/optimizer.h"
 #include "trainer/rl/prompts.h"
@@ -26,6 +27,7 @@
 #include "trainer/train/step_metrics.h"
 #include "trainer/train/train_loop.h"
 #include "verifiers/batch.h"
+#include "verifiers/reward_model/reward_scorer.h"
 
 namespace flywheel {
 namespace {
@@ -65,11 +67,15 @@ std::vector<int64_t> iteration_prompts(int64_t it, int64_t per_iteration, int64_
   return out;
 }
 
-// Scores `texts` for `prompts[i]` with each prompt's verifier.
+// Scores `responses[i]` for `prompts[i]` with each prompt's verifier; a prompt without one (a
+// reward model scores it) gets an empty verdict.
 std::vector<Verdict> score(const std::vector<const RlPrompt*>& prompts,
                            const std::vector<std::string>& responses, double success_reward) {
   std::vector<VerifyJob> jobs;
+  std::vector<size_t> judged;
   for (size_t i = 0; i < prompts.size(); ++i) {
+    if (prompts[i]->verifier.empty()) continue;
+    judged.push_back(i);
     VerifyJob job;
     job.verifier = &find_verifier(prompts[i]->verifier);
     job.input.prompt = prompts[i]->text;
@@ -80,7 +86,11 @@ std::vector<Verdict> score(const std::vector<const RlPrompt*>& prompts,
   }
   VerifyOptions options;
   options.success_reward = success_reward;
-  return verify_batch(jobs, options);
+  const auto verdicts = verify_batch(jobs, options);
+  std::vector<Verdict> out(prompts.size());
+  for (size_t k = 0; k < judged.size(); ++k)
+    out[judged[k]] = verdicts[k];
+  return out;
 }
 
 class GrpoRun {
@@ -97,13 +107,14 @@ class GrpoRun {
     grpo_.beta = rl.beta;
     grpo_.aggregation = losses::parse_loss_aggregation(rl.loss_aggregation);
     DataStats stats;
+    const bool with_rm = !rl.reward_model.empty();
     prompts_ = load_rl_prompts(recipe.data.train_file, tokenizer_, recipe.data.options, rl.verifier,
-                               &stats);
+                               &stats, with_rm);
     notes_.push_back(recipe.data.train_file + ": " + stats.summary());
     if (!recipe.data.eval_file.empty()) {
       DataStats eval_stats;
       eval_prompts_ = load_rl_prompts(recipe.data.eval_file, tokenizer_, recipe.data.options,
-                                      rl.verifier, &eval_stats);
+                                      rl.verifier, &eval_stats, with_rm);
       notes_.push_back(recipe.data.eval_file + ": " + eval_stats.summary());
     }
     online_dpo_ = recipe.trainer == "online_dpo";
@@ -125,6 +136,24 @@ class GrpoRun {
         p.requires_grad_(false);
     }
     device_ = policy_->parameters().front().device();
+    if (with_rm) {
+      const auto config =
+          load_model_config((std::filesystem::path(rl.reward_model) / "config.json").string());
+      if (!config.is_sequence_classification()) {
+        throw UserError(recipe.source + ": rl.reward_model " + rl.reward_model +
+                        " is not a reward model (no *ForSequenceClassification architecture)");
+      }
+      rm_tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_dir(rl.reward_model));
+      RewardScorerOptions scoring;
+      scoring.batch_size = recipe.training.micro_batch_size;
+      scoring.add_bos = recipe.data.options.add_bos;
+      // Chat rows are scored as a user turn and an assistant turn in the data's template.
+      if (!prompts_.empty() && prompts_.front().chat)
+        scoring.chat_template = recipe.data.options.chat_template;
+      rm_scorer_ = std::make_unique<RewardScorer>(
+          load_reward_model(rl.reward_model, policy_->config().dtype, device_, 0.0, 0),
+          *rm_tokenizer_, scoring);
+    }
     // Slots for this rank's responses of one iteration, each as long as the longest prompt
     // plus max_new_tokens.
     int64_t longest = 0;
@@ -204,6 +233,25 @@ class GrpoRun {
   }
 
  private:
+  // Each response's reward: its verifier's score (0 without one), plus the reward model's
+  // score times rl.reward_model_weight when there is a reward model.
+  std::vector<double> rewards(const std::vector<const RlPrompt*>& prompts,
+                              const std::vector<std::string>& texts,
+                              const std::vector<Verdict>& verdicts) {
+    std::vector<double> out;
+    for (const auto& v : verdicts)
+      out.push_back(v.score);
+    if (rm_scorer_) {
+      std::vector<std::pair<std::string, std::string>> pairs;
+      for (size_t i = 0; i < prompts.size(); ++i)
+        pairs.emplace_back(prompts[i]->text, texts[i]);
+      const auto scores = rm_scorer_->score_texts(pairs);
+      for (size_t i = 0; i < out.size(); ++i)
+        out[i] += recipe_.rl.reward_model_weight * scores[i];
+    }
+    return out;
+  }
+
   // Greedy answers to the held-out prompts, on rank 0: pass rate and mean reward.
   Metrics evaluate(MetricsLog* log, int64_t at) {
     if (eval_prompts_.empty() || !comm_.is_main()) return {};
@@ -224,9 +272,11 @@ class GrpoRun {
       texts.push_back(outputs[i][0].text);
     }
     const auto verdicts = score(prompts, texts, recipe_.rl.success_reward);
+    const auto scored = rewards(prompts, texts, verdicts);
     double correct = 0, judged = 0, reward = 0;
-    for (const auto& v : verdicts) {
-      reward += v.score;
+    for (size_t i = 0; i < verdicts.size(); ++i) {
+      const Verdict& v = verdicts[i];
+      reward += scored[i];
       if (v.correct) {
         ++judged;
         correct += *v.correct ? 1 : 0;
@@ -289,9 +339,10 @@ class GrpoRun {
       }
     }
     const auto verdicts = score(prompts, texts, rl.success_reward);
+    const auto scored = rewards(prompts, texts, verdicts);
     for (size_t i = 0; i < samples.size(); ++i) {
       RlSample& s = samples[i];
-      s.reward = verdicts[i].score + (s.stopped ? 0.0 : rl.no_eos_penalty);
+      s.reward = scored[i] + (s.stopped ? 0.0 : rl.no_eos_penalty);
       (*sums)["reward"] += s.reward;
       (*sums)["reward_sq"] += s.reward * s.reward;
       if (verdicts[i].correct) {
@@ -588,6 +639,8 @@ class GrpoRun {
   std::vector<std::string> notes_;
   torch::Device device_ = torch::kCPU;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Tokenizer> rm_tokenizer_;
+  std::unique_ptr<RewardScorer> rm_scorer_;
 };
 
 }  // namespace

@@ -9,7 +9,8 @@ namespace flywheel {
 namespace {
 
 RlPrompt parse_row(const nlohmann::json& row, const Tokenizer& tokenizer,
-                   const DataOptions& options, const std::string& verifier_override) {
+                   const DataOptions& options, const std::string& verifier_override,
+                   bool verifier_optional) {
   if (!row.is_object()) throw UserError("expected a JSON object");
   RlPrompt p;
   if (row.contains("messages")) {
@@ -28,6 +29,7 @@ RlPrompt parse_row(const nlohmann::json& row, const Tokenizer& tokenizer,
                       messages.back().role);
     }
     p.text = messages.back().content;
+    p.chat = true;
     p.ids = render_chat(options.chat_template, messages, tokenizer,
                         {options.add_bos, /*add_generation_prompt=*/true})
                 .ids;
@@ -54,10 +56,10 @@ RlPrompt parse_row(const nlohmann::json& row, const Tokenizer& tokenizer,
     p.verifier = verifier_override;
   } else if (row.contains("dataset") && row["dataset"].is_string()) {
     p.verifier = row["dataset"].get<std::string>();
-  } else {
+  } else if (!verifier_optional) {
     throw UserError("key 'dataset': expected the verifier's name (or set rl.verifier)");
   }
-  find_verifier(p.verifier);  // an unknown name fails here, with the row
+  if (!p.verifier.empty()) find_verifier(p.verifier);  // an unknown name fails here, with the row
   p.fields = row;
   return p;
 }
@@ -66,7 +68,8 @@ RlPrompt parse_row(const nlohmann::json& row, const Tokenizer& tokenizer,
 
 std::vector<RlPrompt> load_rl_prompts(const std::string& path, const Tokenizer& tokenizer,
                                       const DataOptions& options,
-                                      const std::string& verifier_override, DataStats* stats) {
+                                      const std::string& verifier_override, DataStats* stats,
+                                      bool verifier_optional) {
   DataStats local;
   DataStats& s = stats != nullptr ? *stats : local;
   std::vector<RlPrompt> prompts;
@@ -76,8 +79,8 @@ std::vector<RlPrompt> load_rl_prompts(const std::string& path, const Tokenizer& 
   while (reader.next_line(&text, &line)) {
     ++s.records;
     try {
-      RlPrompt p =
-          parse_row(parse_jsonl_line(path, line, text), tokenizer, options, verifier_override);
+      RlPrompt p = parse_row(parse_jsonl_line(path, line, text), tokenizer, options,
+                             verifier_override, verifier_optional);
       if (static_cast<int64_t>(p.ids.size()) > options.max_length) {
         ++s.dropped_overlong;
         continue;

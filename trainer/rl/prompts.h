@@ -24,15 +24,18 @@ namespace flywheel {
 struct RlPrompt {
   std::vector<int64_t> ids;  // rendered, ready for the assistant's reply
   std::string text;          // the user's last message (or the raw prompt), for verifiers
+  bool chat = false;         // rendered with the chat template (from "messages")
   std::string ground_truth;
-  std::string verifier;  // a name for find_verifier()
+  std::string verifier;  // a name for find_verifier(); empty: none (a reward model scores)
   nlohmann::json fields;
 };
 
 // UserError "FILE:LINE: ..." for a bad row (or, with skip_invalid, the row is counted and
-// skipped), an unknown verifier, or a file without prompts.
+// skipped), an unknown verifier, or a file without prompts. With `verifier_optional` (a reward
+// model scores the responses) a row without "dataset" gets no verifier (an empty name).
 std::vector<RlPrompt> load_rl_prompts(const std::string& path, const Tokenizer& tokenizer,
                                       const DataOptions& options,
-                                      const std::string& verifier_override, DataStats* stats);
+                                      const std::string& verifier_override, DataStats* stats,
+                                      bool verifier_optional = false);
 
 }  // namespace flywheel

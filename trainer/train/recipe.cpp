@@ -323,6 +323,8 @@ void parse_rl(Section s, RlSection* rl, const std::string& trainer) {
   s.number("no_eos_penalty", &rl->no_eos_penalty, -1e9, 1e9);
   s.integer("kv_cache_mb", &rl->kv_cache_mb, 0);
   s.string("reference", &rl->reference, {"initial", "iteration"});
+  s.existing_path("reward_model", &rl->reward_model);
+  s.number("reward_model_weight", &rl->reward_model_weight, -1e9, 1e9);
   if (trainer != "online_dpo" && s.has("reference"))
     s.fail("reference", "no reference with trainer: " + trainer + " (online_dpo only)");
   s.finish();
@@ -474,6 +476,10 @@ std::string recipe_to_yaml(const Recipe& r) {
       kv("no_eos_penalty", l.no_eos_penalty);
       kv("kv_cache_mb", l.kv_cache_mb);
       if (r.trainer == "online_dpo") kv("reference", l.reference);
+      if (!l.reward_model.empty()) {
+        kv("reward_model", l.reward_model);
+        kv("reward_model_weight", l.reward_model_weight);
+      }
     });
   }
   section("checkpoint", [&] {

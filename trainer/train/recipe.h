@@ -129,6 +129,11 @@ struct RlSection {
   // loss section's DPO variant against this reference: "initial" (the starting policy, frozen)
   // or "iteration" (the policy that sampled them: the engine's own log-probs).
   std::string reference = "initial";
+  // A reward model (a *ForSequenceClassification directory) scoring every response; its score
+  // times reward_model_weight is added to the verifier's reward. With one, rows need no
+  // "dataset" (they are scored by the model alone).
+  std::string reward_model;
+  double reward_model_weight = 1.0;
 };
 
 struct Recipe {
