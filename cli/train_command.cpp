@@ -26,13 +26,13 @@ int run_train(const std::vector<std::string>& argv) {
   };
   Args args("train", specs, argv);
   if (args.help()) {
-    std::fputs(
-        format_help("train", "RECIPE.yaml [section.key=value ...] [options]",
-                    "Runs an SFT, DPO, reward-model, GRPO or RLOO recipe. Any recipe key can be "
-                    "overridden on the command line, e.g. training.learning_rate=1e-5.",
-                    specs)
-            .c_str(),
-        stdout);
+    std::fputs(format_help("train", "RECIPE.yaml [section.key=value ...] [options]",
+                           "Runs an SFT, DPO, reward-model, GRPO, RLOO or online-DPO recipe. Any "
+                           "recipe key can be "
+                           "overridden on the command line, e.g. training.learning_rate=1e-5.",
+                           specs)
+                   .c_str(),
+               stdout);
     return 0;
   }
   const auto& pos = args.positionals();
