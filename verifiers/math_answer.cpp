@@ -290,11 +290,6 @@ std::string after_phrase(std::string_view response, size_t at) {
   return out;
 }
 
-// The last case-insensitive occurrence of `phrase`, npos when none.
-size_t rfind_lower(const std::string& lowered, std::string_view phrase) {
-  return lowered.rfind(phrase);
-}
-
 }  // namespace
 
 std::optional<std::string> last_boxed(std::string_view text) {
@@ -342,7 +337,7 @@ std::optional<ExtractedAnswer> extract_math_answer(std::string_view response) {
   size_t best = std::string::npos, length = 0;
   for (const std::string_view phrase :
        {std::string_view("final answer is"), std::string_view("the answer is")}) {
-    const size_t at = rfind_lower(lowered, phrase);
+    const size_t at = lowered.rfind(phrase);
     if (at != std::string::npos && (best == std::string::npos || at > best))
       best = at, length = phrase.size();
   }

@@ -43,6 +43,19 @@ constexpr uint64_t kPromptOrderStream = 1ULL << 62;
 constexpr uint64_t kSampleStream = 2ULL << 62;
 constexpr uint64_t kMinibatchStream = 3ULL << 62;
 
+// 0..count-1 in the Fisher–Yates order std::mt19937_64 seeded with `seed` gives: the same on
+// every platform and rank.
+std::vector<int64_t> shuffled(int64_t count, uint64_t seed) {
+  std::vector<int64_t> order(static_cast<size_t>(count));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 gen(seed);
+  for (int64_t i = count - 1; i > 0; --i) {
+    std::uniform_int_distribution<int64_t> pick(0, i);
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(pick(gen))]);
+  }
+  return order;
+}
+
 // The iteration's prompts: positions [it·P, (it+1)·P) of the file read over and over, each pass
 // in its own shuffled order.
 std::vector<int64_t> iteration_prompts(int64_t it, int64_t per_iteration, int64_t count,
@@ -54,13 +67,7 @@ std::vector<int64_t> iteration_prompts(int64_t it, int64_t per_iteration, int64_
     const int64_t position = it * per_iteration + k;
     if (position / count != pass) {
       pass = position / count;
-      order.resize(static_cast<size_t>(count));
-      std::iota(order.begin(), order.end(), 0);
-      std::mt19937_64 gen(request_seed(seed, kPromptOrderStream, static_cast<uint64_t>(pass)));
-      for (int64_t i = count - 1; i > 0; --i) {
-        std::uniform_int_distribution<int64_t> pick(0, i);
-        std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(pick(gen))]);
-      }
+      order = shuffled(count, request_seed(seed, kPromptOrderStream, static_cast<uint64_t>(pass)));
     }
     out.push_back(order[static_cast<size_t>(position % count)]);
   }
@@ -402,28 +409,83 @@ class GrpoRun {
     }
     const double reference_s = since(reference_start);
 
-    // Minibatches over the whole iteration's samples (every rank's), in an order that does not
-    // depend on the number of ranks: each rank trains its own members of each.
     const auto train_start = Clock::now();
+    double grad_norm = 0, lr = 0;
+    const int64_t update = it * rl.epochs * rl.minibatches;
+    policy_->train();
+    const double loss_sum = online_dpo_ ? train_pairs(seed, samples, global, reference, optimizer,
+                                                      schedule, update, &sums, &grad_norm, &lr)
+                                        : train_samples(seed, samples, global, reference, optimizer,
+                                                        schedule, update, &sums, &grad_norm, &lr);
+    const double train_s = since(train_start);
+
+    // Every rank's sums, in one all-reduce.
+    std::vector<std::string> keys;
+    std::vector<double> values;
+    for (const auto& [k, v] : sums) {
+      keys.push_back(k);
+      values.push_back(v);
+    }
+    keys.push_back("loss");
+    values.push_back(loss_sum);
+    const auto reduced = comm_.all_reduce_sum(values);
+    Metrics g;
+    for (size_t i = 0; i < keys.size(); ++i)
+      g[keys[i]] = reduced[i];
+    const double n = std::max(g["responses"], 1.0);
+    const double mean = g["reward"] / n;
+    const double tokens = std::max(g["response_tokens"], 1.0);
+    const double loss_tokens = std::max(g["loss_tokens"], 1.0);
+    const double updates = static_cast<double>(rl.epochs * rl.minibatches);
+    const double rollout_max = max_over_ranks(rollout_s, comm_);
+    Metrics out = {
+        {"reward", mean},
+        {"reward_std", std::sqrt(std::max(0.0, g["reward_sq"] / n - mean * mean))},
+        {"pass_rate", g["judged"] > 0 ? g["correct"] / g["judged"] : 0.0},
+        {"response_length", g["response_tokens"] / n},
+        {"eos_rate", g["stopped"] / n},
+        // Mean -log π of the sampled tokens: the policy's entropy, estimated by its samples.
+        {"entropy", g["neg_logp"] / tokens},
+        {"kl", g["kl"] / loss_tokens},
+        {"clipfrac", g["clipfrac"] / loss_tokens},
+        {"loss", g["loss"] / updates},
+        {"lr", lr},
+        {"grad_norm", grad_norm},
+        {"rollout_s", rollout_max},
+        {"reward_s", max_over_ranks(reward_s, comm_)},
+        {"reference_s", max_over_ranks(reference_s, comm_)},
+        {"train_s", max_over_ranks(train_s, comm_)},
+        {"gen_tokens_per_sec", g["response_tokens"] / std::max(rollout_max, 1e-9)}};
+    if (online_dpo_) {
+      // Pairs: groups whose best and worst responses differ in reward.
+      const double pairs = std::max(g["pairs"], 1.0);
+      out.erase("kl");
+      out.erase("clipfrac");
+      out["pairs"] = g["pairs"] / static_cast<double>(rl.epochs);
+      out["pair_accuracy"] = g["pair_accuracy"] / pairs;
+      out["pair_margin"] = g["pair_margin"] / pairs;
+    }
+    return out;
+  }
+
+  // GRPO / RLOO: rl.epochs passes of rl.minibatches optimizer steps over the whole iteration's
+  // samples (every rank's), in an order that does not depend on the number of ranks: each rank
+  // trains its own members of each minibatch. Returns the summed loss.
+  double train_samples(uint64_t seed, const std::vector<RlSample>& samples,
+                       const std::vector<int64_t>& global,
+                       const std::vector<torch::Tensor>& reference, Optimizer& optimizer,
+                       const LrSchedule& schedule, int64_t update, Metrics* sums, double* grad_norm,
+                       double* lr) {
+    const auto& rl = recipe_.rl;
+    const auto micro = static_cast<size_t>(recipe_.training.micro_batch_size);
     const int64_t total = rl.prompts_per_iteration * rl.group_size;
     std::vector<int64_t> local_of(static_cast<size_t>(total), -1);
     for (size_t i = 0; i < global.size(); ++i)
       local_of[static_cast<size_t>(global[i])] = static_cast<int64_t>(i);
-    double loss_sum = 0, grad_norm = 0, lr = 0;
-    int64_t update = it * rl.epochs * rl.minibatches;
-    policy_->train();
-    if (online_dpo_) {
-      loss_sum = train_pairs(seed, samples, global, reference, optimizer, schedule, update, &sums,
-                             &grad_norm, &lr);
-    }
-    for (int64_t epoch = 0; epoch < (online_dpo_ ? 0 : rl.epochs); ++epoch) {
-      std::vector<int64_t> order(static_cast<size_t>(total));
-      std::iota(order.begin(), order.end(), 0);
-      std::mt19937_64 gen(request_seed(seed, kMinibatchStream, static_cast<uint64_t>(epoch)));
-      for (int64_t i = total - 1; i > 0; --i) {
-        std::uniform_int_distribution<int64_t> pick(0, i);
-        std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(pick(gen))]);
-      }
+    double loss_sum = 0;
+    for (int64_t epoch = 0; epoch < rl.epochs; ++epoch) {
+      const auto order =
+          shuffled(total, request_seed(seed, kMinibatchStream, static_cast<uint64_t>(epoch)));
       for (int64_t m = 0; m < rl.minibatches; ++m, ++update) {
         const int64_t begin = total * m / rl.minibatches, end = total * (m + 1) / rl.minibatches;
         std::vector<size_t> members;
@@ -467,63 +529,15 @@ class GrpoRun {
           loss.backward();
           loss_sum += loss.item<double>();
           const double n = static_cast<double>(mb.response_tokens);
-          sums["kl"] += out.kl.item<double>() * n;
-          sums["clipfrac"] += out.clipfrac.item<double>() * n;
-          sums["loss_tokens"] += n;
+          (*sums)["kl"] += out.kl.item<double>() * n;
+          (*sums)["clipfrac"] += out.clipfrac.item<double>() * n;
+          (*sums)["loss_tokens"] += n;
         });
-        lr = schedule.at(update);
-        grad_norm = optimizer.step(recipe_.training.max_grad_norm, lr);
+        *lr = schedule.at(update);
+        *grad_norm = optimizer.step(recipe_.training.max_grad_norm, *lr);
       }
     }
-    const double train_s = since(train_start);
-
-    // Every rank's sums, in one all-reduce.
-    std::vector<std::string> keys;
-    std::vector<double> values;
-    for (const auto& [k, v] : sums) {
-      keys.push_back(k);
-      values.push_back(v);
-    }
-    keys.push_back("loss");
-    values.push_back(loss_sum);
-    const auto reduced = comm_.all_reduce_sum(values);
-    Metrics g;
-    for (size_t i = 0; i < keys.size(); ++i)
-      g[keys[i]] = reduced[i];
-    const double n = std::max(g["responses"], 1.0);
-    const double mean = g["reward"] / n;
-    const double tokens = std::max(g["response_tokens"], 1.0);
-    const double loss_tokens = std::max(g["loss_tokens"], 1.0);
-    const double updates = static_cast<double>(rl.epochs * rl.minibatches);
-    Metrics out = {
-        {"reward", mean},
-        {"reward_std", std::sqrt(std::max(0.0, g["reward_sq"] / n - mean * mean))},
-        {"pass_rate", g["judged"] > 0 ? g["correct"] / g["judged"] : 0.0},
-        {"response_length", g["response_tokens"] / n},
-        {"eos_rate", g["stopped"] / n},
-        // Mean -log π of the sampled tokens: the policy's entropy, estimated by its samples.
-        {"entropy", g["neg_logp"] / tokens},
-        {"kl", g["kl"] / loss_tokens},
-        {"clipfrac", g["clipfrac"] / loss_tokens},
-        {"loss", g["loss"] / updates},
-        {"lr", lr},
-        {"grad_norm", grad_norm},
-        {"rollout_s", max_over_ranks(rollout_s, comm_)},
-        {"reward_s", max_over_ranks(reward_s, comm_)},
-        {"reference_s", max_over_ranks(reference_s, comm_)},
-        {"train_s", max_over_ranks(train_s, comm_)},
-        {"gen_tokens_per_sec",
-         g["response_tokens"] / std::max(max_over_ranks(rollout_s, comm_), 1e-9)}};
-    if (online_dpo_) {
-      // Pairs: groups whose best and worst responses differ in reward.
-      const double pairs = std::max(g["pairs"], 1.0);
-      out.erase("kl");
-      out.erase("clipfrac");
-      out["pairs"] = g["pairs"] / static_cast<double>(rl.epochs);
-      out["pair_accuracy"] = g["pair_accuracy"] / pairs;
-      out["pair_margin"] = g["pair_margin"] / pairs;
-    }
-    return out;
+    return loss_sum;
   }
 
   // Online DPO ("RLHF Workflow"): each group's best and worst responses by reward form a pair
@@ -568,13 +582,9 @@ class GrpoRun {
         static_cast<size_t>(std::max<int64_t>(1, recipe_.training.micro_batch_size / 2));
     double loss_sum = 0;
     for (int64_t epoch = 0; epoch < rl.epochs; ++epoch) {
-      std::vector<int64_t> order(static_cast<size_t>(rl.prompts_per_iteration));
-      std::iota(order.begin(), order.end(), 0);
-      std::mt19937_64 gen(request_seed(seed, kMinibatchStream, static_cast<uint64_t>(epoch)));
-      for (int64_t i = rl.prompts_per_iteration - 1; i > 0; --i) {
-        std::uniform_int_distribution<int64_t> pick(0, i);
-        std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(pick(gen))]);
-      }
+      const auto order =
+          shuffled(rl.prompts_per_iteration,
+                   request_seed(seed, kMinibatchStream, static_cast<uint64_t>(epoch)));
       for (int64_t m = 0; m < rl.minibatches; ++m, ++update) {
         const int64_t begin = rl.prompts_per_iteration * m / rl.minibatches;
         const int64_t end = rl.prompts_per_iteration * (m + 1) / rl.minibatches;
