@@ -26,6 +26,9 @@ const std::vector<FlagSpec>& verify_flags() {
       {"dataset", "NAME", "verifier for rows without a \"dataset\" field"},
       {"success-reward", "R", "score of a correct response (default 1; Tulu 3 used 10)"},
       {"threads", "N", "scoring threads (default: all hardware threads)"},
+      {"time-limit", "S",
+       "seconds a response may take before it is judged incorrect (default 5; 0: none)"},
+      {"max-response-bytes", "N", "longer responses are judged incorrect unread (default 1048576)"},
   };
   return kFlags;
 }
@@ -80,6 +83,10 @@ int run_verify(const std::vector<std::string>& argv) {
   if (fallback) find_verifier(*fallback);  // an unknown name is an error before any reading
   VerifyOptions options;
   options.success_reward = args.get_double("success-reward", 1.0);
+  options.time_limit_seconds = args.get_double("time-limit", options.time_limit_seconds);
+  if (options.time_limit_seconds < 0) throw UserError("flywheel verify: --time-limit must be >= 0");
+  options.max_response_bytes = static_cast<size_t>(
+      args.get_int("max-response-bytes", static_cast<int64_t>(options.max_response_bytes), 1));
   const int threads = static_cast<int>(args.get_int("threads", 0, 0));
 
   std::vector<nlohmann::json> rows;

@@ -1,4 +1,4 @@
-// Drives the real `flywheel` binary: help, exit codes, inspect, generate and plan.
+// Drives the real `flywheel` binary: help, exit codes, inspect, generate, plan, verify and eval.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -198,6 +198,93 @@ TEST(Cli, PlansTheTulu3DpoRecipeFromConfigJsonAlone) {
   EXPECT_EQ(missing.status, 2) << missing.output;
   EXPECT_NE(missing.output.find("the model's config.json is needed to plan"), std::string::npos)
       << missing.output;
+  std::filesystem::remove_all(dir);
+}
+
+// flywheel verify: every row comes back with its verdict, IFEval rows with their per-instruction
+// lists at the top, a summary per verifier; bad rows and flags are clear errors.
+TEST(Cli, VerifyScoresEveryRow) {
+  const auto dir = testing::make_temp_dir("verify");
+  {
+    std::ofstream out(dir + "/rows.jsonl");
+    out << R"({"response": "so \\boxed{\\frac{1}{2}}", "ground_truth": "0.5", "dataset": "MATH"})"
+        << "\n"
+        << R"({"response": "#### 72", "ground_truth": 71, "dataset": "gsm8k"})"
+        << "\n"
+        << R"({"response": "no commas here", "dataset": "ifeval",)"
+        << R"( "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]})"
+        << "\n";
+  }
+  const auto ok = run_flywheel("verify --in " + dir + "/rows.jsonl --out " + dir +
+                               "/out.jsonl --success-reward 10 --time-limit 2");
+  ASSERT_EQ(ok.status, 0) << ok.output;
+  EXPECT_NE(ok.output.find("3 rows"), std::string::npos) << ok.output;
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(dir + "/out.jsonl");
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["correct"], true);
+  EXPECT_EQ(lines[0]["score"], 10.0);
+  EXPECT_EQ(lines[0]["verifier"], "math");
+  EXPECT_EQ(lines[1]["correct"], false);
+  EXPECT_EQ(lines[2]["strict"], nlohmann::json::array({true}));
+  EXPECT_EQ(lines[2]["loose"], nlohmann::json::array({true}));
+
+  {
+    std::ofstream out(dir + "/bad.jsonl");
+    out << R"({"response": "x", "dataset": "math"})"
+        << "\n"
+        << R"({"response": "x", "dataset": "nosuch"})"
+        << "\n";
+  }
+  const auto bad = run_flywheel("verify --in " + dir + "/bad.jsonl --out " + dir + "/o.jsonl");
+  EXPECT_EQ(bad.status, 2) << bad.output;
+  EXPECT_NE(bad.output.find("bad.jsonl:2"), std::string::npos) << bad.output;
+  const auto flag =
+      run_flywheel("verify --in " + dir + "/rows.jsonl --out " + dir + "/o.jsonl --time-limit -1");
+  EXPECT_EQ(flag.status, 2) << flag.output;
+  std::filesystem::remove_all(dir);
+}
+
+// flywheel eval ifeval: responses matched to the benchmark rows by prompt text; prompt- and
+// instruction-level accuracy and the per-category table; a prompt without a response is an error.
+TEST(Cli, EvalIfevalReportsBothLevelsAndCategories) {
+  const auto dir = testing::make_temp_dir("eval-ifeval");
+  {
+    std::ofstream data(dir + "/input_data.jsonl");
+    data << R"({"key": 1, "prompt": "Say hi without commas.", "instruction_id_list":)"
+         << R"( ["punctuation:no_comma", "startend:quotation"], "kwargs": [{}, {}]})"
+         << "\n"
+         << R"({"key": 2, "prompt": "Say bye in lowercase.", "instruction_id_list":)"
+         << R"( ["punctuation:no_comma"], "kwargs": [{}]})"
+         << "\n";
+    std::ofstream responses(dir + "/responses.jsonl");
+    responses << R"({"prompt": "Say hi without commas.", "response": "hi there"})"
+              << "\n"
+              << R"({"prompt": "Say bye in lowercase.", "response": "bye, all"})"
+              << "\n";
+  }
+  const auto run = run_flywheel("eval ifeval --responses " + dir + "/responses.jsonl --data " +
+                                dir + "/input_data.jsonl");
+  ASSERT_EQ(run.status, 0) << run.output;
+  // Prompt 1 follows 1 of 2, prompt 2 none: prompt-level 0, instruction-level 1/3.
+  EXPECT_NE(run.output.find("prompt-level accuracy                              0.0000"),
+            std::string::npos)
+      << run.output;
+  EXPECT_NE(run.output.find("instruction-level accuracy                         0.3333"),
+            std::string::npos)
+      << run.output;
+  EXPECT_NE(run.output.find("punctuation:no_comma"), std::string::npos) << run.output;
+  {
+    std::ofstream responses(dir + "/short.jsonl");
+    responses << R"({"prompt": "Say hi without commas.", "response": "hi"})"
+              << "\n";
+  }
+  const auto missing = run_flywheel("eval ifeval --responses " + dir + "/short.jsonl --data " +
+                                    dir + "/input_data.jsonl");
+  EXPECT_EQ(missing.status, 2) << missing.output;
+  EXPECT_NE(missing.output.find("no response"), std::string::npos) << missing.output;
   std::filesystem::remove_all(dir);
 }
 
