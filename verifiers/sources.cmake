@@ -19,7 +19,7 @@ set(FLYWHEEL_VERIFIER_SOURCES
   unicode_text.cpp
 )
 
-# ICU (code point properties, sentence breaks), RE2 (linear-time regular expressions for format
+# ICU (code point categories and case), RE2 (linear-time regular expressions for format
 # rules) and CLD2 (language identification): Debian's libicu-dev, libre2-dev and libcld2-dev,
 # in place of the NLTK and langdetect the IFEval reference uses.
 find_package(PkgConfig REQUIRED)
