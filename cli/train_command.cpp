@@ -10,7 +10,7 @@
 #include "trainer/core/error.h"
 #include "trainer/dist/communicator.h"
 #include "trainer/model/device.h"
-#include "trainer/rl/grpo_loop.h"
+#include "trainer/rl/rl_loop.h"
 #include "trainer/train/model_builder.h"
 #include "trainer/train/objective.h"
 #include "trainer/train/recipe.h"
@@ -26,13 +26,14 @@ int run_train(const std::vector<std::string>& argv) {
   };
   Args args("train", specs, argv);
   if (args.help()) {
-    std::fputs(format_help("train", "RECIPE.yaml [section.key=value ...] [options]",
-                           "Runs an SFT, DPO, reward-model, GRPO, RLOO or online-DPO recipe. Any "
-                           "recipe key can be "
-                           "overridden on the command line, e.g. training.learning_rate=1e-5.",
-                           specs)
-                   .c_str(),
-               stdout);
+    std::fputs(
+        format_help("train", "RECIPE.yaml [section.key=value ...] [options]",
+                    "Runs an SFT, DPO, reward-model, PPO, GRPO, RLOO or online-DPO recipe. Any "
+                    "recipe key can be "
+                    "overridden on the command line, e.g. training.learning_rate=1e-5.",
+                    specs)
+            .c_str(),
+        stdout);
     return 0;
   }
   const auto& pos = args.positionals();
@@ -58,7 +59,7 @@ int run_train(const std::vector<std::string>& argv) {
   // draws from them is reproducible, and a checkpoint's RNG state is the run's own.
   torch::manual_seed(recipe.seed);
   if (recipe.is_rl()) {
-    run_grpo(recipe, {.resume = args.flag("resume"), .comm = comm.get()});
+    run_rl(recipe, {.resume = args.flag("resume"), .comm = comm.get()});
     return 0;
   }
   auto objective = make_objective(recipe, args.flag("resume"), *comm);

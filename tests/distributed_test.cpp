@@ -154,16 +154,25 @@ TEST(DataParallel, RewardModelTwoRanksMatchOneRankWithTwiceTheBatch) {
   check_two_ranks_match_one("reward_model");
 }
 
-// One GRPO iteration of 4 prompts x 8 responses in 2 minibatches: 2 ranks (2 prompts each)
+// One RL iteration of 4 prompts x 8 responses in 2 minibatches: 2 ranks (2 prompts each)
 // train exactly like 1 rank. Every response is drawn from its own (iteration, prompt, sample)
 // stream, so both runs sample the same responses (their rewards, lengths and sampled-token
 // log-probs agree), and each minibatch is the same set of responses whichever rank holds them.
-TEST(DataParallel, GrpoTwoRanksMatchOneRank) {
+// PPO's advantages are whitened over both ranks' tokens, and its critic trains in step too.
+// Seed 1 gives the iteration 4 correct responses of 32 (with none, PPO's whitened advantages
+// would be the float32 noise of its KL penalty between identical models, magnified to unit
+// scale: a comparison of noise, not of training). The learning rate is the recipe's / 10: Adam
+// turns float32 rounding differences in a small gradient into steps of up to ±lr, and at the
+// recipe's 2e-3 the largest GRPO weight difference measured 1.3e-5 (at 2e-4: 1.3e-6; PPO
+// 5.0e-7, its critic 6e-8).
+void check_rl_two_ranks_match_one(const std::string& trainer) {
   FLYWHEEL_REQUIRE_PATH(stories());
-  const auto dir = testing::make_temp_dir("dp-grpo");
+  const auto dir = testing::make_temp_dir("dp-" + trainer);
   const std::string args =
-      "train recipes/stories260K/rlvr_constraint.yaml model.path=" + stories() +
-      " rl.iterations=1 rl.prompts_per_iteration=4 rl.minibatches=2 training.micro_batch_size=8"
+      "train recipes/stories260K/rlvr_constraint.yaml trainer=" + trainer +
+      " model.path=" + stories() +
+      " seed=1 rl.iterations=1 rl.prompts_per_iteration=4 rl.minibatches=2"
+      " training.micro_batch_size=8 training.learning_rate=2.0e-4"
       " training.adam_eps=1.0e-6 logging.eval_every_steps=0 distributed.rendezvous_timeout_s=60"
       " output_dir=";
   const std::string in_source = "cd " FLYWHEEL_SOURCE_DIR " && ";
@@ -187,11 +196,26 @@ TEST(DataParallel, GrpoTwoRanksMatchOneRank) {
   // rank decodes 16 rows, not 32): they agree to float32 rounding (measured: 1.1e-8 apart in
   // the mean over ~1500 tokens).
   EXPECT_NEAR(a["entropy"].get<double>(), b["entropy"].get<double>(), 1e-6);
-  for (const char* key : {"loss", "kl", "grad_norm"})
+  std::vector<const char*> keys = {"loss", "kl", "grad_norm"};
+  if (trainer == "ppo") keys.insert(keys.end(), {"value_loss", "explained_variance"});
+  for (const char* key : keys)
     EXPECT_NEAR(a[key].get<double>(), b[key].get<double>(), kTolerance) << key;
   const auto [diff, where] = max_weight_difference(dir + "/one/model", dir + "/two/model");
   EXPECT_LT(diff, kTolerance) << "largest weight difference in " << where;
+  if (trainer == "ppo") {
+    const auto [value_diff, value_where] =
+        max_weight_difference(dir + "/one/value_model", dir + "/two/value_model");
+    EXPECT_LT(value_diff, kTolerance) << "largest value model difference in " << value_where;
+  }
   fs::remove_all(dir);
+}
+
+TEST(DataParallel, GrpoTwoRanksMatchOneRank) {
+  check_rl_two_ranks_match_one("grpo");
+}
+
+TEST(DataParallel, PpoTwoRanksMatchOneRank) {
+  check_rl_two_ranks_match_one("ppo");
 }
 
 // The run directory as it was after step 3's checkpoint was sealed (the resumed run's log

@@ -171,6 +171,20 @@ TEST_P(LossesFixture, KlEstimators) {
   check(kl_k3(logps, ref), c["expected"]["k3"], "k3");
 }
 
+// A token the reference gives probability ~0 (or the policy does): k3 stays finite, at the
+// clamp's value, and its gradient too.
+TEST(Kl, K3IsClampedAgainstOverflow) {
+  const auto logps = torch::tensor({-0.1f, -300.0f}, torch::requires_grad());
+  const auto ref = torch::tensor({-300.0f, -0.1f});
+  const auto k3 = kl_k3(logps, ref);
+  k3.sum().backward();
+  EXPECT_TRUE(torch::isfinite(k3).all().item<bool>()) << k3;
+  EXPECT_TRUE(torch::isfinite(logps.grad()).all().item<bool>()) << logps.grad();
+  const double m = kK3MaxLogRatio;
+  EXPECT_NEAR(k3[0].item<double>(), std::expm1(-m) + m, 1e-4);
+  EXPECT_NEAR(k3[1].item<double>() / (std::expm1(m) - m), 1.0, 1e-6);
+}
+
 TEST_P(LossesFixture, Ppo) {
   const auto& c = cases()["ppo"];
   const auto& x = c["inputs"];

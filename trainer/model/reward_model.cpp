@@ -20,6 +20,10 @@ torch::Tensor LlamaForSequenceClassificationImpl::forward(const DecoderInput& in
   return score(picked.squeeze(1));  // [B, num_labels]
 }
 
+torch::Tensor LlamaForSequenceClassificationImpl::token_scores(const DecoderInput& in) {
+  return score(model(in));
+}
+
 ModelConfig reward_config_from(const ModelConfig& causal) {
   ModelConfig c = causal;
   const auto pos = c.architecture.find("ForCausalLM");

@@ -20,6 +20,8 @@ class LlamaForSequenceClassificationImpl
   // in.attention_mask must be the [B, T] padding mask (right padding) -> scores [B, num_labels]
   // taken at the last position whose mask is 1.
   torch::Tensor forward(const DecoderInput& in);
+  // The head at every position -> [B, T, num_labels]: a PPO critic's value of each prefix.
+  torch::Tensor token_scores(const DecoderInput& in);
 
   const ModelConfig& config() const { return config_; }
 

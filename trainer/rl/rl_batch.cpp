@@ -32,12 +32,37 @@ RlMicroBatch make_rl_micro_batch(const std::vector<const RlSample*>& samples, in
   auto m = mask.accessor<float, 2>();
   auto o = old.accessor<float, 2>();
   auto a = advantages.accessor<float, 1>();
+  const bool per_token = !samples.front()->token_advantages.empty();
+  if (per_token) {
+    out.old_values = torch::zeros({B, T - 1}, torch::kFloat32);
+    out.token_advantages = torch::zeros({B, T - 1}, torch::kFloat32);
+    out.returns = torch::zeros({B, T - 1}, torch::kFloat32);
+  }
   for (int64_t b = 0; b < B; ++b) {
     const RlSample& s = *samples[static_cast<size_t>(b)];
     // Response token j sits at position prompt_length + j, scored from position - 1.
+    const auto at = [&](const std::vector<double>& v, int64_t j) {
+      return static_cast<float>(v[static_cast<size_t>(j)]);
+    };
     for (int64_t j = 0; j < s.response_length(); ++j) {
       m[b][s.prompt_length - 1 + j] = 1;
-      o[b][s.prompt_length - 1 + j] = static_cast<float>(s.old_logps[static_cast<size_t>(j)]);
+      o[b][s.prompt_length - 1 + j] = at(s.old_logps, j);
+    }
+    if (per_token) {
+      const auto L = s.response_length();
+      TORCH_CHECK(static_cast<int64_t>(s.values.size()) == L &&
+                      static_cast<int64_t>(s.token_advantages.size()) == L &&
+                      static_cast<int64_t>(s.returns.size()) == L,
+                  "make_rl_micro_batch: a ppo sample needs a value, advantage and return per "
+                  "response token");
+      auto v = out.old_values.accessor<float, 2>();
+      auto adv = out.token_advantages.accessor<float, 2>();
+      auto ret = out.returns.accessor<float, 2>();
+      for (int64_t j = 0; j < L; ++j) {
+        v[b][s.prompt_length - 1 + j] = at(s.values, j);
+        adv[b][s.prompt_length - 1 + j] = at(s.token_advantages, j);
+        ret[b][s.prompt_length - 1 + j] = at(s.returns, j);
+      }
     }
     a[b] = static_cast<float>(s.advantage);
     out.response_tokens += s.response_length();
@@ -49,6 +74,11 @@ RlMicroBatch make_rl_micro_batch(const std::vector<const RlSample*>& samples, in
   out.mask = to_device(mask, device);
   out.old_logps = to_device(old, device);
   out.advantages = to_device(advantages, device);
+  if (per_token) {
+    out.old_values = to_device(out.old_values, device);
+    out.token_advantages = to_device(out.token_advantages, device);
+    out.returns = to_device(out.returns, device);
+  }
   return out;
 }
 

@@ -20,8 +20,11 @@ struct RlSample {
   int64_t prompt_length = 0;
   std::vector<double> old_logps;  // per response token, the model's own at temperature 1
   double reward = 0;
-  double advantage = 0;
+  double advantage = 0;  // grpo / rloo: one for the whole response
   bool stopped = false;  // ended with a stop token (not cut at max_new_tokens)
+  // ppo, per response token: the critic's values when sampled (V_old), the GAE advantages
+  // (whitened) and the returns the critic learns; empty otherwise.
+  std::vector<double> values, token_advantages, returns;
 
   int64_t response_length() const { return static_cast<int64_t>(ids.size()) - prompt_length; }
 };
@@ -31,6 +34,8 @@ struct RlMicroBatch {
   torch::Tensor mask;        // [B, T-1] float32: 1 where token_logps scores a response token
   torch::Tensor old_logps;   // [B, T-1] float32, 0 off the mask
   torch::Tensor advantages;  // [B] float32
+  // ppo: [B, T-1] float32 like old_logps; undefined when the samples carry no per-token values
+  torch::Tensor old_values, token_advantages, returns;
   int64_t response_tokens = 0;
 };
 

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/checkpoint/safetensors.h"
@@ -16,6 +17,14 @@ namespace {
 
 std::string join(const std::string& dir, const std::string& subdir) {
   return subdir.empty() ? dir : dir + "/" + subdir;
+}
+
+nlohmann::json read_state(const std::string& path) {
+  std::ifstream in(path);
+  const auto state = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (state.is_discarded() || !state.is_object())
+    throw UserError(path + ": not a JSON object (a damaged checkpoint?)");
+  return state;
 }
 
 }  // namespace
@@ -103,6 +112,7 @@ int64_t Checkpointer::restore_latest(std::vector<std::string>* notes) {
   SafetensorsFile rng(found->dir + "/rng.safetensors");
   auto generator = at::detail::getDefaultCPUGenerator();
   generator.set_state(rng.tensor("torch_cpu").clone());
+  restored_state_ = read_state(found->dir + "/trainer_state.json");
   notes->push_back("resumed from " + found->dir);
   return step;
 }

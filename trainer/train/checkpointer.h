@@ -56,6 +56,9 @@ class Checkpointer {
   // is none. Rank 0 picks it, so every rank loads the same one. What was skipped or used is
   // appended to `notes`.
   int64_t restore_latest(std::vector<std::string>* notes);
+  // The restored checkpoint's trainer_state.json (the `state` its save() was given, plus "step"
+  // and "world_size"); empty before a restore.
+  const nlohmann::json& restored_state() const { return restored_state_; }
 
   // The newest sealed checkpoint directory, verified or not (a fresh run refuses to mix its
   // checkpoints with an earlier run's).
@@ -79,6 +82,7 @@ class Checkpointer {
   std::vector<Model> models_;
   std::vector<OptimizerPart> optimizers_;
   int64_t last_saved_ = -1;
+  nlohmann::json restored_state_;
 };
 
 // Writes a model into `dir` through `save` so that `dir` changes in one step: into DIR.tmp,

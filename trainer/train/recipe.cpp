@@ -303,7 +303,7 @@ void parse_distributed(Section s, DistributedSection* d) {
 void parse_rl(Section s, RlSection* rl, const std::string& trainer) {
   s.integer("iterations", &rl->iterations, 1);
   s.integer("prompts_per_iteration", &rl->prompts_per_iteration, 1);
-  s.integer("group_size", &rl->group_size, 2);
+  s.integer("group_size", &rl->group_size, trainer == "ppo" ? 1 : 2);
   s.integer("max_new_tokens", &rl->max_new_tokens, 1);
   s.number("temperature", &rl->temperature, 1e-6, 100.0);
   s.number("top_p", &rl->top_p, 1e-6, 1.0);
@@ -327,6 +327,26 @@ void parse_rl(Section s, RlSection* rl, const std::string& trainer) {
   s.number("reward_model_weight", &rl->reward_model_weight, -1e9, 1e9);
   if (trainer != "online_dpo" && s.has("reference"))
     s.fail("reference", "no reference with trainer: " + trainer + " (online_dpo only)");
+  s.existing_path("value_model", &rl->value_model);
+  s.number("value_learning_rate", &rl->value_learning_rate, 0.0, 1.0);
+  s.number("value_clip", &rl->value_clip, 1e-6, 1e6);
+  s.number("gamma", &rl->gamma, 0.0, 1.0);
+  s.number("lam", &rl->lam, 0.0, 1.0);
+  s.string("kl_estimator", &rl->kl_estimator, {"k1", "k3"});
+  s.number("target_kl", &rl->target_kl, 0.0, 1e6);
+  s.number("kl_horizon", &rl->kl_horizon, 1.0, 1e12);
+  if (trainer != "ppo") {
+    for (const char* key : {"value_model", "value_learning_rate", "value_clip", "gamma", "lam",
+                            "kl_estimator", "target_kl", "kl_horizon"}) {
+      if (s.has(key))
+        s.fail(key, "no " + std::string(key) + " with trainer: " + trainer + " (ppo only)");
+    }
+  } else {
+    if (s.has("advantage")) s.fail("advantage", "no advantage with trainer: ppo (GAE, whitened)");
+    rl->advantage = "gae";
+    if (rl->loss_aggregation != "token_mean")
+      s.fail("loss_aggregation", "token_mean with trainer: ppo (per-token advantages)");
+  }
   s.finish();
 }
 
@@ -349,8 +369,10 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
   Recipe r;
   r.source = fs::absolute(path).lexically_normal().string();
   Section top(root, "", origin);
-  top.string("trainer", &r.trainer, {"dpo", "grpo", "online_dpo", "reward_model", "rloo", "sft"});
-  if (r.trainer.empty()) top.fail("trainer", "sft, dpo, reward_model, grpo, rloo or online_dpo");
+  top.string("trainer", &r.trainer,
+             {"dpo", "grpo", "online_dpo", "ppo", "reward_model", "rloo", "sft"});
+  if (r.trainer.empty())
+    top.fail("trainer", "sft, dpo, reward_model, ppo, grpo, rloo or online_dpo");
   int64_t seed = static_cast<int64_t>(r.seed);
   top.integer("seed", &seed, 0);
   r.seed = static_cast<uint64_t>(seed);
@@ -372,7 +394,7 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
                "generates from whole parameters)");
     }
   } else if (top.has("rl")) {
-    top.fail("rl", "no rl section with trainer: " + r.trainer + " (grpo, rloo, online_dpo)");
+    top.fail("rl", "no rl section with trainer: " + r.trainer + " (ppo, grpo, rloo, online_dpo)");
   }
   top.finish();
   if (r.data.packing && r.trainer != "sft") top.fail("data", "packing only with trainer: sft");
@@ -479,6 +501,16 @@ std::string recipe_to_yaml(const Recipe& r) {
       if (!l.reward_model.empty()) {
         kv("reward_model", l.reward_model);
         kv("reward_model_weight", l.reward_model_weight);
+      }
+      if (r.trainer == "ppo") {
+        if (!l.value_model.empty()) kv("value_model", l.value_model);
+        kv("value_learning_rate", l.value_learning_rate);
+        kv("value_clip", l.value_clip);
+        kv("gamma", l.gamma);
+        kv("lam", l.lam);
+        kv("kl_estimator", l.kl_estimator);
+        kv("target_kl", l.target_kl);
+        kv("kl_horizon", l.kl_horizon);
       }
     });
   }

@@ -110,15 +110,16 @@ struct DistributedSection {
 struct RlSection {
   int64_t iterations = 100;
   int64_t prompts_per_iteration = 16;  // over all ranks
-  int64_t group_size = 8;              // responses per prompt
+  int64_t group_size = 8;              // responses per prompt (>= 2 but with ppo)
   int64_t max_new_tokens = 256;
   double temperature = 1.0;
   double top_p = 1.0;
   int64_t top_k = 0;
   int64_t epochs = 1;       // passes over an iteration's responses
   int64_t minibatches = 1;  // optimizer steps per pass
-  double beta = 0.05;       // k3 KL penalty against the initial policy; 0: no reference model
-  double clip = 0.2;        // ε of the ratio
+  double beta = 0.05;  // KL penalty against the initial policy (k3 in the loss; ppo: in the reward,
+                       // rl.kl_estimator); 0: no reference model
+  double clip = 0.2;   // ε of the ratio
   std::string advantage = "standard";           // grpo: standard | centered (rloo: leave-one-out)
   std::string loss_aggregation = "token_mean";  // token_mean | sequence_mean
   std::string verifier;                         // every row's verifier; "" = each row's "dataset"
@@ -134,11 +135,25 @@ struct RlSection {
   // "dataset" (they are scored by the model alone).
   std::string reward_model;
   double reward_model_weight = 1.0;
+  // ppo: the critic starts from value_model (a reward model, or a causal LM given a fresh head)
+  // or, when empty, from the policy's own weights with a fresh head at zero; it trains with its
+  // own optimizer at value_learning_rate (0 = training.learning_rate). GAE with gamma and lam;
+  // clip is the policy's ε, value_clip the value's. The KL penalty beta · (k1 or k3) of each
+  // token is folded into the reward; target_kl > 0 adapts beta (Ziegler et al.'s controller,
+  // per-response KL, horizon kl_horizon responses).
+  std::string value_model;
+  double value_learning_rate = 0.0;
+  double value_clip = 0.2;
+  double gamma = 1.0;
+  double lam = 0.95;
+  std::string kl_estimator = "k1";
+  double target_kl = 0.0;
+  double kl_horizon = 10000.0;
 };
 
 struct Recipe {
   std::string source;   // the recipe file
-  std::string trainer;  // sft | dpo | reward_model | grpo | rloo | online_dpo
+  std::string trainer;  // sft | dpo | reward_model | ppo | grpo | rloo | online_dpo
   uint64_t seed = 42;
   std::string output_dir;
   ModelSection model;
@@ -151,7 +166,9 @@ struct Recipe {
   DistributedSection distributed;
   RlSection rl;
 
-  bool is_rl() const { return trainer == "grpo" || trainer == "rloo" || trainer == "online_dpo"; }
+  bool is_rl() const {
+    return trainer == "ppo" || trainer == "grpo" || trainer == "rloo" || trainer == "online_dpo";
+  }
 };
 
 // Parses `path` with `overrides` ("section.key=value") applied; relative paths in the recipe

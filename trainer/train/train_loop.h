@@ -9,7 +9,7 @@
 //             checkpoint when Periodic says so (schedule.h)
 //   end       final checkpoint and evaluation, publish_model
 //
-// A second loop family, online RL (trainer/rl/grpo_loop.h), owns what this loop takes from
+// A second loop family, online RL (trainer/rl/rl_loop.h), owns what this loop takes from
 // Objective: its data (rollouts generated every step), several models (policy, value, frozen
 // reference) and several optimizer steps per rollout batch. It composes the same parts: one
 // Optimizer per trained model, one Checkpointer with every model and optimizer registered,

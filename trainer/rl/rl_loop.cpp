@@ -1,4 +1,4 @@
-#include "trainer/rl/grpo_loop.h"
+#include "trainer/rl/rl_loop.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,6 +9,7 @@
 #include <random>
 
 #include "losses/grpo.h"
+#include "losses/ppo.h"
 #include "losses/preference.h"
 #include "rollout/engine.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
@@ -18,8 +19,11 @@
 #include "trainer/model/model_config.h"
 #include "trainer/optim/lr_schedule.h"
 #include "trainer/optim/optimizer.h"
+#include "trainer/rl/kl_controller.h"
+#include "trainer/rl/ppo_targets.h"
 #include "trainer/rl/prompts.h"
 #include "trainer/rl/rl_batch.h"
+#include "trainer/rl/value_model.h"
 #include "trainer/train/checkpointer.h"
 #include "trainer/train/model_builder.h"
 #include "trainer/train/objective.h"
@@ -100,19 +104,32 @@ std::vector<Verdict> score(const std::vector<const RlPrompt*>& prompts,
   return out;
 }
 
-class GrpoRun {
+class RlRun {
  public:
-  GrpoRun(const Recipe& recipe, Communicator& comm)
+  RlRun(const Recipe& recipe, Communicator& comm)
       : recipe_(recipe),
         comm_(comm),
         tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)),
-        policy_(build_causal_lm(recipe)) {
+        policy_(build_causal_lm(recipe)),
+        kl_coef_({.initial = recipe.rl.beta,
+                  .target = recipe.rl.target_kl,
+                  .horizon = recipe.rl.kl_horizon}) {
     const auto& rl = recipe.rl;
-    grpo_.group_size = rl.group_size;
-    grpo_.advantage = losses::parse_grpo_advantage(rl.advantage);
-    grpo_.clip = rl.clip;
-    grpo_.beta = rl.beta;
-    grpo_.aggregation = losses::parse_loss_aggregation(rl.loss_aggregation);
+    ppo_ = recipe.trainer == "ppo";
+    if (ppo_) {
+      ppo_options_.gamma = rl.gamma;
+      ppo_options_.lam = rl.lam;
+      ppo_options_.cliprange = rl.clip;
+      ppo_options_.cliprange_value = rl.value_clip;
+      ppo_options_.validate();
+      critic_ = std::make_unique<ValueModel>(recipe, policy_, comm);
+    } else {
+      grpo_.group_size = rl.group_size;
+      grpo_.advantage = losses::parse_grpo_advantage(rl.advantage);
+      grpo_.clip = rl.clip;
+      grpo_.beta = rl.beta;
+      grpo_.aggregation = losses::parse_loss_aggregation(rl.loss_aggregation);
+    }
     DataStats stats;
     const bool with_rm = !rl.reward_model.empty();
     prompts_ = load_rl_prompts(recipe.data.train_file, tokenizer_, recipe.data.options, rl.verifier,
@@ -187,6 +204,9 @@ class GrpoRun {
     const LrSchedule schedule(t.lr_scheduler, t.learning_rate,
                               rl.iterations * updates_per_iteration, t.warmup_steps,
                               t.warmup_ratio);
+    const double value_lr = rl.value_learning_rate > 0 ? rl.value_learning_rate : t.learning_rate;
+    const LrSchedule value_schedule(t.lr_scheduler, value_lr, rl.iterations * updates_per_iteration,
+                                    t.warmup_steps, t.warmup_ratio);
     Optimizer optimizer(*policy_, optimizer_options(recipe_), comm_);
     const SaveModelFn save_model = [&](const std::string& dir, const BeforeWrite& before) {
       save_pretrained(dir, *policy_, policy_->config(), kMaxShardBytes, before);
@@ -197,7 +217,24 @@ class GrpoRun {
     checkpointer.add_model("model", *policy_, save_model);
     checkpointer.add_optimizer("", optimizer);
     optimizer.broadcast_parameters();
+    SaveModelFn save_critic;
+    if (critic_) {
+      auto& critic = critic_->module();
+      save_critic = [&](const std::string& dir, const BeforeWrite& before) {
+        save_pretrained(dir, *critic, critic->config(), kMaxShardBytes, before);
+        copy_tokenizer_files(recipe_.model.tokenizer, dir);
+      };
+      checkpointer.add_model("value_model", *critic, save_critic);
+      checkpointer.add_optimizer("value_optimizer", critic_->optimizer());
+      critic_->optimizer().broadcast_parameters();
+    }
     int64_t it = first_step(checkpointer, recipe_, resume, rl.iterations, &notes_);
+    if (checkpointer.restored_state().contains("kl_coef"))
+      kl_coef_.restore(checkpointer.restored_state()["kl_coef"].get<double>());
+    const auto state = [&] {
+      return nlohmann::json{
+          {"iteration", it}, {"recipe", recipe_.source}, {"kl_coef", kl_coef_.value()}};
+    };
 
     std::unique_ptr<MetricsLog> log;
     if (comm_.is_main()) {
@@ -219,21 +256,24 @@ class GrpoRun {
     RlSummary summary;
     if (it == 0) summary.eval_before = evaluate(log.get(), 0);
     while (it < rl.iterations) {
-      summary.last = iteration(it, optimizer, schedule);
+      summary.last = iteration(it, optimizer, schedule, value_schedule);
       ++it;
       if (log) log->train_step(it, summary.last);
       if (eval_due.due(it)) evaluate(log.get(), it);
-      if (checkpoint_due.due(it))
-        checkpointer.save(it, {{"iteration", it}, {"recipe", recipe_.source}});
+      if (checkpoint_due.due(it)) checkpointer.save(it, state());
     }
     summary.iterations = it;
-    if (checkpointer.last_saved() != it)
-      checkpointer.save(it, {{"iteration", it}, {"recipe", recipe_.source}});
+    if (checkpointer.last_saved() != it) checkpointer.save(it, state());
     summary.eval_after = evaluate(log.get(), it);
     save_on_main(nullptr, comm_, [&](const BeforeWrite& before) {
       const auto dir = (std::filesystem::path(recipe_.output_dir) / "model").string();
       publish_model(dir, save_model, before);
       if (log) log->message("saved " + dir);
+      if (critic_) {
+        const auto value_dir = (std::filesystem::path(recipe_.output_dir) / "value_model").string();
+        publish_model(value_dir, save_critic, before);
+        if (log) log->message("saved " + value_dir);
+      }
     });
     comm_.barrier();
     return summary;
@@ -363,8 +403,8 @@ class GrpoRun {
         (*sums)["neg_logp"] -= lp;
     }
     *reward_s = since(scoring);
-    // Advantages within each group (a rank holds whole groups).
-    if (!samples.empty()) {
+    // Advantages within each group (a rank holds whole groups); PPO's come from its critic.
+    if (!samples.empty() && !ppo_) {
       std::vector<double> rewards;
       for (const auto& s : samples)
         rewards.push_back(s.reward);
@@ -375,13 +415,51 @@ class GrpoRun {
     return samples;
   }
 
-  Metrics iteration(int64_t it, Optimizer& optimizer, const LrSchedule& schedule) {
+  // PPO's targets for this rank's samples: the critic's values, per-token rewards (the response's
+  // reward on its last token, -kl_coef · KL on every token), GAE advantages whitened over every
+  // rank's tokens, and the returns. Adds the KL and the explained-variance sums to `sums`.
+  void ppo_advantages(std::vector<RlSample>& samples, const std::vector<torch::Tensor>& reference,
+                      double kl_coef, Metrics* sums) {
+    critic_->assign_values(samples, recipe_.training.micro_batch_size, tokenizer_.pad_id());
+    PpoTargetOptions options;
+    options.kl_coef = reference_ ? kl_coef : 0.0;
+    options.k3 = recipe_.rl.kl_estimator == "k3";
+    options.gae = ppo_options_;
+    std::vector<torch::Tensor> response_reference;
+    if (reference_) {
+      for (size_t i = 0; i < samples.size(); ++i) {
+        const RlSample& s = samples[i];
+        response_reference.push_back(
+            reference[i].narrow(0, s.prompt_length - 1, s.response_length()).to(torch::kFloat64));
+      }
+    }
+    const auto kl = ppo_targets(samples, response_reference, options);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const RlSample& s = samples[i];
+      (*sums)["kl"] += kl[i];
+      (*sums)["kl_sequence"] += kl[i];
+      for (size_t j = 0; j < s.returns.size(); ++j) {
+        const double residual = s.returns[j] - s.values[j];
+        (*sums)["returns"] += s.returns[j];
+        (*sums)["returns_sq"] += s.returns[j] * s.returns[j];
+        (*sums)["residual"] += residual;
+        (*sums)["residual_sq"] += residual * residual;
+      }
+    }
+    whiten_advantages(samples, comm_);
+  }
+
+  Metrics iteration(int64_t it, Optimizer& optimizer, const LrSchedule& schedule,
+                    const LrSchedule& value_schedule) {
     const auto& rl = recipe_.rl;
     const uint64_t seed = request_seed(recipe_.seed, kSampleStream, static_cast<uint64_t>(it));
     Metrics sums;
     for (const char* k :
-         {"reward", "reward_sq", "judged", "correct", "responses", "stopped", "response_tokens",
-          "neg_logp", "kl", "clipfrac", "loss_tokens", "pairs", "pair_accuracy", "pair_margin"})
+         {"reward",      "reward_sq",       "judged",        "correct",     "responses",
+          "stopped",     "response_tokens", "neg_logp",      "kl",          "clipfrac",
+          "loss_tokens", "pairs",           "pair_accuracy", "pair_margin", "kl_sequence",
+          "value_loss",  "value_clipfrac",  "returns",       "returns_sq",  "residual",
+          "residual_sq"})
       sums[k] = 0;
     std::vector<int64_t> global;
     double rollout_s = 0, reward_s = 0;
@@ -409,14 +487,21 @@ class GrpoRun {
     }
     const double reference_s = since(reference_start);
 
+    // PPO: the critic's values, per-token rewards with the KL penalty, GAE, whitening.
+    const auto values_start = Clock::now();
+    const double kl_coef = kl_coef_.value();
+    if (ppo_) ppo_advantages(samples, reference, kl_coef, &sums);
+    const double values_s = since(values_start);
+
     const auto train_start = Clock::now();
     double grad_norm = 0, lr = 0;
     const int64_t update = it * rl.epochs * rl.minibatches;
     policy_->train();
-    const double loss_sum = online_dpo_ ? train_pairs(seed, samples, global, reference, optimizer,
-                                                      schedule, update, &sums, &grad_norm, &lr)
-                                        : train_samples(seed, samples, global, reference, optimizer,
-                                                        schedule, update, &sums, &grad_norm, &lr);
+    const double loss_sum =
+        online_dpo_ ? train_pairs(seed, samples, global, reference, optimizer, schedule, update,
+                                  &sums, &grad_norm, &lr)
+                    : train_samples(seed, samples, global, reference, optimizer, schedule,
+                                    value_schedule, update, &sums, &grad_norm, &lr);
     const double train_s = since(train_start);
 
     // Every rank's sums, in one all-reduce.
@@ -456,6 +541,25 @@ class GrpoRun {
         {"reference_s", max_over_ranks(reference_s, comm_)},
         {"train_s", max_over_ranks(train_s, comm_)},
         {"gen_tokens_per_sec", g["response_tokens"] / std::max(rollout_max, 1e-9)}};
+    if (ppo_) {
+      // KL of the sampling policy from the reference, per token and per response (what the
+      // controller steers), and the coefficient this iteration's rewards used.
+      out["kl"] = g["kl"] / tokens;
+      out["kl_sequence"] = g["kl_sequence"] / n;
+      out["kl_coef"] = kl_coef;
+      out["value_loss"] = g["value_loss"] / updates;
+      out["value_clipfrac"] = g["value_clipfrac"] / loss_tokens;
+      // 1 - Var(returns - V_old) / Var(returns) over every response token.
+      const auto variance = [&](const char* sum, const char* sum_sq) {
+        const double mean = g[sum] / tokens;
+        return g[sum_sq] / tokens - mean * mean;
+      };
+      const double var_returns = variance("returns", "returns_sq");
+      out["explained_variance"] =
+          var_returns > 0 ? 1.0 - variance("residual", "residual_sq") / var_returns : 0.0;
+      out["values_s"] = max_over_ranks(values_s, comm_);
+      kl_coef_.update(out["kl_sequence"], static_cast<int64_t>(g["responses"]));
+    }
     if (online_dpo_) {
       // Pairs: groups whose best and worst responses differ in reward.
       const double pairs = std::max(g["pairs"], 1.0);
@@ -468,14 +572,15 @@ class GrpoRun {
     return out;
   }
 
-  // GRPO / RLOO: rl.epochs passes of rl.minibatches optimizer steps over the whole iteration's
-  // samples (every rank's), in an order that does not depend on the number of ranks: each rank
-  // trains its own members of each minibatch. Returns the summed loss.
+  // PPO / GRPO / RLOO: rl.epochs passes of rl.minibatches optimizer steps over the whole
+  // iteration's samples (every rank's), in an order that does not depend on the number of ranks:
+  // each rank trains its own members of each minibatch. PPO's critic takes a step of its own on
+  // each minibatch after the policy's. Returns the summed policy loss.
   double train_samples(uint64_t seed, const std::vector<RlSample>& samples,
                        const std::vector<int64_t>& global,
                        const std::vector<torch::Tensor>& reference, Optimizer& optimizer,
-                       const LrSchedule& schedule, int64_t update, Metrics* sums, double* grad_norm,
-                       double* lr) {
+                       const LrSchedule& schedule, const LrSchedule& value_schedule, int64_t update,
+                       Metrics* sums, double* grad_norm, double* lr) {
     const auto& rl = recipe_.rl;
     const auto micro = static_cast<size_t>(recipe_.training.micro_batch_size);
     const int64_t total = rl.prompts_per_iteration * rl.group_size;
@@ -499,42 +604,68 @@ class GrpoRun {
         // The loss is normalized over the whole minibatch, every rank's share included.
         const auto counts =
             comm_.all_reduce_sum(std::vector<double>{tokens, static_cast<double>(members.size())});
-        const double normalizer =
-            grpo_.aggregation == losses::LossAggregation::kTokenMean ? counts[0] : counts[1];
+        // PPO normalizes over tokens, like GRPO's token_mean.
+        const bool token_mean = ppo_ || grpo_.aggregation == losses::LossAggregation::kTokenMean;
+        const double normalizer = std::max(token_mean ? counts[0] : counts[1], 1.0);
         const auto chunks = (members.size() + micro - 1) / micro;
-        const auto slots = static_cast<size_t>(max_over_ranks(static_cast<double>(chunks), comm_));
-        optimizer.accumulate(chunks, std::max<size_t>(slots, 1), [&](size_t c) {
+        const auto slots = std::max<size_t>(
+            static_cast<size_t>(max_over_ranks(static_cast<double>(chunks), comm_)), 1);
+        const auto micro_batch = [&](size_t c) {
           std::vector<const RlSample*> part;
-          std::vector<torch::Tensor> refs;
-          for (size_t i = c * micro; i < std::min(members.size(), (c + 1) * micro); ++i) {
+          for (size_t i = c * micro; i < std::min(members.size(), (c + 1) * micro); ++i)
             part.push_back(&samples[members[i]]);
-            refs.push_back(reference[members[i]]);
+          return make_rl_micro_batch(part, tokenizer_.pad_id(), device_);
+        };
+        optimizer.accumulate(chunks, slots, [&](size_t c) {
+          const auto mb = micro_batch(c);
+          const auto logps = label_logps(policy_, mb.batch, recipe_.training.logits_chunk_tokens)
+                                 .token_logps.to(torch::kFloat32);
+          const double n = static_cast<double>(mb.response_tokens);
+          const double share = token_mean ? n : static_cast<double>(mb.advantages.size(0));
+          torch::Tensor loss, clipfrac;
+          if (ppo_) {
+            const auto out = losses::ppo_policy_loss(logps, mb.old_logps, mb.token_advantages,
+                                                     mb.mask, ppo_options_);
+            loss = out.loss;
+            clipfrac = out.clipfrac;
+          } else {
+            torch::Tensor ref;
+            if (reference_) {
+              // Each sample's reference row, padded to this micro-batch's length.
+              ref = torch::zeros_like(mb.old_logps);
+              for (size_t i = c * micro, row = 0; i < std::min(members.size(), (c + 1) * micro);
+                   ++i, ++row) {
+                const auto& r = reference[members[i]];
+                ref[static_cast<int64_t>(row)].narrow(0, 0, r.size(0)).copy_(r);
+              }
+            }
+            const auto out =
+                losses::grpo_loss(logps, mb.old_logps, ref, mb.advantages, mb.mask, grpo_);
+            loss = out.loss;
+            clipfrac = out.clipfrac;
+            (*sums)["kl"] += out.kl.item<double>() * n;
           }
-          const auto mb = make_rl_micro_batch(part, tokenizer_.pad_id(), device_);
-          const auto logps =
-              label_logps(policy_, mb.batch, recipe_.training.logits_chunk_tokens).token_logps;
-          torch::Tensor ref;
-          if (reference_) {
-            // Each sample's reference row, padded to this micro-batch's length.
-            ref = torch::zeros_like(mb.old_logps);
-            for (size_t i = 0; i < refs.size(); ++i)
-              ref[static_cast<int64_t>(i)].narrow(0, 0, refs[i].size(0)).copy_(refs[i]);
-          }
-          const auto out = losses::grpo_loss(logps.to(torch::kFloat32), mb.old_logps, ref,
-                                             mb.advantages, mb.mask, grpo_);
-          const double share = grpo_.aggregation == losses::LossAggregation::kTokenMean
-                                   ? static_cast<double>(mb.response_tokens)
-                                   : static_cast<double>(part.size());
-          const auto loss = out.loss * (share / std::max(normalizer, 1.0));
+          loss = loss * (share / normalizer);
           loss.backward();
           loss_sum += loss.item<double>();
-          const double n = static_cast<double>(mb.response_tokens);
-          (*sums)["kl"] += out.kl.item<double>() * n;
-          (*sums)["clipfrac"] += out.clipfrac.item<double>() * n;
+          (*sums)["clipfrac"] += clipfrac.item<double>() * n;
           (*sums)["loss_tokens"] += n;
         });
         *lr = schedule.at(update);
         *grad_norm = optimizer.step(recipe_.training.max_grad_norm, *lr);
+        if (ppo_) {
+          critic_->optimizer().accumulate(chunks, slots, [&](size_t c) {
+            const auto mb = micro_batch(c);
+            const auto out = losses::ppo_value_loss(critic_->values(mb), mb.old_values, mb.returns,
+                                                    mb.mask, ppo_options_);
+            const double n = static_cast<double>(mb.response_tokens);
+            const auto loss = out.loss * (n / normalizer);
+            loss.backward();
+            (*sums)["value_loss"] += loss.item<double>();
+            (*sums)["value_clipfrac"] += out.clipfrac.item<double>() * n;
+          });
+          critic_->optimizer().step(recipe_.training.max_grad_norm, value_schedule.at(update));
+        }
       }
     }
     return loss_sum;
@@ -642,6 +773,10 @@ class GrpoRun {
   Tokenizer tokenizer_;
   LlamaForCausalLM policy_;
   LlamaForCausalLM reference_{nullptr};
+  KlController kl_coef_;  // ppo: β, fixed or adaptive
+  bool ppo_ = false;
+  losses::PpoOptions ppo_options_;
+  std::unique_ptr<ValueModel> critic_;
   losses::GrpoOptions grpo_;
   bool online_dpo_ = false;
   losses::PreferenceOptions preference_;
@@ -655,10 +790,10 @@ class GrpoRun {
 
 }  // namespace
 
-RlSummary run_grpo(const Recipe& recipe, const RlOptions& options) {
+RlSummary run_rl(const Recipe& recipe, const RlOptions& options) {
   auto single = single_process_communicator();
   Communicator& comm = options.comm != nullptr ? *options.comm : *single;
-  GrpoRun run(recipe, comm);
+  RlRun run(recipe, comm);
   return run.run(options.resume);
 }
 
