@@ -173,7 +173,15 @@ TEST(ShippedRecipes, Parse) {
   for (const auto& e : fs::recursive_directory_iterator(root)) {
     if (e.path().extension() != ".yaml") continue;
     SCOPED_TRACE(e.path().string());
-    EXPECT_NO_THROW(load_recipe(e.path().string(), everywhere));
+    std::ifstream in(e.path());
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    auto overrides = everywhere;
+    // RL recipes may name models that a run of another recipe trains first.
+    for (const char* key : {"value_model", "reward_model"}) {
+      if (text.find("\n  " + std::string(key) + ":") != std::string::npos)
+        overrides.push_back("rl." + std::string(key) + "=null");
+    }
+    EXPECT_NO_THROW(load_recipe(e.path().string(), overrides));
     ++parsed;
   }
   EXPECT_GE(parsed, 6);

@@ -4,8 +4,12 @@
 // prompt files are clear errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "losses/kl.h"
 #include "losses/masked.h"
@@ -355,6 +359,80 @@ TEST(Rl, GrpoAgainstARewardModelRaisesItsScore) {
     if (l.contains("reward")) rewards.push_back(l["reward"]);
   ASSERT_EQ(rewards.size(), 6u);
   EXPECT_GT(rewards.back() - rewards.front(), 0.5) << run.output;
+  fs::remove_all(dir);
+}
+
+// The annotator of scripts/make-athene-rankings.sh: cheerful words minus sad ones.
+double happiness(const std::string& text) {
+  static const std::regex good(
+      "happy|happily|smiled?|smiles|smiling|love[ds]?|loving|fun|nice|kind|laugh(ed|s)?|"
+      "friends?|thank(s|ed)?|good|great|glad|joy|excited|proud");
+  static const std::regex bad(
+      "sad|sadly|cr(y|ied|ies|ying)|angry|mad|scared|afraid|hurt|bad|upset|mean|lonely");
+  static const std::regex word("[a-z]+");
+  std::string lower = text;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  double score = 0;
+  for (std::sregex_iterator it(lower.begin(), lower.end(), word), end; it != end; ++it) {
+    const std::string w = it->str();
+    if (std::regex_match(w, good)) score += 1;
+    if (std::regex_match(w, bad)) score -= 1;
+  }
+  return score;
+}
+
+// The annotator's mean score of 4 sampled stories for each held-out Athene prompt.
+double mean_happiness(const std::string& model, const std::string& dir) {
+  const auto out = dir + "/stories.jsonl";
+  const auto run = run_flywheel("generate --model " + model +
+                                " --prompts recipes/athene/data/prompts_eval.jsonl --out " + out +
+                                " --n 4 --temperature 1.0 --max-new-tokens 48 --seed 11");
+  EXPECT_EQ(run.status, 0) << run.output;
+  double sum = 0, count = 0;
+  for (const auto& line : testing::read_metrics(out)) {
+    for (const auto& o : line["outputs"]) {
+      sum += happiness(o["text"].get<std::string>());
+      ++count;
+    }
+  }
+  return sum / std::max(count, 1.0);
+}
+
+// Athene-style: a reward model trained by `flywheel train` on seven-wise rankings (Plackett-Luce)
+// of the model's own stories, then PPO against it, its critic started from the same model. The
+// held-out reward rises, and so does the score of the annotator behind the rankings (the policy
+// learned the preference, not a quirk of the reward model).
+// Measured (seeds 1-3; each trains its own reward model): held-out greedy reward 0.87 -> 3.94,
+// 1.12 -> 3.59, 1.09 -> 4.04 after 6 iterations; the annotator's mean score of sampled stories
+// 0.45 before -> 4.99, 5.31, 5.45. The thresholds sit well below.
+TEST(Rl, AthenePpoAgainstAPlackettLuceRewardModel) {
+  FLYWHEEL_REQUIRE_PATH(stories());
+  const auto dir = testing::make_temp_dir("athene");
+  const auto rm = run_flywheel("train recipes/athene/reward_model.yaml model.path=" + stories() +
+                               " output_dir=" + dir + "/rm");
+  ASSERT_EQ(rm.status, 0) << rm.output;
+  // Plackett-Luce over seven responses: a fresh head's near-equal scores cost log 7! (= 8.525;
+  // measured 8.522), and training lowers the held-out loss (measured 6.04).
+  std::vector<double> rm_loss;
+  for (const auto& l : testing::read_metrics(dir + "/rm/metrics.jsonl"))
+    if (l.contains("eval/loss")) rm_loss.push_back(l["eval/loss"]);
+  ASSERT_EQ(rm_loss.size(), 2u);
+  EXPECT_NEAR(rm_loss[0], std::lgamma(8.0), 0.05);
+  EXPECT_LT(rm_loss[1], rm_loss[0] - 1.0);
+  const auto ppo = run_flywheel(
+      "train recipes/athene/ppo_rm.yaml rl.iterations=6 model.path=" + stories() +
+      " rl.reward_model=" + dir + "/rm/model rl.value_model=" + dir +
+      "/rm/model output_dir=" + dir + "/ppo logging.eval_every_steps=0 checkpoint.every_steps=0");
+  ASSERT_EQ(ppo.status, 0) << ppo.output;
+  std::vector<double> held_out;
+  for (const auto& l : testing::read_metrics(dir + "/ppo/metrics.jsonl"))
+    if (l.contains("eval/reward")) held_out.push_back(l["eval/reward"]);
+  ASSERT_EQ(held_out.size(), 2u);
+  EXPECT_GT(held_out[1] - held_out[0], 1.5) << ppo.output;
+  const double before = mean_happiness(stories(), dir);
+  const double after = mean_happiness(dir + "/ppo/model", dir);
+  EXPECT_GT(after - before, 2.0) << before << " -> " << after;
   fs::remove_all(dir);
 }
 
