@@ -12,6 +12,8 @@ int run_inspect(const std::vector<std::string>& argv);
 int run_plan(const std::vector<std::string>& argv);
 int run_train(const std::vector<std::string>& argv);
 int run_quickstart_data(const std::vector<std::string>& argv);
+int run_quickstart(const std::vector<std::string>& argv);
+int run_make_pairs(const std::vector<std::string>& argv);
 int run_verify(const std::vector<std::string>& argv);
 int run_eval(const std::vector<std::string>& argv);
 int run_eval_rm(const std::vector<std::string>& argv);

@@ -26,7 +26,8 @@ const std::vector<Command>& commands() {
       {"inspect", "print a model directory's architecture, size and tensors",
        flywheel::cli::run_inspect},
       {"plan", "print the memory per rank a training recipe needs", flywheel::cli::run_plan},
-      {"train", "run a training recipe (SFT, DPO, reward model)", flywheel::cli::run_train},
+      {"train", "run a training recipe (SFT, DPO, reward model, PPO, GRPO, ...)",
+       flywheel::cli::run_train},
       {"eval", "evaluate responses on a benchmark (ifeval)", flywheel::cli::run_eval},
       {"eval-rm", "pairwise accuracy, margins and length bias of a reward model",
        flywheel::cli::run_eval_rm},
@@ -34,6 +35,10 @@ const std::vector<Command>& commands() {
        flywheel::cli::run_verify},
       {"quickstart-data", "generate the quickstart's data, tokenizer and model config",
        flywheel::cli::run_quickstart_data},
+      {"quickstart", "SFT -> DPO -> RLVR on a verifiable task, from nothing, with a table",
+       flywheel::cli::run_quickstart},
+      {"make-pairs", "on-policy DPO pairs: sampled answers judged by the verifiers",
+       flywheel::cli::run_make_pairs},
   };
   return kCommands;
 }
@@ -41,7 +46,7 @@ const std::vector<Command>& commands() {
 void print_usage(std::FILE* out) {
   std::fprintf(out, "Usage: flywheel <command> [options]\n\nCommands:\n");
   for (const auto& c : commands())
-    std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+    std::fprintf(out, "  %-16s %s\n", c.name, c.summary);
   std::fprintf(out,
                "\nRun 'flywheel <command> --help' for a command's options, 'flywheel "
                "--version' for the LibTorch and CUDA this build uses.\n");

@@ -3,11 +3,14 @@
 // files, a SentencePiece tokenizer trained on them, and a small Llama config.
 //
 //   DIR/sft_train.jsonl, sft_eval.jsonl      {"messages": [user "37+45", assistant "082"]}
-//   DIR/dpo_train.jsonl, dpo_eval.jsonl      {"chosen": [...correct], "rejected": [...wrong]}
-//   DIR/rl_train.jsonl, rl_eval.jsonl        RLVR rows {"messages": [user "37+45"],
-//                                            "ground_truth": "082", "dataset": "arithmetic"};
-//                                            rl_eval holds sft_eval's problems, so every stage
-//                                            is measured on the same held-out questions
+//   DIR/dpo_prompts.jsonl, rl_train.jsonl,   RLVR rows {"messages": [user "37+45"],
+//   rl_eval.jsonl                            "ground_truth": "082", "dataset": "arithmetic"}:
+//                                            DPO's pairs come from the SFT model's own answers
+//                                            to dpo_prompts (flywheel make-pairs); rl_eval
+//                                            holds sft_eval's problems, so every stage is
+//                                            measured on the same held-out questions
+//   DIR/dpo_eval.jsonl                       held-out pairs {"chosen": [...correct],
+//                                            "rejected": [...a plausible wrong answer]}
 //   DIR/tokenizer.model                      BPE, digits split, chat markers as single pieces,
 //                                            byte fallback (the template's "\n")
 //   DIR/config.json                          LlamaForCausalLM, ~0.8M parameters
@@ -79,7 +82,7 @@ int run_quickstart_data(const std::vector<std::string>& argv) {
       {"out", "DIR", "output directory (created)"},
       {"seed", "N", "random seed (default 1)"},
       {"sft-train", "N", "SFT training problems (default 6000)"},
-      {"dpo-train", "N", "preference training pairs (default 2000)"},
+      {"dpo-train", "N", "DPO prompts, answered by the SFT model for its pairs (default 2000)"},
       {"eval", "N", "held-out problems for each eval file (default 200)"},
       {"rl-train", "N", "RLVR training prompts (default 1500)"},
   };
@@ -138,7 +141,6 @@ int run_quickstart_data(const std::vector<std::string>& argv) {
   };
   write_jsonl(out / "sft_train.jsonl", sft_records(sft_train));
   write_jsonl(out / "sft_eval.jsonl", sft_records(sft_eval));
-  write_jsonl(out / "dpo_train.jsonl", dpo_records(dpo_train));
   write_jsonl(out / "dpo_eval.jsonl", dpo_records(dpo_eval));
   auto rl_records = [](const std::vector<Problem>& ps) {
     std::vector<json> r;
@@ -149,6 +151,7 @@ int run_quickstart_data(const std::vector<std::string>& argv) {
     }
     return r;
   };
+  write_jsonl(out / "dpo_prompts.jsonl", rl_records(dpo_train));
   write_jsonl(out / "rl_train.jsonl", rl_records(rl_train));
   write_jsonl(out / "rl_eval.jsonl", rl_records(sft_eval));
 
@@ -188,7 +191,7 @@ int run_quickstart_data(const std::vector<std::string>& argv) {
   write_file_atomic((out / "config.json").string(), model_config_to_json(config).dump(2) + "\n");
 
   std::printf(
-      "quickstart data in %s: %zu SFT train, %zu SFT eval, %zu DPO train, %zu DPO eval, "
+      "quickstart data in %s: %zu SFT train, %zu SFT eval, %zu DPO prompts, %zu DPO eval, "
       "%zu RLVR train problems; tokenizer with %lld pieces\n",
       out.c_str(), sft_train.size(), sft_eval.size(), dpo_train.size(), dpo_eval.size(),
       rl_train.size(), static_cast<long long>(tokenizer.vocab_size()));

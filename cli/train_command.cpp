@@ -2,20 +2,14 @@
 #include <cstdio>
 
 #include <chrono>
-#include <optional>
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "rollout/generation_eval.h"
+#include "cli/run_recipe.h"
 #include "trainer/core/error.h"
 #include "trainer/dist/communicator.h"
 #include "trainer/model/device.h"
-#include "trainer/rl/rl_loop.h"
-#include "trainer/train/model_builder.h"
-#include "trainer/train/objective.h"
 #include "trainer/train/recipe.h"
-#include "trainer/train/train_loop.h"
-#include "verifiers/verifier.h"
 
 namespace flywheel::cli {
 
@@ -58,48 +52,7 @@ int run_train(const std::vector<std::string>& argv) {
   // LibTorch seeds its global generators from the OS: seeded from the recipe, anything that
   // draws from them is reproducible, and a checkpoint's RNG state is the run's own.
   torch::manual_seed(recipe.seed);
-  if (recipe.is_rl()) {
-    run_rl(recipe, {.resume = args.flag("resume"), .comm = comm.get()});
-    return 0;
-  }
-  auto objective = make_objective(recipe, args.flag("resume"), *comm);
-  TrainOptions options;
-  options.resume = args.flag("resume");
-  options.comm = comm.get();
-
-  // Held-out accuracy by generation, when the recipe asks for it.
-  std::optional<Tokenizer> tokenizer;
-  std::vector<GenerationEvalItem> items;
-  if (!recipe.eval.generation_file.empty()) {
-    LlamaForCausalLM* policy = objective->policy();
-    if (policy == nullptr) {
-      throw UserError(recipe.source + ": eval.generation_file needs a generating model (trainer: " +
-                      recipe.trainer + ")");
-    }
-    const VerifierInfo& checker = find_verifier(recipe.eval.verifier);
-    // Accuracy: a correct answer scores 1, a wrong one 0; rows the checker does not apply to
-    // are left out.
-    const ScoreFn verifier = [&checker](const std::string& response, const std::string& truth) {
-      VerifyInput input;
-      input.response = response;
-      input.ground_truth = truth;
-      const Verdict v = verify(checker, input);
-      return v.correct ? std::optional<double>(*v.correct ? 1.0 : 0.0) : std::nullopt;
-    };
-    tokenizer.emplace(Tokenizer::from_dir(recipe.model.tokenizer));
-    items = load_generation_eval(recipe.eval.generation_file, *tokenizer,
-                                 recipe.data.options.chat_template, recipe.data.options.add_bos,
-                                 recipe.eval.max_samples);
-    const GenerationEvalOptions gen{recipe.eval.max_new_tokens, recipe.eval.batch_size};
-    options.extra_eval = [&, policy, verifier, gen] {
-      std::map<std::string, double> out;
-      for (const auto& [k, v] : evaluate_generation(*policy, *tokenizer, items, verifier, gen)) {
-        out["generation/" + k] = v;
-      }
-      return out;
-    };
-  }
-  run_training(recipe, *objective, options);
+  run_recipe(recipe, args.flag("resume"), *comm);
   return 0;
 }
 

@@ -70,6 +70,9 @@ void PreferenceOptions::validate() const {
   if (!(gamma_beta_ratio >= 0) || !std::isfinite(gamma_beta_ratio)) {
     fail(c10::str("gamma_beta_ratio must be >= 0, got ", gamma_beta_ratio));
   }
+  if (!(rpo_alpha >= 0) || !std::isfinite(rpo_alpha)) {
+    fail(c10::str("rpo_alpha must be >= 0, got ", rpo_alpha));
+  }
 }
 
 PreferenceLoss preference_loss(const PreferenceInputs& in, const PreferenceOptions& options) {
@@ -84,6 +87,7 @@ PreferenceLoss preference_loss(const PreferenceInputs& in, const PreferenceOptio
   };
 
   auto pi_c = input(in.policy_chosen_logps, "policy_chosen_logps");
+  const auto summed_pi_c = pi_c;
   auto pi_r = input(in.policy_rejected_logps, "policy_rejected_logps");
   torch::Tensor ref_c, ref_r;
   if (uses_reference(options.type)) {
@@ -116,6 +120,10 @@ PreferenceLoss preference_loss(const PreferenceInputs& in, const PreferenceOptio
                                : smoothed_sigmoid_loss(z, beta, options.label_smoothing);
     chosen_rewards = beta * (pi_c - ref_c);
     rejected_rewards = beta * (pi_r - ref_r);
+  }
+  if (options.rpo_alpha > 0) {
+    const auto len_c = input(in.chosen_lengths, "chosen_lengths").clamp_min(1);
+    out.per_example_loss = out.per_example_loss - options.rpo_alpha * summed_pi_c / len_c;
   }
   out.loss = out.per_example_loss.mean();
   out.chosen_rewards = chosen_rewards.detach();

@@ -5,6 +5,10 @@
 //   simpo    z = π_c/len_c - π_r/len_r - γ/β (no ref)    loss as dpo
 // with ε = label_smoothing and γ/β = gamma_beta_ratio. The implicit rewards are
 // β·(π - ref) on the same (summed or length-averaged) log-probs, and β·π/len for simpo.
+// rpo_alpha > 0 adds the chosen response's negative log-likelihood per token to every loss
+// (RPO, Pang et al. 2024, "Iterative Reasoning Preference Optimization"; TRL's rpo_alpha):
+//   loss += α · (-π_c / len_c)
+// which keeps the probability of correct answers from falling while DPO widens the margin.
 //
 // Shapes: B = batch (preference pairs).
 #pragma once
@@ -26,6 +30,7 @@ struct PreferenceOptions {
   double beta = 0.1;              // > 0
   double label_smoothing = 0.0;   // [0, 0.5): conservative DPO; dpo, dpo_norm and simpo only
   double gamma_beta_ratio = 0.5;  // >= 0, simpo's target margin γ/β
+  double rpo_alpha = 0.0;         // >= 0, weight of the chosen NLL term; needs chosen_lengths
 
   // UserError naming the option when a value is out of range or does not apply to `type`.
   void validate() const;
@@ -37,6 +42,7 @@ struct PreferenceInputs {
   torch::Tensor reference_chosen_logps;    // [B] Σ log ref; undefined allowed for simpo only
   torch::Tensor reference_rejected_logps;  // [B]
   torch::Tensor chosen_lengths;            // [B] response tokens; needed by dpo_norm, ipo, simpo
+                                           // and by rpo_alpha
   torch::Tensor rejected_lengths;          // [B]
 };
 

@@ -73,6 +73,17 @@ struct Engine::Run {
   EngineProgress progress;
 };
 
+EngineOptions sized_engine_options(const LlamaForCausalLM& model, int64_t max_num_seqs,
+                                   int64_t max_seq_len) {
+  EngineOptions options;
+  options.max_num_seqs = std::max<int64_t>(1, max_num_seqs);
+  options.max_seq_len = max_seq_len;
+  const auto bytes = KVSlots::bytes_for(model->config(), options.max_num_seqs, max_seq_len,
+                                        model->model->embed_tokens->weight.scalar_type());
+  options.kv_cache_mb = (bytes + (1 << 20) - 1) >> 20;
+  return options;
+}
+
 Engine::Engine(LlamaForCausalLM& model, const EngineOptions& options, const Tokenizer* tokenizer)
     : model_(model), options_(options), tokenizer_(tokenizer), slots_(make_slots(model, options)) {
   // Not for a model whose parameters are sharded (ZeRO-3): its forward gathers each layer,

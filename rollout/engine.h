@@ -61,6 +61,11 @@ struct EngineOptions {
   bool fixed_shape_decode = false;
 };
 
+// Options whose KV memory holds exactly `max_num_seqs` sequences of `max_seq_len` tokens (prompt
+// + new) of `model`, no more: for callers that know their whole workload up front.
+EngineOptions sized_engine_options(const LlamaForCausalLM& model, int64_t max_num_seqs,
+                                   int64_t max_seq_len);
+
 struct EngineStats {
   int64_t steps = 0, prompt_tokens = 0, generated_tokens = 0;
   int64_t graph_captures = 0;

@@ -69,12 +69,8 @@ std::map<std::string, double> evaluate_generation(LlamaForCausalLM& model,
     requests.push_back(std::move(r));
   }
   // KV memory for batch_size sequences of the longest prompt and answer, no more.
-  EngineOptions engine_options;
-  engine_options.max_seq_len = longest;
-  engine_options.max_num_seqs = std::min<int64_t>(options.batch_size, std::ssize(items));
-  const auto bytes = KVSlots::bytes_for(model->config(), engine_options.max_num_seqs, longest,
-                                        model->model->embed_tokens->weight.scalar_type());
-  engine_options.kv_cache_mb = (bytes + (1 << 20) - 1) >> 20;
+  const auto engine_options = sized_engine_options(
+      model, std::min<int64_t>(options.batch_size, std::ssize(items)), longest);
   Engine engine(model, engine_options, &tokenizer);
   const auto outputs = engine.generate(requests);
   double total = 0;

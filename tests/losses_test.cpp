@@ -389,6 +389,40 @@ std::string user_error(const std::function<void()>& f) {
   return "";
 }
 
+// RPO: every variant's loss plus α times the chosen response's NLL per token, with its gradient
+// reaching the chosen log-probs; α = 0 leaves the loss as it was.
+TEST(Preference, RpoAddsTheChosenNllPerToken) {
+  const auto f64 = torch::dtype(torch::kFloat64);
+  PreferenceInputs in;
+  in.policy_chosen_logps = torch::tensor({-4.0, -9.0, -2.5}, f64.requires_grad(true));
+  in.policy_rejected_logps = torch::tensor({-5.0, -7.0, -6.0}, f64);
+  in.reference_chosen_logps = torch::tensor({-4.5, -8.0, -3.0}, f64);
+  in.reference_rejected_logps = torch::tensor({-5.5, -7.5, -5.0}, f64);
+  in.chosen_lengths = torch::tensor({2.0, 3.0, 5.0}, f64);
+  in.rejected_lengths = torch::tensor({4.0, 3.0, 2.0}, f64);
+  for (const auto type : {PreferenceLossType::kDpo, PreferenceLossType::kDpoNorm,
+                          PreferenceLossType::kIpo, PreferenceLossType::kSimpo}) {
+    PreferenceOptions plain;
+    plain.type = type;
+    PreferenceOptions rpo = plain;
+    rpo.rpo_alpha = 0.5;
+    const auto without = preference_loss(in, plain);
+    const auto with = preference_loss(in, rpo);
+    const std::vector<double> nll = {4.0 / 2, 9.0 / 3, 2.5 / 5};
+    for (int64_t i = 0; i < 3; ++i) {
+      EXPECT_NEAR(with.per_example_loss[i].item<double>(),
+                  without.per_example_loss[i].item<double>() + 0.5 * nll[static_cast<size_t>(i)],
+                  1e-12);
+    }
+    auto grad_without =
+        torch::autograd::grad({without.loss}, {in.policy_chosen_logps}, {}, true)[0];
+    auto grad_with = torch::autograd::grad({with.loss}, {in.policy_chosen_logps}, {}, true)[0];
+    // d/dπ_c of α·(-π_c/len_c)/B = -α / (len_c · B)
+    const auto extra = -0.5 / (in.chosen_lengths * 3);
+    EXPECT_TRUE(torch::allclose(grad_with, grad_without + extra, 1e-12, 1e-12));
+  }
+}
+
 TEST(Options, PreferenceRejectsOutOfRangeValues) {
   const auto message = [](const std::function<void(PreferenceOptions&)>& edit) {
     PreferenceOptions options;
@@ -411,6 +445,7 @@ TEST(Options, PreferenceRejectsOutOfRangeValues) {
             std::string::npos);
   EXPECT_NE(message([](auto& o) { o.gamma_beta_ratio = -1; }).find("gamma_beta_ratio"),
             std::string::npos);
+  EXPECT_NE(message([](auto& o) { o.rpo_alpha = -1; }).find("rpo_alpha"), std::string::npos);
   EXPECT_EQ(user_error([] { parse_preference_loss_type("orpo"); }),
             "unknown preference loss type 'orpo' (expected one of dpo, dpo_norm, ipo, simpo)");
   for (const char* name : {"dpo", "dpo_norm", "ipo", "simpo"}) {

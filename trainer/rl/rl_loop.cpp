@@ -19,6 +19,7 @@
 #include "trainer/model/model_config.h"
 #include "trainer/optim/lr_schedule.h"
 #include "trainer/optim/optimizer.h"
+#include "trainer/rl/judged_samples.h"
 #include "trainer/rl/kl_controller.h"
 #include "trainer/rl/ppo_targets.h"
 #include "trainer/rl/prompts.h"
@@ -78,32 +79,6 @@ std::vector<int64_t> iteration_prompts(int64_t it, int64_t per_iteration, int64_
   return out;
 }
 
-// Scores `responses[i]` for `prompts[i]` with each prompt's verifier; a prompt without one (a
-// reward model scores it) gets an empty verdict.
-std::vector<Verdict> score(const std::vector<const RlPrompt*>& prompts,
-                           const std::vector<std::string>& responses, double success_reward) {
-  std::vector<VerifyJob> jobs;
-  std::vector<size_t> judged;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    if (prompts[i]->verifier.empty()) continue;
-    judged.push_back(i);
-    VerifyJob job;
-    job.verifier = &find_verifier(prompts[i]->verifier);
-    job.input.prompt = prompts[i]->text;
-    job.input.response = responses[i];
-    job.input.ground_truth = prompts[i]->ground_truth;
-    job.input.fields = prompts[i]->fields;
-    jobs.push_back(std::move(job));
-  }
-  VerifyOptions options;
-  options.success_reward = success_reward;
-  const auto verdicts = verify_batch(jobs, options);
-  std::vector<Verdict> out(prompts.size());
-  for (size_t k = 0; k < judged.size(); ++k)
-    out[judged[k]] = verdicts[k];
-  return out;
-}
-
 class RlRun {
  public:
   RlRun(const Recipe& recipe, Communicator& comm)
@@ -147,6 +122,7 @@ class RlRun {
       preference_.beta = recipe.loss.beta;
       preference_.label_smoothing = recipe.loss.label_smoothing;
       preference_.gamma_beta_ratio = recipe.loss.gamma_beta_ratio;
+      preference_.rpo_alpha = recipe.loss.rpo_alpha;
       preference_.validate();
     }
     const bool simpo = online_dpo_ && preference_.type == losses::PreferenceLossType::kSimpo;
@@ -186,13 +162,9 @@ class RlRun {
         longest = std::max<int64_t>(longest, static_cast<int64_t>(p.ids.size()));
     const int64_t my_prompts =
         (rl.prompts_per_iteration + comm.world_size() - 1) / comm.world_size();
-    EngineOptions engine;
-    engine.max_seq_len = longest + rl.max_new_tokens;
-    engine.max_num_seqs = std::max<int64_t>(1, std::min<int64_t>(256, my_prompts * rl.group_size));
-    const auto bytes =
-        KVSlots::bytes_for(policy_->config(), engine.max_num_seqs, engine.max_seq_len,
-                           policy_->model->embed_tokens->weight.scalar_type());
-    engine.kv_cache_mb = rl.kv_cache_mb > 0 ? rl.kv_cache_mb : (bytes + (1 << 20) - 1) >> 20;
+    auto engine = sized_engine_options(policy_, std::min<int64_t>(256, my_prompts * rl.group_size),
+                                       longest + rl.max_new_tokens);
+    if (rl.kv_cache_mb > 0) engine.kv_cache_mb = rl.kv_cache_mb;
     engine_ = std::make_unique<Engine>(policy_, engine, &tokenizer_);
   }
 
@@ -318,7 +290,7 @@ class RlRun {
       prompts.push_back(&eval_prompts_[i]);
       texts.push_back(outputs[i][0].text);
     }
-    const auto verdicts = score(prompts, texts, recipe_.rl.success_reward);
+    const auto verdicts = judge(prompts, texts, recipe_.rl.success_reward);
     const auto scored = rewards(prompts, texts, verdicts);
     double correct = 0, judged = 0, reward = 0;
     for (size_t i = 0; i < verdicts.size(); ++i) {
@@ -385,7 +357,7 @@ class RlRun {
         global->push_back(mine[q] * rl.group_size + j);
       }
     }
-    const auto verdicts = score(prompts, texts, rl.success_reward);
+    const auto verdicts = judge(prompts, texts, rl.success_reward);
     const auto scored = rewards(prompts, texts, verdicts);
     for (size_t i = 0; i < samples.size(); ++i) {
       RlSample& s = samples[i];

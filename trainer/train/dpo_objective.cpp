@@ -83,6 +83,7 @@ class DpoObjective final : public Objective {
     options_.beta = recipe.loss.beta;
     options_.label_smoothing = recipe.loss.label_smoothing;
     options_.gamma_beta_ratio = recipe.loss.gamma_beta_ratio;
+    options_.rpo_alpha = recipe.loss.rpo_alpha;
     options_.validate();
 
     train_ = load_recipe_data(recipe, ExampleKind::kPreference, recipe.data.train_file, tokenizer_,

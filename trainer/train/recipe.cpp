@@ -259,6 +259,7 @@ void parse_loss(Section s, LossSection* l) {
   s.string("type", &l->type, {"dpo", "dpo_norm", "ipo", "simpo"});
   s.number("beta", &l->beta, 1e-12, 1e6);
   s.number("label_smoothing", &l->label_smoothing, 0.0, 0.4999);
+  s.number("rpo_alpha", &l->rpo_alpha, 0.0, 1e6);
   s.number("gamma_beta_ratio", &l->gamma_beta_ratio, -1e6, 1e6);
   s.number("rm_margin", &l->rm_margin, -1e6, 1e6);
   s.number("rm_center_coefficient", &l->rm_center_coefficient, 0.0, 1e6);
@@ -459,6 +460,7 @@ std::string recipe_to_yaml(const Recipe& r) {
     kv("type", r.loss.type);
     kv("beta", r.loss.beta);
     kv("label_smoothing", r.loss.label_smoothing);
+    kv("rpo_alpha", r.loss.rpo_alpha);
     kv("gamma_beta_ratio", r.loss.gamma_beta_ratio);
     kv("rm_margin", r.loss.rm_margin);
     kv("rm_center_coefficient", r.loss.rm_center_coefficient);

@@ -63,6 +63,7 @@ struct LossSection {
   double beta = 0.1;
   double label_smoothing = 0.0;
   double gamma_beta_ratio = 0.5;  // simpo
+  double rpo_alpha = 0.0;         // dpo family: weight of the chosen response's NLL (RPO)
   double rm_margin = 0.0;         // reward_model: margin added to Bradley–Terry
   double rm_center_coefficient = 0.0;
 };

@@ -1,0 +1,60 @@
+#include "cli/run_recipe.h"
+
+#include <optional>
+
+#include "rollout/generation_eval.h"
+#include "trainer/core/error.h"
+#include "trainer/rl/rl_loop.h"
+#include "trainer/train/objective.h"
+#include "trainer/train/train_loop.h"
+#include "verifiers/verifier.h"
+
+namespace flywheel::cli {
+
+RecipeResult run_recipe(const Recipe& recipe, bool resume, Communicator& comm) {
+  if (recipe.is_rl()) {
+    const auto summary = run_rl(recipe, {.resume = resume, .comm = &comm});
+    return {summary.eval_before, summary.eval_after};
+  }
+  auto objective = make_objective(recipe, resume, comm);
+  TrainOptions options;
+  options.resume = resume;
+  options.comm = &comm;
+
+  // Held-out accuracy by generation, when the recipe asks for it.
+  std::optional<Tokenizer> tokenizer;
+  std::vector<GenerationEvalItem> items;
+  if (!recipe.eval.generation_file.empty()) {
+    LlamaForCausalLM* policy = objective->policy();
+    if (policy == nullptr) {
+      throw UserError(recipe.source + ": eval.generation_file needs a generating model (trainer: " +
+                      recipe.trainer + ")");
+    }
+    const VerifierInfo& checker = find_verifier(recipe.eval.verifier);
+    // Accuracy: a correct answer scores 1, a wrong one 0; rows the checker does not apply to
+    // are left out.
+    const ScoreFn verifier = [&checker](const std::string& response, const std::string& truth) {
+      VerifyInput input;
+      input.response = response;
+      input.ground_truth = truth;
+      const Verdict v = verify(checker, input);
+      return v.correct ? std::optional<double>(*v.correct ? 1.0 : 0.0) : std::nullopt;
+    };
+    tokenizer.emplace(Tokenizer::from_dir(recipe.model.tokenizer));
+    items = load_generation_eval(recipe.eval.generation_file, *tokenizer,
+                                 recipe.data.options.chat_template, recipe.data.options.add_bos,
+                                 recipe.eval.max_samples);
+    const GenerationEvalOptions gen{recipe.eval.max_new_tokens, recipe.eval.batch_size};
+    options.extra_eval = [&, policy, verifier, gen] {
+      std::map<std::string, double> out;
+      for (const auto& [k, v] : evaluate_generation(*policy, *tokenizer, items, verifier, gen)) {
+        out["generation/" + k] = v;
+      }
+      return out;
+    };
+  }
+  const auto summary = run_training(recipe, *objective, options);
+  return {summary.eval_before, summary.eval_after};
+}
+
+}  // namespace flywheel::cli
