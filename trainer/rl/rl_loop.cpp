@@ -117,14 +117,7 @@ class RlRun {
       notes_.push_back(recipe.data.eval_file + ": " + eval_stats.summary());
     }
     online_dpo_ = recipe.trainer == "online_dpo";
-    if (online_dpo_) {
-      preference_.type = losses::parse_preference_loss_type(recipe.loss.type);
-      preference_.beta = recipe.loss.beta;
-      preference_.label_smoothing = recipe.loss.label_smoothing;
-      preference_.gamma_beta_ratio = recipe.loss.gamma_beta_ratio;
-      preference_.rpo_alpha = recipe.loss.rpo_alpha;
-      preference_.validate();
-    }
+    if (online_dpo_) preference_ = preference_options(recipe);
     const bool simpo = online_dpo_ && preference_.type == losses::PreferenceLossType::kSimpo;
     const bool needs_reference = online_dpo_ ? !simpo && rl.reference == "initial" : rl.beta > 0;
     if (needs_reference) {

@@ -79,12 +79,7 @@ class DpoObjective final : public Objective {
         model_(build_causal_lm(recipe, shards_parameters(recipe, comm))),
         shards_(shard_parameters(recipe, *model_, comm)),
         tokenizer_(Tokenizer::from_dir(recipe.model.tokenizer)) {
-    options_.type = losses::parse_preference_loss_type(recipe.loss.type);
-    options_.beta = recipe.loss.beta;
-    options_.label_smoothing = recipe.loss.label_smoothing;
-    options_.gamma_beta_ratio = recipe.loss.gamma_beta_ratio;
-    options_.rpo_alpha = recipe.loss.rpo_alpha;
-    options_.validate();
+    options_ = preference_options(recipe);
 
     train_ = load_recipe_data(recipe, ExampleKind::kPreference, recipe.data.train_file, tokenizer_,
                               comm);

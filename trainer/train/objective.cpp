@@ -36,6 +36,17 @@ losses::SequenceLogps label_logps(LlamaForCausalLM& model, const TokenBatch& bat
   return losses::sequence_logps(hidden, model->head_weight(), batch.labels, logits_chunk_tokens);
 }
 
+losses::PreferenceOptions preference_options(const Recipe& recipe) {
+  losses::PreferenceOptions options;
+  options.type = losses::parse_preference_loss_type(recipe.loss.type);
+  options.beta = recipe.loss.beta;
+  options.label_smoothing = recipe.loss.label_smoothing;
+  options.gamma_beta_ratio = recipe.loss.gamma_beta_ratio;
+  options.rpo_alpha = recipe.loss.rpo_alpha;
+  options.validate();
+  return options;
+}
+
 std::unique_ptr<Objective> make_objective(const Recipe& recipe, bool resume, Communicator& comm) {
   if (recipe.trainer == "sft") return make_sft_objective(recipe, comm);
   if (recipe.trainer == "dpo") return make_dpo_objective(recipe, resume, comm);

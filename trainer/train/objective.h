@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "losses/logprobs.h"
+#include "losses/preference.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/data/batching.h"
 #include "trainer/data/token_cache.h"
@@ -83,6 +84,10 @@ inline TokenBatch on_device(TokenBatch b, const torch::Device& device) {
 // `logits_chunk_tokens` scored tokens at a time (0: all of the logits at once).
 losses::SequenceLogps label_logps(LlamaForCausalLM& model, const TokenBatch& batch,
                                   int64_t logits_chunk_tokens);
+
+// The DPO-family loss of the recipe's loss section (the dpo trainer's, and online DPO's),
+// validated.
+losses::PreferenceOptions preference_options(const Recipe& recipe);
 
 // A data file of the recipe as token arrays. With data.token_cache, each node's local rank 0
 // tokenizes it into the cache (with all of the node's cores) while the other ranks wait, then
