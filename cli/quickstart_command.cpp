@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "cli/args.h"
@@ -32,6 +31,17 @@ using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A held-out metric the table needs from a stage's evaluation.
+double metric(const std::map<std::string, double>& eval, const std::string& key,
+              const std::string& stage) {
+  const auto it = eval.find(key);
+  if (it == eval.end()) {
+    throw UserError("flywheel quickstart: the " + stage + " stage logged no held-out " + key +
+                    " (did an override remove its evaluation?)");
+  }
+  return it->second;
 }
 
 struct StageRow {
@@ -78,9 +88,13 @@ int run_quickstart(const std::vector<std::string>& argv) {
   const std::string recipes = args.get("recipes").value_or("recipes/quickstart");
   const auto& user = args.positionals();
   for (const auto& o : user) {
-    const auto stage = o.substr(0, o.find('.'));
-    if (stage != "sft" && stage != "dpo" && stage != "grpo")
-      throw UserError("flywheel quickstart: '" + o + "': expected sft.*, dpo.* or grpo.*");
+    const auto dot = o.find('.');
+    const auto stage = o.substr(0, dot);
+    if ((stage != "sft" && stage != "dpo" && stage != "grpo") || dot == std::string::npos ||
+        o.find('=', dot) == std::string::npos) {
+      throw UserError("flywheel quickstart: '" + o +
+                      "': expected STAGE.section.key=value with STAGE sft, dpo or grpo");
+    }
   }
   // A previous quickstart's directory is started over; any other non-empty one is refused.
   if (fs::exists(out) && !fs::is_empty(out)) {
@@ -130,10 +144,10 @@ int run_quickstart(const std::vector<std::string>& argv) {
   auto start = Clock::now();
   torch::manual_seed(sft.seed);
   const auto sft_result = run_recipe(sft, false, *comm);
-  rows.push_back(
-      {"base (untrained)", sft_result.eval_before.at("generation/accuracy"), base_reward, 0});
+  rows.push_back({"base (untrained)", metric(sft_result.eval_before, "generation/accuracy", "sft"),
+                  base_reward, 0});
   const double sft_seconds = since(start);
-  rows.push_back({"SFT", sft_result.eval_after.at("generation/accuracy"),
+  rows.push_back({"SFT", metric(sft_result.eval_after, "generation/accuracy", "sft"),
                   sampled_reward(load("sft")), sft_seconds});
 
   // Stage 2: DPO on the SFT model's own answers to the DPO prompts, judged by the verifier.
@@ -148,10 +162,14 @@ int run_quickstart(const std::vector<std::string>& argv) {
     options.seed = sft.seed;
     const auto samples = sample_and_judge(model, tokenizer, prompts, options);
     const auto pairs = preference_pairs(prompts, samples, /*ground_truth_fallback=*/true);
-    std::ofstream pairs_out(file("dpo_pairs.jsonl"));
+    if (pairs.empty()) {
+      throw UserError("flywheel quickstart: the SFT model answered every DPO prompt right in all " +
+                      std::to_string(options.n) + " samples: no pairs for DPO");
+    }
+    std::string text;
     for (const auto& p : pairs)
-      pairs_out << p.dump() << "\n";
-    if (!pairs_out.flush()) throw UserError("cannot write " + file("dpo_pairs.jsonl"));
+      text += p.dump() + "\n";
+    write_file_atomic(file("dpo_pairs.jsonl"), text);
     std::printf("make-pairs: %zu prompts x %lld sampled answers, %.1f%% correct: %zu pairs\n",
                 prompts.size(), static_cast<long long>(options.n), 100 * mean_score(samples),
                 pairs.size());
@@ -165,7 +183,8 @@ int run_quickstart(const std::vector<std::string>& argv) {
   torch::manual_seed(dpo.seed);
   const auto dpo_result = run_recipe(dpo, false, *comm);
   const double dpo_seconds = since(start);
-  rows.push_back({"DPO (on-policy pairs)", dpo_result.eval_after.at("generation/accuracy"),
+  rows.push_back({"DPO (on-policy pairs)",
+                  metric(dpo_result.eval_after, "generation/accuracy", "dpo"),
                   sampled_reward(load("dpo")), dpo_seconds});
 
   // Stage 3: RLVR (GRPO, the verifier's reward).
@@ -179,7 +198,7 @@ int run_quickstart(const std::vector<std::string>& argv) {
   const auto grpo_result = run_recipe(grpo, false, *comm);
   const double grpo_seconds = since(start);
   auto final_model = load("grpo");
-  rows.push_back({"RLVR (GRPO)", grpo_result.eval_after.at("pass_rate"),
+  rows.push_back({"RLVR (GRPO)", metric(grpo_result.eval_after, "pass_rate", "grpo"),
                   sampled_reward(final_model), grpo_seconds});
   const double total = since(total_start);
 

@@ -23,6 +23,7 @@
 #include "trainer/rl/ppo_targets.h"
 #include "trainer/rl/rl_batch.h"
 #include "trainer/train/objective.h"
+#include "trainer/train/recipe.h"
 
 namespace flywheel {
 namespace {
@@ -240,6 +241,7 @@ TEST(Rl, PpoTeachesStories260KAConstraint) {
   EXPECT_TRUE(fs::exists(dir + "/run/model/model.safetensors"));
   const auto critic = load_model_config(dir + "/run/value_model/config.json");
   EXPECT_TRUE(critic.is_sequence_classification());
+  EXPECT_NO_THROW(load_recipe(dir + "/run/config.yaml"));  // the resolved recipe loads again
   fs::remove_all(dir);
 }
 
@@ -301,6 +303,7 @@ TEST(Rl, RlooRuns) {
   std::ifstream config(dir + "/run/config.yaml");
   const std::string text((std::istreambuf_iterator<char>(config)), {});
   EXPECT_NE(text.find("advantage: rloo"), std::string::npos) << text;
+  EXPECT_NO_THROW(load_recipe(dir + "/run/config.yaml"));
   EXPECT_EQ(testing::read_metrics(dir + "/run/metrics.jsonl").size(), 4u);  // 2 evals, 2 steps
   fs::remove_all(dir);
 }
@@ -453,6 +456,9 @@ TEST(Rl, BadRecipesAndPromptsAreClearErrors) {
   EXPECT_NE(gae.output.find("ppo only"), std::string::npos) << gae.output;
   auto ppo_advantage = run_flywheel(base + "trainer=ppo rl.advantage=standard");
   EXPECT_EQ(ppo_advantage.status, 2) << ppo_advantage.output;
+  auto horizon = run_flywheel(base + "trainer=ppo rl.target_kl=1 rl.kl_horizon=10");
+  EXPECT_EQ(horizon.status, 2) << horizon.output;
+  EXPECT_NE(horizon.output.find("kl_horizon"), std::string::npos) << horizon.output;
   auto critic = run_flywheel(base + "trainer=ppo rl.value_model=" + dir + "/nowhere");
   EXPECT_EQ(critic.status, 2) << critic.output;
   EXPECT_NE(critic.output.find("value_model"), std::string::npos) << critic.output;

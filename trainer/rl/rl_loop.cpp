@@ -194,7 +194,8 @@ class RlRun {
       critic_->optimizer().broadcast_parameters();
     }
     int64_t it = first_step(checkpointer, recipe_, resume, rl.iterations, &notes_);
-    if (checkpointer.restored_state().contains("kl_coef"))
+    // An adapted β goes on from where it was; a fixed one is the recipe's.
+    if (rl.target_kl > 0 && checkpointer.restored_state().contains("kl_coef"))
       kl_coef_.restore(checkpointer.restored_state()["kl_coef"].get<double>());
     const auto state = [&] {
       return nlohmann::json{

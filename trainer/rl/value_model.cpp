@@ -4,6 +4,7 @@
 #include <string>
 
 #include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/core/error.h"
 #include "trainer/train/train_loop.h"
 
 namespace flywheel {
@@ -14,6 +15,14 @@ ValueModel::ValueModel(const Recipe& recipe, const LlamaForCausalLM& policy, Com
   if (!recipe.rl.value_model.empty()) {
     critic_ = load_reward_model(recipe.rl.value_model, config.dtype, device_, /*init_std=*/0.0,
                                 recipe.seed);
+    // It reads the policy's token ids and gives one value each.
+    const auto& c = critic_->config();
+    if (c.vocab_size != config.vocab_size || c.num_labels != 1) {
+      throw UserError(recipe.source + ": rl.value_model " + recipe.rl.value_model + " has " +
+                      std::to_string(c.vocab_size) + " tokens and " + std::to_string(c.num_labels) +
+                      " labels; the critic needs the policy's " +
+                      std::to_string(config.vocab_size) + " tokens and 1 label");
+    }
   } else {
     auto critic_config = reward_config_from(config);
     critic_ = LlamaForSequenceClassification(critic_config);

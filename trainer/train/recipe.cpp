@@ -313,10 +313,16 @@ void parse_rl(Section s, RlSection* rl, const std::string& trainer) {
   s.integer("minibatches", &rl->minibatches, 1);
   s.number("beta", &rl->beta, 0.0, 1e6);
   s.number("clip", &rl->clip, 1e-6, 1e6);
-  s.string("advantage", &rl->advantage, {"centered", "standard"});
+  // RLOO's and PPO's advantages are their own (the names a resolved recipe records for them are
+  // accepted back, so a run's config.yaml loads again).
   if (trainer == "rloo") {
-    if (s.has("advantage")) s.fail("advantage", "no advantage with trainer: rloo (leave-one-out)");
     rl->advantage = "rloo";
+    s.string("advantage", &rl->advantage, {"rloo"});
+  } else if (trainer == "ppo") {
+    rl->advantage = "gae";
+    s.string("advantage", &rl->advantage, {"gae"});
+  } else {
+    s.string("advantage", &rl->advantage, {"centered", "standard"});
   }
   s.string("loss_aggregation", &rl->loss_aggregation, {"sequence_mean", "token_mean"});
   s.string("verifier", &rl->verifier);
@@ -343,10 +349,14 @@ void parse_rl(Section s, RlSection* rl, const std::string& trainer) {
         s.fail(key, "no " + std::string(key) + " with trainer: " + trainer + " (ppo only)");
     }
   } else {
-    if (s.has("advantage")) s.fail("advantage", "no advantage with trainer: ppo (GAE, whitened)");
-    rl->advantage = "gae";
     if (rl->loss_aggregation != "token_mean")
       s.fail("loss_aggregation", "token_mean with trainer: ppo (per-token advantages)");
+    // A shorter horizon would move β by more than 20% an iteration (or below zero).
+    const int64_t responses = rl->prompts_per_iteration * rl->group_size;
+    if (rl->target_kl > 0 && rl->kl_horizon < static_cast<double>(responses)) {
+      s.fail("kl_horizon", "at least an iteration's responses (" + std::to_string(responses) +
+                               ") with target_kl > 0");
+    }
   }
   s.finish();
 }
