@@ -15,6 +15,7 @@ packages=(
   python3 python3-venv  # the virtual environment that holds LibTorch
   libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev
   libsentencepiece-dev sentencepiece
+  libpcre2-dev  # tokenizer.json pre-tokenizer regexes (Unicode properties, lookahead)
   libgtest-dev
   # The verifiers: Unicode properties and sentence breaks (ICU), language identification (CLD2),
   # linear-time regular expressions for format rules (RE2)

@@ -1,0 +1,554 @@
+#include "trainer/text/hf_tokenizer.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <unicode/normalizer2.h>
+#include <unicode/unistr.h>
+
+#include <algorithm>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "trainer/core/error.h"
+
+namespace flywheel {
+
+using nlohmann::json;
+
+namespace {
+
+// GPT-2's byte <-> character table: printable bytes stand for themselves, the others for
+// code points from 256 on, so every byte sequence is a string of visible characters.
+struct ByteTable {
+  std::string to_char[256];                       // UTF-8 of each byte's character
+  std::unordered_map<uint32_t, uint8_t> to_byte;  // code point -> byte
+
+  ByteTable() {
+    int next = 0;
+    for (int b = 0; b < 256; ++b) {
+      const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+      const uint32_t cp =
+          printable ? static_cast<uint32_t>(b) : static_cast<uint32_t>(256 + next++);
+      to_char[b] = utf8(cp);
+      to_byte[cp] = static_cast<uint8_t>(b);
+    }
+  }
+  static std::string utf8(uint32_t cp) {
+    std::string s;
+    if (cp < 0x80) {
+      s += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      s += static_cast<char>(0xC0 | (cp >> 6));
+      s += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      s += static_cast<char>(0xE0 | (cp >> 12));
+      s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      s += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    return s;
+  }
+};
+
+const ByteTable& byte_table() {
+  static const ByteTable table;
+  return table;
+}
+
+// The length of the UTF-8 sequence that starts with `lead` (1 for a stray byte).
+size_t utf8_length(unsigned char lead) {
+  if (lead >= 0xF0) return 4;
+  if (lead >= 0xE0) return 3;
+  if (lead >= 0xC0) return 2;
+  return 1;
+}
+
+// Bytes as UTF-8 with each invalid sequence replaced by U+FFFD (Rust's from_utf8_lossy: one
+// replacement per maximal invalid prefix).
+std::string lossy_utf8(const std::string& bytes) {
+  std::string out;
+  size_t i = 0;
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  while (i < bytes.size()) {
+    const unsigned char c = b[i];
+    size_t need = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      need = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      need = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      need = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+      continue;
+    }
+    size_t j = 1;
+    for (; j <= need && i + j < bytes.size(); ++j) {
+      const unsigned char d = b[i + j];
+      const unsigned char l = j == 1 ? lo : 0x80, h = j == 1 ? hi : 0xBF;
+      if (d < l || d > h) break;
+    }
+    if (j == need + 1) {
+      out.append(bytes, i, need + 1);
+      i += need + 1;
+    } else {
+      out += "\xEF\xBF\xBD";
+      i += j;
+    }
+  }
+  return out;
+}
+
+// A compiled PCRE2 pattern, JIT-compiled when the platform allows. Match data is per call.
+class Regex {
+ public:
+  Regex(const std::string& pattern, const std::string& where) {
+    int error = 0;
+    PCRE2_SIZE offset = 0;
+    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(),
+                          PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &error, &offset, nullptr);
+    if (code_ == nullptr) {
+      PCRE2_UCHAR message[256];
+      pcre2_get_error_message(error, message, sizeof(message));
+      throw UserError(where + ": regex " + pattern + " does not compile at offset " +
+                      std::to_string(offset) + ": " + reinterpret_cast<const char*>(message));
+    }
+    pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE);  // falls back to the interpreter on failure
+  }
+  ~Regex() { pcre2_code_free(code_); }
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+
+  // The [begin, end) byte ranges of every non-overlapping match in `text`.
+  std::vector<std::pair<size_t, size_t>> find_all(const std::string& text) const {
+    std::vector<std::pair<size_t, size_t>> out;
+    pcre2_match_data* data = pcre2_match_data_create_from_pattern(code_, nullptr);
+    size_t start = 0;
+    while (start <= text.size()) {
+      const int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(),
+                                 start, 0, data, nullptr);
+      if (rc < 0) break;
+      const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(data);
+      size_t b = ov[0], e = ov[1];
+      if (e == b) {  // an empty match: step over one character
+        if (b >= text.size()) break;
+        start = b + utf8_length(static_cast<unsigned char>(text[b]));
+        continue;
+      }
+      out.emplace_back(b, e);
+      start = e;
+    }
+    pcre2_match_data_free(data);
+    return out;
+  }
+
+ private:
+  pcre2_code* code_ = nullptr;
+};
+
+// GPT-2's pre-tokenizer regex, which ByteLevel applies when use_regex is set.
+constexpr const char* kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+struct PreTokenizer {
+  enum class Kind { kSplit, kByteLevel } kind;
+  std::shared_ptr<Regex> regex;  // Split: the pattern; ByteLevel: GPT-2's when use_regex
+  bool add_prefix_space = false;
+};
+
+struct AddedToken {
+  int64_t id;
+  std::string content;
+  bool special, lstrip, rstrip;
+};
+
+}  // namespace
+
+struct HfTokenizer::Impl {
+  std::string source;
+  std::vector<const icu::Normalizer2*> normalizers;
+  std::vector<PreTokenizer> pre_tokenizers;
+  std::unordered_map<std::string, int64_t> vocab;
+  std::vector<std::string> id_to_token;  // "" where an id has no vocabulary piece
+  std::unordered_map<uint64_t, std::pair<int32_t, int64_t>> merges;  // (a, b) -> (rank, id)
+  bool ignore_merges = false;
+  std::vector<AddedToken> added;  // longest content first
+  std::unordered_map<int64_t, size_t> added_by_id;
+  std::vector<int64_t> prefix_ids, suffix_ids;  // TemplateProcessing's single sequence
+  bool byte_level_decoder = false;
+  mutable std::unordered_map<std::string, std::vector<int64_t>> cache;
+  mutable std::mutex cache_mutex;
+
+  std::string normalize(const std::string& text) const;
+  std::vector<std::string> pre_tokenize(const std::string& text) const;
+  std::vector<int64_t> bpe(const std::string& word) const;
+  void encode_plain(const std::string& text, std::vector<int64_t>* out) const;
+};
+
+namespace {
+
+std::string component(const json& j) {
+  return j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>()
+                                                                      : std::string("?");
+}
+
+void add_normalizer(const json& j, const std::string& where, HfTokenizer::Impl* t) {
+  if (j.is_null()) return;
+  const auto type = component(j);
+  UErrorCode status = U_ZERO_ERROR;
+  if (type == "Sequence") {
+    for (const auto& n : j.at("normalizers"))
+      add_normalizer(n, where, t);
+  } else if (type == "NFC") {
+    t->normalizers.push_back(icu::Normalizer2::getNFCInstance(status));
+  } else if (type == "NFKC") {
+    t->normalizers.push_back(icu::Normalizer2::getNFKCInstance(status));
+  } else {
+    throw UserError(where + ": normalizer type '" + type +
+                    "' is not supported (NFC, NFKC, Sequence)");
+  }
+  if (U_FAILURE(status))
+    throw UserError(where + ": ICU cannot provide the " + type + " normalizer");
+}
+
+void add_pre_tokenizer(const json& j, const std::string& where, HfTokenizer::Impl* t) {
+  if (j.is_null()) return;
+  const auto type = component(j);
+  if (type == "Sequence") {
+    for (const auto& p : j.at("pretokenizers"))
+      add_pre_tokenizer(p, where, t);
+  } else if (type == "Split") {
+    const auto& pattern = j.at("pattern");
+    if (!pattern.contains("Regex"))
+      throw UserError(where + ": Split pre-tokenizer: only a Regex pattern is supported");
+    if (j.value("behavior", "") != "Isolated" || j.value("invert", false))
+      throw UserError(where + ": Split pre-tokenizer: only behavior Isolated, not inverted");
+    PreTokenizer p{PreTokenizer::Kind::kSplit,
+                   std::make_shared<Regex>(pattern["Regex"].get<std::string>(), where), false};
+    t->pre_tokenizers.push_back(std::move(p));
+  } else if (type == "ByteLevel") {
+    PreTokenizer p{PreTokenizer::Kind::kByteLevel, nullptr, j.value("add_prefix_space", false)};
+    if (j.value("use_regex", true)) p.regex = std::make_shared<Regex>(kGpt2Pattern, where);
+    t->pre_tokenizers.push_back(std::move(p));
+  } else {
+    throw UserError(where + ": pre-tokenizer type '" + type +
+                    "' is not supported (Split, ByteLevel, Sequence)");
+  }
+}
+
+void add_post_processor(const json& j, const std::string& where, HfTokenizer::Impl* t) {
+  if (j.is_null()) return;
+  const auto type = component(j);
+  if (type == "Sequence") {
+    for (const auto& p : j.at("processors"))
+      add_post_processor(p, where, t);
+  } else if (type == "ByteLevel") {
+    // Offsets only: the ids are unchanged.
+  } else if (type == "TemplateProcessing") {
+    bool after = false;
+    for (const auto& piece : j.at("single")) {
+      if (piece.contains("Sequence")) {
+        after = true;
+        continue;
+      }
+      const auto name = piece.at("SpecialToken").at("id").get<std::string>();
+      const auto& ids = j.at("special_tokens").at(name).at("ids");
+      for (const auto& id : ids)
+        (after ? t->suffix_ids : t->prefix_ids).push_back(id.get<int64_t>());
+    }
+  } else {
+    throw UserError(where + ": post-processor type '" + type +
+                    "' is not supported (TemplateProcessing, ByteLevel, Sequence)");
+  }
+}
+
+uint64_t pair_key(int64_t a, int64_t b) {
+  return (static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b);
+}
+
+}  // namespace
+
+HfTokenizer HfTokenizer::from_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UserError(path + ": cannot read the tokenizer");
+  const json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) throw UserError(path + ": not a JSON object");
+  auto t = std::make_shared<Impl>();
+  t->source = path;
+  try {
+    const auto& model = j.at("model");
+    if (component(model) != "BPE")
+      throw UserError(path + ": model type '" + component(model) + "' is not supported (BPE)");
+    if (model.value("byte_fallback", false))
+      throw UserError(path + ": BPE byte_fallback is not supported yet");
+    for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+      if (model.contains(key) && model[key].is_string() && !model[key].get<std::string>().empty())
+        throw UserError(path + ": BPE " + key + " is not supported");
+    }
+    t->ignore_merges = model.value("ignore_merges", false);
+    for (const auto& [token, id] : model.at("vocab").items()) {
+      const auto i = id.get<int64_t>();
+      t->vocab[token] = i;
+      if (static_cast<size_t>(i) >= t->id_to_token.size()) t->id_to_token.resize(i + 1);
+      t->id_to_token[static_cast<size_t>(i)] = token;
+    }
+    int32_t rank = 0;
+    for (const auto& m : model.at("merges")) {
+      std::string a, b;
+      if (m.is_string()) {
+        const auto s = m.get<std::string>();
+        const auto space = s.find(' ', 1);
+        if (space == std::string::npos) throw UserError(path + ": merge '" + s + "' has no space");
+        a = s.substr(0, space);
+        b = s.substr(space + 1);
+      } else {
+        a = m.at(0).get<std::string>();
+        b = m.at(1).get<std::string>();
+      }
+      const auto ia = t->vocab.find(a), ib = t->vocab.find(b), iab = t->vocab.find(a + b);
+      if (ia == t->vocab.end() || ib == t->vocab.end() || iab == t->vocab.end())
+        throw UserError(path + ": merge '" + a + " " + b + "' names a piece not in the vocabulary");
+      t->merges.emplace(pair_key(ia->second, ib->second), std::make_pair(rank++, iab->second));
+    }
+    for (const auto& a : j.value("added_tokens", json::array())) {
+      AddedToken token{a.at("id").get<int64_t>(), a.at("content").get<std::string>(),
+                       a.value("special", false), a.value("lstrip", false),
+                       a.value("rstrip", false)};
+      if (a.value("single_word", false))
+        throw UserError(path + ": added token '" + token.content +
+                        "': single_word is not supported");
+      if (static_cast<size_t>(token.id) >= t->id_to_token.size())
+        t->id_to_token.resize(token.id + 1);
+      t->added_by_id[token.id] = t->added.size();
+      t->added.push_back(std::move(token));
+    }
+    add_normalizer(j.value("normalizer", json()), path, t.get());
+    add_pre_tokenizer(j.value("pre_tokenizer", json()), path, t.get());
+    add_post_processor(j.value("post_processor", json()), path, t.get());
+    const auto decoder = j.value("decoder", json());
+    if (!decoder.is_null()) {
+      if (component(decoder) != "ByteLevel")
+        throw UserError(path + ": decoder type '" + component(decoder) +
+                        "' is not supported (ByteLevel)");
+      t->byte_level_decoder = true;
+    }
+  } catch (const json::exception& e) {
+    throw UserError(path + ": unexpected tokenizer.json layout: " + e.what());
+  }
+  // Rebuild the id index of added tokens after sorting them longest first (leftmost-longest
+  // matching prefers the longer of two tokens starting at the same place).
+  std::stable_sort(t->added.begin(), t->added.end(), [](const AddedToken& a, const AddedToken& b) {
+    return a.content.size() > b.content.size();
+  });
+  t->added_by_id.clear();
+  for (size_t i = 0; i < t->added.size(); ++i)
+    t->added_by_id[t->added[i].id] = i;
+  return HfTokenizer(std::move(t));
+}
+
+std::string HfTokenizer::Impl::normalize(const std::string& text) const {
+  if (normalizers.empty()) return text;
+  icu::UnicodeString s = icu::UnicodeString::fromUTF8(text);
+  for (const auto* n : normalizers) {
+    UErrorCode status = U_ZERO_ERROR;
+    s = n->normalize(s, status);
+    if (U_FAILURE(status)) throw UserError(source + ": normalization failed");
+  }
+  std::string out;
+  s.toUTF8String(out);
+  return out;
+}
+
+std::vector<std::string> HfTokenizer::Impl::pre_tokenize(const std::string& text) const {
+  std::vector<std::string> pieces = {text};
+  const auto& table = byte_table();
+  for (const auto& p : pre_tokenizers) {
+    std::vector<std::string> next;
+    for (auto& piece : pieces) {
+      if (p.kind == PreTokenizer::Kind::kByteLevel && p.add_prefix_space &&
+          (piece.empty() || piece[0] != ' '))
+        piece.insert(piece.begin(), ' ');
+      if (p.regex) {
+        // Isolated: every match is a piece, and so is the text between matches.
+        size_t at = 0;
+        for (const auto& [b, e] : p.regex->find_all(piece)) {
+          if (b > at) next.push_back(piece.substr(at, b - at));
+          next.push_back(piece.substr(b, e - b));
+          at = e;
+        }
+        if (at < piece.size()) next.push_back(piece.substr(at));
+      } else {
+        next.push_back(piece);
+      }
+    }
+    if (p.kind == PreTokenizer::Kind::kByteLevel) {
+      for (auto& piece : next) {
+        std::string mapped;
+        for (const unsigned char c : piece)
+          mapped += table.to_char[c];
+        piece = std::move(mapped);
+      }
+    }
+    pieces = std::move(next);
+  }
+  return pieces;
+}
+
+std::vector<int64_t> HfTokenizer::Impl::bpe(const std::string& word) const {
+  if (ignore_merges) {
+    if (const auto it = vocab.find(word); it != vocab.end()) return {it->second};
+  }
+  {
+    const std::lock_guard<std::mutex> lock(cache_mutex);
+    if (const auto it = cache.find(word); it != cache.end()) return it->second;
+  }
+  // One symbol per character, then the lowest-ranked adjacent pair merged until none is left
+  // (ties: the leftmost), as Hugging Face's BPE does.
+  std::vector<int64_t> symbols;
+  for (size_t i = 0; i < word.size();) {
+    const size_t n = std::min(utf8_length(static_cast<unsigned char>(word[i])), word.size() - i);
+    const auto it = vocab.find(word.substr(i, n));
+    if (it == vocab.end())
+      throw UserError(source + ": the character '" + word.substr(i, n) + "' has no piece");
+    symbols.push_back(it->second);
+    i += n;
+  }
+  while (symbols.size() > 1) {
+    int32_t best_rank = std::numeric_limits<int32_t>::max();
+    size_t best = 0;
+    int64_t merged = -1;
+    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
+      const auto it = merges.find(pair_key(symbols[i], symbols[i + 1]));
+      if (it != merges.end() && it->second.first < best_rank) {
+        best_rank = it->second.first;
+        best = i;
+        merged = it->second.second;
+      }
+    }
+    if (merged < 0) break;
+    symbols[best] = merged;
+    symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  }
+  const std::lock_guard<std::mutex> lock(cache_mutex);
+  if (cache.size() < (1u << 20)) cache.emplace(word, symbols);
+  return symbols;
+}
+
+void HfTokenizer::Impl::encode_plain(const std::string& text, std::vector<int64_t>* out) const {
+  if (text.empty()) return;
+  for (const auto& piece : pre_tokenize(normalize(text))) {
+    if (piece.empty()) continue;
+    const auto ids = bpe(piece);
+    out->insert(out->end(), ids.begin(), ids.end());
+  }
+}
+
+std::vector<int64_t> HfTokenizer::encode(const std::string& text, bool add_special_tokens) const {
+  const Impl& t = *impl_;
+  std::vector<int64_t> out;
+  if (add_special_tokens) out = t.prefix_ids;
+  // Added tokens are found in the raw text first (leftmost, then longest); the text between
+  // them goes through normalization, pre-tokenization and BPE.
+  size_t plain_start = 0, i = 0;
+  while (i < text.size()) {
+    const AddedToken* found = nullptr;
+    if (!t.added.empty()) {
+      for (const auto& a : t.added) {
+        if (!a.content.empty() && text.compare(i, a.content.size(), a.content) == 0) {
+          found = &a;
+          break;
+        }
+      }
+    }
+    if (found == nullptr) {
+      ++i;
+      continue;
+    }
+    size_t begin = i, end = i + found->content.size();
+    if (found->lstrip) {
+      while (begin > plain_start && std::isspace(static_cast<unsigned char>(text[begin - 1])))
+        --begin;
+    }
+    if (found->rstrip) {
+      while (end < text.size() && std::isspace(static_cast<unsigned char>(text[end])))
+        ++end;
+    }
+    t.encode_plain(text.substr(plain_start, begin - plain_start), &out);
+    out.push_back(found->id);
+    plain_start = i = end;
+  }
+  t.encode_plain(text.substr(plain_start), &out);
+  if (add_special_tokens) out.insert(out.end(), t.suffix_ids.begin(), t.suffix_ids.end());
+  return out;
+}
+
+std::string HfTokenizer::decode(const std::vector<int64_t>& ids, bool skip_special_tokens) const {
+  const Impl& t = *impl_;
+  const auto& table = byte_table();
+  std::string out, bytes;  // bytes: the current run of byte-level pieces
+  const auto flush = [&] {
+    out += lossy_utf8(bytes);
+    bytes.clear();
+  };
+  for (const int64_t id : ids) {
+    if (const auto it = t.added_by_id.find(id); it != t.added_by_id.end()) {
+      const AddedToken& a = t.added[it->second];
+      if (a.special && skip_special_tokens) continue;
+      flush();
+      out += a.content;
+      continue;
+    }
+    if (id < 0 || static_cast<size_t>(id) >= t.id_to_token.size() ||
+        t.id_to_token[static_cast<size_t>(id)].empty())
+      continue;  // not a token of this vocabulary: nothing to write
+    const std::string& piece = t.id_to_token[static_cast<size_t>(id)];
+    if (!t.byte_level_decoder) {
+      bytes += piece;
+      continue;
+    }
+    for (size_t i = 0; i < piece.size();) {
+      const size_t n =
+          std::min(utf8_length(static_cast<unsigned char>(piece[i])), piece.size() - i);
+      uint32_t cp = static_cast<unsigned char>(piece[i]);
+      if (n == 2) cp = ((cp & 0x1F) << 6) | (static_cast<unsigned char>(piece[i + 1]) & 0x3F);
+      if (n == 3) {
+        cp = ((cp & 0x0F) << 12) | ((static_cast<unsigned char>(piece[i + 1]) & 0x3F) << 6) |
+             (static_cast<unsigned char>(piece[i + 2]) & 0x3F);
+      }
+      const auto b = table.to_byte.find(cp);
+      if (b != table.to_byte.end()) {
+        bytes += static_cast<char>(b->second);
+      } else {
+        bytes.append(piece, i, n);
+      }
+      i += n;
+    }
+  }
+  flush();
+  return out;
+}
+
+int64_t HfTokenizer::vocab_size() const {
+  return static_cast<int64_t>(impl_->id_to_token.size());
+}
+
+int64_t HfTokenizer::token_to_id(const std::string& token) const {
+  for (const auto& a : impl_->added)
+    if (a.content == token) return a.id;
+  const auto it = impl_->vocab.find(token);
+  return it == impl_->vocab.end() ? -1 : it->second;
+}
+
+}  // namespace flywheel
