@@ -184,7 +184,8 @@ struct HfTokenizer::Impl {
   std::vector<std::string> id_to_token;  // "" where an id has no vocabulary piece
   std::unordered_map<uint64_t, std::pair<int32_t, int64_t>> merges;  // (a, b) -> (rank, id)
   bool ignore_merges = false;
-  std::vector<AddedToken> added;  // longest content first
+  std::vector<AddedToken> added;                 // longest content first
+  std::vector<size_t> added_by_first_byte[256];  // indices into `added`, longest first
   std::unordered_map<int64_t, size_t> added_by_id;
   std::vector<int64_t> prefix_ids, suffix_ids;  // TemplateProcessing's single sequence
   bool byte_level_decoder = false;
@@ -353,8 +354,11 @@ HfTokenizer HfTokenizer::from_file(const std::string& path) {
     return a.content.size() > b.content.size();
   });
   t->added_by_id.clear();
-  for (size_t i = 0; i < t->added.size(); ++i)
+  for (size_t i = 0; i < t->added.size(); ++i) {
     t->added_by_id[t->added[i].id] = i;
+    if (!t->added[i].content.empty())
+      t->added_by_first_byte[static_cast<unsigned char>(t->added[i].content[0])].push_back(i);
+  }
   return HfTokenizer(std::move(t));
 }
 
@@ -464,12 +468,11 @@ std::vector<int64_t> HfTokenizer::encode(const std::string& text, bool add_speci
   size_t plain_start = 0, i = 0;
   while (i < text.size()) {
     const AddedToken* found = nullptr;
-    if (!t.added.empty()) {
-      for (const auto& a : t.added) {
-        if (!a.content.empty() && text.compare(i, a.content.size(), a.content) == 0) {
-          found = &a;
-          break;
-        }
+    for (const size_t k : t.added_by_first_byte[static_cast<unsigned char>(text[i])]) {
+      const AddedToken& a = t.added[k];
+      if (text.compare(i, a.content.size(), a.content) == 0) {
+        found = &a;
+        break;
       }
     }
     if (found == nullptr) {
