@@ -31,7 +31,6 @@
 #include "trainer/train/schedule.h"
 #include "trainer/train/step_metrics.h"
 #include "trainer/train/train_loop.h"
-#include "verifiers/batch.h"
 #include "verifiers/reward_model/reward_scorer.h"
 
 namespace flywheel {

@@ -6,6 +6,7 @@
 #include <unicode/unistr.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <limits>
 #include <mutex>
@@ -332,7 +333,6 @@ HfTokenizer HfTokenizer::from_file(const std::string& path) {
                         "': single_word is not supported");
       if (static_cast<size_t>(token.id) >= t->id_to_token.size())
         t->id_to_token.resize(token.id + 1);
-      t->added_by_id[token.id] = t->added.size();
       t->added.push_back(std::move(token));
     }
     add_normalizer(j.value("normalizer", json()), path, t.get());
@@ -348,12 +348,11 @@ HfTokenizer HfTokenizer::from_file(const std::string& path) {
   } catch (const json::exception& e) {
     throw UserError(path + ": unexpected tokenizer.json layout: " + e.what());
   }
-  // Rebuild the id index of added tokens after sorting them longest first (leftmost-longest
-  // matching prefers the longer of two tokens starting at the same place).
+  // Added tokens longest first (leftmost-longest matching prefers the longer of two tokens
+  // starting at the same place), then indexed by id and by first byte.
   std::stable_sort(t->added.begin(), t->added.end(), [](const AddedToken& a, const AddedToken& b) {
     return a.content.size() > b.content.size();
   });
-  t->added_by_id.clear();
   for (size_t i = 0; i < t->added.size(); ++i) {
     t->added_by_id[t->added[i].id] = i;
     if (!t->added[i].content.empty())
