@@ -17,5 +17,7 @@ int run_make_pairs(const std::vector<std::string>& argv);
 int run_verify(const std::vector<std::string>& argv);
 int run_eval(const std::vector<std::string>& argv);
 int run_eval_rm(const std::vector<std::string>& argv);
+int run_template(const std::vector<std::string>& argv);
+int run_tokenize(const std::vector<std::string>& argv);
 
 }  // namespace flywheel::cli

@@ -16,6 +16,7 @@
 #include "trainer/core/error.h"
 #include "trainer/model/device.h"
 #include "trainer/model/model_config.h"
+#include "trainer/text/chat_template.h"
 #include "verifiers/reward_model/reward_scorer.h"
 
 namespace flywheel::cli {
@@ -25,7 +26,8 @@ const std::vector<FlagSpec>& eval_rm_flags() {
   static const std::vector<FlagSpec> kFlags = {
       {"model", "DIR", "a reward model (*ForSequenceClassification) with its tokenizer"},
       {"data", "FILE", "preference pairs (JSONL or .jsonl.gz, any format training reads)"},
-      {"chat-template", "NAME", "chat template for message-list pairs (default: tulu)"},
+      {"chat-template", "NAME",
+       "chat template for message-list pairs (default auto: the model's, else tulu)"},
       {"max-length", "N", "tokens per sequence; longer pairs lose prompt tokens (default 2048)"},
       {"batch-size", "N", "sequences per forward (default 16)"},
       {"max-pairs", "N", "score only the first N pairs"},
@@ -88,7 +90,7 @@ int run_eval_rm(const std::vector<std::string>& argv) {
   auto model = load_reward_model(dir, dtype, device, /*init_std=*/0.0, /*seed=*/0);
 
   DataOptions data;
-  data.chat_template = args.get("chat-template").value_or("tulu");
+  data.chat_template = args.get("chat-template").value_or(kAutoChatTemplate);
   data.max_length = args.get_int("max-length", 2048, 2);
   DataStats stats;
   auto pairs = load_preference_examples(data_path, tokenizer, data, &stats);

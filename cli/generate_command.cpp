@@ -193,11 +193,12 @@ class ProgressBar {
 int run_generate(const std::vector<std::string>& argv) {
   const std::vector<FlagSpec> specs = {
       {"model", "DIR", "Hugging Face model directory (config.json, safetensors)"},
-      {"prompt", "TEXT", "prompt text (needs tokenizer.model in DIR)"},
+      {"prompt", "TEXT", "prompt text (needs the tokenizer in DIR)"},
       {"prompt-ids", "1,2,3", "prompt token ids; also prints the generated ids"},
       {"prompts", "FILE", "JSONL of \"prompt\", \"prompt_ids\" or \"messages\" lines (batch)"},
       {"out", "FILE", "with --prompts: each input line plus its \"outputs\""},
-      {"chat", "TEMPLATE", "prompts as user turns / messages in: tulu, llama2, chatml, zephyr"},
+      {"chat", "TEMPLATE",
+       "prompts as user turns / messages in: auto (the model's own), tulu, llama2, chatml, zephyr"},
       {"n", "K", "samples per prompt (default 1)"},
       {"max-new-tokens", "N", "tokens to generate (default 128)"},
       {"min-new-tokens", "N", "no stop token before N tokens (default 0)"},
@@ -261,13 +262,16 @@ int run_generate(const std::vector<std::string>& argv) {
   if (auto d = args.get("dtype")) load.dtype = parse_dtype(*d, "flywheel generate: --dtype");
   load.device = parse_device(args.get("device").value_or("cpu"), "flywheel generate: --device");
   auto model = load_causal_lm(dir, load);
-  if (!args.flag("ignore-eos")) base.stop_ids = model->config().eos_token_ids;
-
   const bool has_tokenizer =
-      std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.model");
+      std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.model") ||
+      std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json");
   std::optional<Tokenizer> tokenizer;
   if (has_tokenizer) tokenizer.emplace(Tokenizer::from_dir(dir));
   const Tokenizer* tok = tokenizer ? &*tokenizer : nullptr;
+  // generation_config.json's eos ids when the directory has them (the tokenizer reads them),
+  // else config.json's.
+  if (!args.flag("ignore-eos"))
+    base.stop_ids = tok ? tok->stop_ids() : model->config().eos_token_ids;
 
   std::vector<Request> requests;
   std::vector<nlohmann::json> inputs;
@@ -281,8 +285,8 @@ int run_generate(const std::vector<std::string>& argv) {
       r.prompt = parse_ids(*ids);
     } else {
       if (!tokenizer) {
-        throw UserError("flywheel generate: --prompt needs " + dir +
-                        "/tokenizer.model (use --prompt-ids otherwise)");
+        throw UserError("flywheel generate: --prompt needs a tokenizer in " + dir +
+                        " (tokenizer.json or tokenizer.model; use --prompt-ids otherwise)");
       }
       const auto text = *args.get("prompt");
       r.prompt = args.get("chat") ? render_for_reply(*args.get("chat"), {{"user", text}}, *tok)

@@ -39,6 +39,10 @@ const std::vector<Command>& commands() {
        flywheel::cli::run_quickstart},
       {"make-pairs", "on-policy DPO pairs: sampled answers judged by the verifiers",
        flywheel::cli::run_make_pairs},
+      {"template", "render a conversation with a chat template, trained tokens marked",
+       flywheel::cli::run_template},
+      {"tokenize", "encode {\"text\"} lines to ids and tokens (or decode ids)",
+       flywheel::cli::run_tokenize},
   };
   return kCommands;
 }

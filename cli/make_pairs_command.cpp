@@ -13,6 +13,7 @@
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/core/error.h"
 #include "trainer/rl/judged_samples.h"
+#include "trainer/text/chat_template.h"
 
 namespace flywheel::cli {
 
@@ -21,7 +22,7 @@ int run_make_pairs(const std::vector<std::string>& argv) {
       {"model", "DIR", "the model that answers (a Hugging Face directory with its tokenizer)"},
       {"prompts", "FILE", "RLVR rows: messages or prompt, ground_truth, dataset"},
       {"out", "FILE", "the preference pairs (JSONL)"},
-      {"chat", "TEMPLATE", "chat template of messages rows (default tulu)"},
+      {"chat", "TEMPLATE", "chat template of messages rows (default auto: the model's, else tulu)"},
       {"dataset", "NAME", "verifier for every row (default: each row's \"dataset\")"},
       {"n", "K", "answers sampled per prompt (default 8)"},
       {"temperature", "T", "sampling temperature (default 1.0)"},
@@ -55,7 +56,7 @@ int run_make_pairs(const std::vector<std::string>& argv) {
   auto model = load_causal_lm(dir);
   const Tokenizer tokenizer = Tokenizer::from_dir(dir);
   DataOptions data;
-  data.chat_template = args.get("chat").value_or("tulu");
+  data.chat_template = args.get("chat").value_or(kAutoChatTemplate);
   data.max_length = args.get_int("max-length", 2048, 1);
   DataStats stats;
   const auto prompts =

@@ -64,7 +64,7 @@ std::map<std::string, double> evaluate_generation(LlamaForCausalLM& model,
     r.prompt = item.prompt;
     r.sampling.temperature = 0;  // greedy
     r.max_new_tokens = options.max_new_tokens;
-    r.stop_ids = {tokenizer.eos_id()};
+    r.stop_ids = tokenizer.stop_ids();
     longest = std::max(longest, static_cast<int64_t>(r.prompt.size()) + r.max_new_tokens);
     requests.push_back(std::move(r));
   }

@@ -80,7 +80,7 @@ using testing::expect_user_error;
 
 TEST(ChatTemplate, Names) {
   EXPECT_EQ(chat_template_names(),
-            (std::vector<std::string>{"chatml", "llama2", "tulu", "zephyr"}));
+            (std::vector<std::string>{"auto", "chatml", "llama2", "tulu", "zephyr"}));
 }
 
 TEST(ChatTemplate, Tulu) {

@@ -383,7 +383,8 @@ TEST(Examples, OptionsAreValidated) {
       {"r.yaml: key 'overlong': expected 'truncate_prompt' or 'drop', got 'cut'"});
   expect_user_error(
       [] { options_with([](DataOptions& o) { o.chat_template = "vicuna"; }).validate("r.yaml"); },
-      {"r.yaml: key 'chat_template': expected one of chatml, llama2, tulu, zephyr, got 'vicuna'"});
+      {"r.yaml: key 'chat_template': expected one of auto, chatml, llama2, tulu, zephyr, got "
+       "'vicuna'"});
   expect_user_error(
       [] { options_with([](DataOptions& o) { o.max_length = 0; }).validate("r.yaml"); },
       {"r.yaml: key 'max_length': expected a positive number of tokens, got 0"});

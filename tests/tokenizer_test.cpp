@@ -131,18 +131,19 @@ TEST(Tokenizer, SettersAreRangeChecked) {
   EXPECT_EQ(tok.encode("x", /*add_bos=*/true).front(), 2);
 }
 
-TEST(Tokenizer, TokenizerConfigOverridesAndConfigJsonWins) {
+TEST(Tokenizer, TokenizerConfigNamesTheTokensAndConfigJsonTheStops) {
   FLYWHEEL_REQUIRE_PATH(stories_model());
-  // tokenizer_config names the tokens (string or AddedToken object); config.json's ids, applied
-  // afterwards, win: eos 1 from the tokenizer config is replaced by the list's first entry, 2.
+  // tokenizer_config names the tokens (string or AddedToken object), as for a Hugging Face
+  // tokenizer; config.json's ids leave them alone and say where generation stops.
   const ModelDir dir(R"({"bos_token": {"content": "</s>", "special": true},
                          "eos_token": "<s>", "pad_token": "<unk>"})",
                      R"({"eos_token_id": [2, 1], "pad_token_id": null})");
   const Tokenizer tok = Tokenizer::from_dir(dir.path);
   EXPECT_EQ(tok.bos_id(), 2);
   EXPECT_EQ(tok.bos_token(), "</s>");
-  EXPECT_EQ(tok.eos_id(), 2);
+  EXPECT_EQ(tok.eos_id(), 1);
   EXPECT_EQ(tok.pad_id(), 0);
+  EXPECT_EQ(tok.stop_ids(), (std::vector<int64_t>{2, 1}));
 }
 
 TEST(Tokenizer, RejectsBadTokenizerConfig) {

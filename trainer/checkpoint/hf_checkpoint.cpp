@@ -133,7 +133,9 @@ void save_pretrained(const std::string& dir, const torch::nn::Module& module,
 }
 
 void copy_tokenizer_files(const std::string& from, const std::string& to) {
-  for (const char* name : {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"}) {
+  for (const char* name :
+       {"tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+        "chat_template.jinja", "generation_config.json"}) {
     const fs::path src = fs::path(from) / name;
     if (fs::exists(src))
       fs::copy_file(src, fs::path(to) / name, fs::copy_options::overwrite_existing);

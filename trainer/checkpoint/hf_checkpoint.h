@@ -69,7 +69,8 @@ void save_pretrained(const std::string& dir, const torch::nn::Module& module,
                      const BeforeWrite& before = {});
 
 // Copies the tokenizer files a model directory needs to be used on its own (generation, the
-// next training stage) from directory `from` to `to`: those of them that exist.
+// next training stage) from directory `from` to `to`: those of them that exist, the chat
+// template and generation_config.json (the stop ids) included.
 void copy_tokenizer_files(const std::string& from, const std::string& to);
 
 // Writes `text` to `path` atomically (temporary file + rename).

@@ -135,27 +135,24 @@ class Encoder {
   }
 
   // The conversation through the chat template, training the assistant turns from message
-  // `first_trained` on. render_chat's mask has one run of trained tokens per assistant
-  // message (its content and end token), separated by untrained role headers; the runs of
-  // the earlier assistant messages are cleared.
+  // `first_trained` on. render_chat's mask has one run of trained tokens per trained assistant
+  // message (its content and end token), separated by untrained role headers.
   TokenSequence chat(const Messages& messages, size_t first_trained) const {
-    const RenderedChat r = render_chat(options_.chat_template, messages, tok_, {options_.add_bos});
-    TokenSequence s{r.ids, r.assistant_mask};
-    const size_t skip = count_assistant(messages.begin(), messages.begin() + first_trained);
+    ChatRenderOptions render;
+    render.add_bos = options_.add_bos;
+    render.first_trained = first_trained;
+    const RenderedChat r = render_chat(options_.chat_template, messages, tok_, render);
     size_t runs = 0;
-    for (size_t i = 0; i < s.loss_mask.size(); ++i) {
-      if (r.assistant_mask[i] == 0) continue;
-      if (i == 0 || r.assistant_mask[i - 1] == 0) ++runs;
-      if (runs <= skip) s.loss_mask[i] = 0;
-    }
-    if (runs != count_assistant(messages.begin(), messages.end())) {
+    for (size_t i = 0; i < r.assistant_mask.size(); ++i)
+      runs += r.assistant_mask[i] != 0 && (i == 0 || r.assistant_mask[i - 1] == 0);
+    const size_t trained = count_assistant(messages.begin() + first_trained, messages.end());
+    if (runs != trained) {
       throw UserError("chat template '" + options_.chat_template +
                       "' with this tokenizer does not keep assistant turns apart (" +
-                      std::to_string(runs) + " trained runs for " +
-                      std::to_string(count_assistant(messages.begin(), messages.end())) +
-                      " assistant messages)");
+                      std::to_string(runs) + " trained runs for " + std::to_string(trained) +
+                      " trained assistant messages)");
     }
-    return s;
+    return TokenSequence{r.ids, r.assistant_mask};
   }
 
  private:
@@ -377,6 +374,10 @@ void load_examples(const std::string& path, const Tokenizer& tokenizer, const Da
   options.validate("data options for " + path);
   if (options.add_bos && tokenizer.bos_id() < 0) {
     throw UserError(path + ": add_bos is set but the tokenizer defines no bos token");
+  }
+  if (tokenizer.eos_id() < 0) {
+    throw UserError(path + ": the tokenizer defines no eos token (set eos_token in the model's " +
+                    "tokenizer_config.json)");
   }
   constexpr size_t kBatchLines = 8192;
   const Encoder encoder(tokenizer, options);

@@ -70,8 +70,9 @@ struct RankingExample {
 };
 
 struct DataOptions {
-  std::string chat_template = "tulu";  // see chat_template_names()
-  int64_t max_length = 2048;           // tokens per sequence, prompt included
+  // "auto": the model's own template when it has one, else tulu; see chat_template.h.
+  std::string chat_template = "auto";
+  int64_t max_length = 2048;  // tokens per sequence, prompt included
   // "truncate_prompt": drop prompt tokens from the left (after bos) until the example fits,
   // and drop the example if its responses alone do not fit; "drop": drop every over-long one.
   std::string overlong = "truncate_prompt";

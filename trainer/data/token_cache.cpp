@@ -36,7 +36,7 @@ std::string cache_key(ExampleKind kind, const std::string& path, const DataOptio
   f.add(kCacheVersion).add(kind_name(kind)).add_file(path);
   // Every file a tokenizer may be read from, present or not.
   for (const char* name : {"tokenizer.model", "tokenizer.json", "tokenizer_config.json",
-                           "special_tokens_map.json", "config.json"}) {
+                           "chat_template.jinja", "special_tokens_map.json", "config.json"}) {
     f.add_file((fs::path(tokenizer_dir) / name).string());
   }
   f.add(options.chat_template)

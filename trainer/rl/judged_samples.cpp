@@ -43,7 +43,7 @@ std::vector<std::vector<JudgedSample>> sample_and_judge(LlamaForCausalLM& model,
     r.prompt = p.ids;
     r.sampling.temperature = options.temperature;
     r.max_new_tokens = options.max_new_tokens;
-    r.stop_ids = {tokenizer.eos_id()};
+    r.stop_ids = tokenizer.stop_ids();
     r.n = options.n;
     r.seed = options.seed;
     longest = std::max<int64_t>(longest, static_cast<int64_t>(p.ids.size()));

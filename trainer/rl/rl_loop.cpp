@@ -273,7 +273,7 @@ class RlRun {
       r.prompt = eval_prompts_[i].ids;
       r.sampling.temperature = 0;
       r.max_new_tokens = recipe_.rl.max_new_tokens;
-      r.stop_ids = {tokenizer_.eos_id()};
+      r.stop_ids = tokenizer_.stop_ids();
       requests.push_back(std::move(r));
     }
     const auto outputs = engine_->generate(requests);
@@ -318,7 +318,7 @@ class RlRun {
       r.sampling.top_p = rl.top_p;
       r.sampling.top_k = rl.top_k;
       r.max_new_tokens = rl.max_new_tokens;
-      r.stop_ids = {tokenizer_.eos_id()};
+      r.stop_ids = tokenizer_.stop_ids();
       r.n = rl.group_size;
       r.seed = seed;
       r.id = k;

@@ -1,6 +1,7 @@
 #include "trainer/text/chat_template.h"
 
 #include "trainer/core/error.h"
+#include "trainer/text/model_chat_template.h"
 
 namespace flywheel {
 namespace {
@@ -159,11 +160,38 @@ RenderedChat tokenize_segments(const Segments& segments, const Tokenizer& tok, b
   return out;
 }
 
+// The model's own template: the rendered text cut at the trained assistant messages' ranges.
+Segments render_model(const nlohmann::ordered_json& json_messages, const Tokenizer& tok,
+                      const ChatRenderOptions& options) {
+  const auto& kwargs = options.template_kwargs;
+  const std::string text =
+      render_model_template(tok, json_messages, options.add_generation_prompt, kwargs);
+  // The ranges are those of the rendering without the generation prompt, a prefix of this one.
+  const std::string plain = options.add_generation_prompt
+                                ? render_model_template(tok, json_messages, false, kwargs)
+                                : text;
+  if (plain.size() > text.size() || text.compare(0, plain.size(), plain) != 0) {
+    throw UserError(
+        "the model's chat template does not render the generation prompt after the "
+        "conversation");
+  }
+  Segments out;
+  size_t at = 0;
+  for (const auto& [begin, end] :
+       model_template_assistant_ranges(tok, json_messages, kwargs, options.first_trained, plain)) {
+    out.push_back({text.substr(at, begin - at), false});
+    out.push_back({text.substr(begin, end - begin), true});
+    at = end;
+  }
+  out.push_back({text.substr(at), false});
+  return out;
+}
+
 }  // namespace
 
 const std::vector<std::string>& chat_template_names() {
   static const std::vector<std::string> names = [] {
-    std::vector<std::string> v;
+    std::vector<std::string> v = {kAutoChatTemplate};
     for (const Template& t : kTemplates)
       v.emplace_back(t.name);
     return v;
@@ -171,11 +199,34 @@ const std::vector<std::string>& chat_template_names() {
   return names;
 }
 
+RenderedChat render_model_chat(const nlohmann::ordered_json& messages, const Tokenizer& tokenizer,
+                               const ChatRenderOptions& options) {
+  if (!messages.is_array() || messages.empty())
+    throw UserError("render_chat: the conversation has no messages");
+  return tokenize_segments(render_model(messages, tokenizer, options), tokenizer, false);
+}
+
 RenderedChat render_chat(const std::string& template_name, const std::vector<ChatMessage>& messages,
                          const Tokenizer& tokenizer, const ChatRenderOptions& options) {
-  const Template& t = find_template(template_name);
   check_messages(messages);
-  const Segments segments = t.render(messages, tokenizer, options.add_generation_prompt);
+  if (template_name == kAutoChatTemplate && !tokenizer.chat_template().empty()) {
+    nlohmann::ordered_json json_messages = nlohmann::ordered_json::array();
+    for (const ChatMessage& m : messages)
+      json_messages.push_back({{"role", m.role}, {"content", m.content}});
+    return render_model_chat(json_messages, tokenizer, options);
+  }
+  const Template& t = find_template(template_name == kAutoChatTemplate ? "tulu" : template_name);
+  Segments segments = t.render(messages, tokenizer, options.add_generation_prompt);
+  // Assistant segments of context messages (the first ones, in order) are not trained.
+  size_t context = 0;
+  for (size_t i = 0; i < options.first_trained && i < messages.size(); ++i)
+    context += messages[i].role == "assistant";
+  for (Segment& s : segments) {
+    if (s.trained && context > 0) {
+      s.trained = false;
+      --context;
+    }
+  }
   return tokenize_segments(segments, tokenizer, options.add_bos && !t.bos_in_text);
 }
 

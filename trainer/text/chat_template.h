@@ -1,4 +1,5 @@
-// Named chat templates that render a conversation to token ids plus the mask SFT/DPO train on.
+// Chat templates that render a conversation to token ids plus the mask SFT/DPO train on: the
+// model's own (`auto`, see model_chat_template.h) or one of the named built-ins:
 //
 //   tulu    <|system|>\n{c}\n  <|user|>\n{c}\n  <|assistant|>\n{c}{eos} (+ "\n" unless last turn)
 //           as open-instruct renders Tulu; no bos in the template (add_bos prepends it).
@@ -13,9 +14,15 @@
 // the eos, up to the assistant header). For chatml/zephyr, whose renderings end every turn
 // with "\n", open-instruct's method would also train that separator; we do not, as TRL's
 // assistant-only masks do not.
+//
+// `auto` renders the model's own Jinja template when its tokenizer has one (the template writes
+// bos itself, so add_bos does not apply; ids are the text's encoding without added tokens, as
+// apply_chat_template's) and falls back to tulu when it has none.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -37,14 +44,26 @@ struct RenderedChat {
 struct ChatRenderOptions {
   bool add_bos = false;                // prepend tokenizer.bos_id() (tulu/chatml/zephyr)
   bool add_generation_prompt = false;  // end with the assistant header, for generation
+  // Assistant messages before this index are context: rendered, never trained.
+  size_t first_trained = 0;
+  // Extra variables for the model's own template (tools, enable_thinking, ...).
+  nlohmann::ordered_json template_kwargs = nlohmann::ordered_json::object();
 };
+
+// The name that selects the model's own template.
+inline constexpr const char* kAutoChatTemplate = "auto";
 
 // UserError for an unknown template name, an unknown role, or a role order the template
 // cannot express (e.g. llama2 requires alternating user/assistant after an optional system).
 RenderedChat render_chat(const std::string& template_name, const std::vector<ChatMessage>& messages,
                          const Tokenizer& tokenizer, const ChatRenderOptions& options = {});
 
-// The names accepted by render_chat, for --help and error messages.
+// The model's own template over messages of any shape (tool calls, reasoning_content, ...), as
+// `flywheel template` renders a user's file; UserError when the model has no template.
+RenderedChat render_model_chat(const nlohmann::ordered_json& messages, const Tokenizer& tokenizer,
+                               const ChatRenderOptions& options = {});
+
+// The names accepted by render_chat ("auto" and the built-ins), for --help and error messages.
 const std::vector<std::string>& chat_template_names();
 
 }  // namespace flywheel

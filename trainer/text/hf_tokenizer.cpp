@@ -169,6 +169,13 @@ struct PreTokenizer {
   bool add_prefix_space = false;
 };
 
+// A pre-tokenized piece: `text`'s first `phantom` bytes were inserted (ByteLevel's prefix
+// space) and the rest stand for the normalized input's bytes from `begin` on.
+struct Piece {
+  std::string text;
+  size_t begin = 0, phantom = 0;
+};
+
 struct AddedToken {
   int64_t id;
   std::string content;
@@ -190,13 +197,21 @@ struct HfTokenizer::Impl {
   std::unordered_map<int64_t, size_t> added_by_id;
   std::vector<int64_t> prefix_ids, suffix_ids;  // TemplateProcessing's single sequence
   bool byte_level_decoder = false;
+  // Input bytes each vocabulary piece stands for (ByteLevel: one per character), for spans;
+  // false when a Split runs after ByteLevel's byte mapping, which spans cannot follow.
+  std::vector<uint32_t> token_bytes;
+  bool spans_exact = true;
   mutable std::unordered_map<std::string, std::vector<int64_t>> cache;
   mutable std::mutex cache_mutex;
 
   std::string normalize(const std::string& text) const;
-  std::vector<std::string> pre_tokenize(const std::string& text) const;
+  std::vector<Piece> pre_tokenize(const std::string& text) const;
   std::vector<int64_t> bpe(const std::string& word) const;
-  void encode_plain(const std::string& text, std::vector<int64_t>* out) const;
+  // Encodes text[begin, end) (no added tokens in it), appending ids and, when asked, spans.
+  void encode_plain(const std::string& text, size_t begin, size_t end, Encoding* out,
+                    bool with_spans) const;
+  void encode(const std::string& text, bool add_special_tokens, Encoding* out,
+              bool with_spans) const;
 };
 
 namespace {
@@ -348,6 +363,22 @@ HfTokenizer HfTokenizer::from_file(const std::string& path) {
   } catch (const json::exception& e) {
     throw UserError(path + ": unexpected tokenizer.json layout: " + e.what());
   }
+  bool byte_level = false;
+  for (const auto& p : t->pre_tokenizers) {
+    if (p.kind == PreTokenizer::Kind::kSplit && byte_level) t->spans_exact = false;
+    byte_level = byte_level || p.kind == PreTokenizer::Kind::kByteLevel;
+  }
+  t->token_bytes.resize(t->id_to_token.size());
+  for (size_t id = 0; id < t->id_to_token.size(); ++id) {
+    const std::string& piece = t->id_to_token[id];
+    uint32_t n = static_cast<uint32_t>(piece.size());
+    if (byte_level) {
+      n = 0;
+      for (const unsigned char c : piece)
+        n += (c & 0xC0) != 0x80;
+    }
+    t->token_bytes[id] = n;
+  }
   // Added tokens longest first (leftmost-longest matching prefers the longer of two tokens
   // starting at the same place), then indexed by id and by first byte.
   std::stable_sort(t->added.begin(), t->added.end(), [](const AddedToken& a, const AddedToken& b) {
@@ -374,34 +405,41 @@ std::string HfTokenizer::Impl::normalize(const std::string& text) const {
   return out;
 }
 
-std::vector<std::string> HfTokenizer::Impl::pre_tokenize(const std::string& text) const {
-  std::vector<std::string> pieces = {text};
+std::vector<Piece> HfTokenizer::Impl::pre_tokenize(const std::string& text) const {
+  std::vector<Piece> pieces = {Piece{text, 0, 0}};
   const auto& table = byte_table();
   for (const auto& p : pre_tokenizers) {
-    std::vector<std::string> next;
+    std::vector<Piece> next;
     for (auto& piece : pieces) {
       if (p.kind == PreTokenizer::Kind::kByteLevel && p.add_prefix_space &&
-          (piece.empty() || piece[0] != ' '))
-        piece.insert(piece.begin(), ' ');
-      if (p.regex) {
-        // Isolated: every match is a piece, and so is the text between matches.
-        size_t at = 0;
-        for (const auto& [b, e] : p.regex->find_all(piece)) {
-          if (b > at) next.push_back(piece.substr(at, b - at));
-          next.push_back(piece.substr(b, e - b));
-          at = e;
-        }
-        if (at < piece.size()) next.push_back(piece.substr(at));
-      } else {
-        next.push_back(piece);
+          (piece.text.empty() || piece.text[0] != ' ')) {
+        piece.text.insert(piece.text.begin(), ' ');
+        ++piece.phantom;
       }
+      if (!p.regex) {
+        next.push_back(std::move(piece));
+        continue;
+      }
+      // Isolated: every match is a piece, and so is the text between matches.
+      const auto sub = [&](size_t b, size_t e) {
+        const size_t phantom = b < piece.phantom ? std::min(e, piece.phantom) - b : 0;
+        const size_t begin = piece.begin + (b > piece.phantom ? b - piece.phantom : 0);
+        next.push_back(Piece{piece.text.substr(b, e - b), begin, phantom});
+      };
+      size_t at = 0;
+      for (const auto& [b, e] : p.regex->find_all(piece.text)) {
+        if (b > at) sub(at, b);
+        sub(b, e);
+        at = e;
+      }
+      if (at < piece.text.size()) sub(at, piece.text.size());
     }
     if (p.kind == PreTokenizer::Kind::kByteLevel) {
       for (auto& piece : next) {
         std::string mapped;
-        for (const unsigned char c : piece)
+        for (const unsigned char c : piece.text)
           mapped += table.to_char[c];
-        piece = std::move(mapped);
+        piece.text = std::move(mapped);
       }
     }
     pieces = std::move(next);
@@ -449,26 +487,47 @@ std::vector<int64_t> HfTokenizer::Impl::bpe(const std::string& word) const {
   return symbols;
 }
 
-void HfTokenizer::Impl::encode_plain(const std::string& text, std::vector<int64_t>* out) const {
-  if (text.empty()) return;
-  for (const auto& piece : pre_tokenize(normalize(text))) {
-    if (piece.empty()) continue;
-    const auto ids = bpe(piece);
-    out->insert(out->end(), ids.begin(), ids.end());
+void HfTokenizer::Impl::encode_plain(const std::string& text, size_t begin, size_t end,
+                                     Encoding* out, bool with_spans) const {
+  if (begin == end) return;
+  const std::string chunk = text.substr(begin, end - begin);
+  const std::string normalized = normalize(chunk);
+  // Spans follow the input only where normalization left the text alone (NFC of NFC text, the
+  // usual case); otherwise every token of the chunk spans the whole chunk.
+  const bool exact = spans_exact && normalized == chunk;
+  for (const auto& piece : pre_tokenize(normalized)) {
+    if (piece.text.empty()) continue;
+    const auto ids = bpe(piece.text);
+    out->ids.insert(out->ids.end(), ids.begin(), ids.end());
+    if (!with_spans) continue;
+    size_t at = 0;  // in the piece's bytes, phantom ones included
+    for (const int64_t id : ids) {
+      const size_t next = at + token_bytes[static_cast<size_t>(id)];
+      const auto real = [&](size_t pos) {
+        return begin + piece.begin + (pos > piece.phantom ? pos - piece.phantom : 0);
+      };
+      out->spans.push_back(exact
+                               ? std::make_pair(std::min(real(at), end), std::min(real(next), end))
+                               : std::make_pair(begin, end));
+      at = next;
+    }
   }
 }
 
-std::vector<int64_t> HfTokenizer::encode(const std::string& text, bool add_special_tokens) const {
-  const Impl& t = *impl_;
-  std::vector<int64_t> out;
-  if (add_special_tokens) out = t.prefix_ids;
+void HfTokenizer::Impl::encode(const std::string& text, bool add_special_tokens, Encoding* out,
+                               bool with_spans) const {
+  const auto specials = [&](const std::vector<int64_t>& ids, size_t at) {
+    out->ids.insert(out->ids.end(), ids.begin(), ids.end());
+    if (with_spans) out->spans.insert(out->spans.end(), ids.size(), std::make_pair(at, at));
+  };
+  if (add_special_tokens) specials(prefix_ids, 0);
   // Added tokens are found in the raw text first (leftmost, then longest); the text between
   // them goes through normalization, pre-tokenization and BPE.
   size_t plain_start = 0, i = 0;
   while (i < text.size()) {
     const AddedToken* found = nullptr;
-    for (const size_t k : t.added_by_first_byte[static_cast<unsigned char>(text[i])]) {
-      const AddedToken& a = t.added[k];
+    for (const size_t k : added_by_first_byte[static_cast<unsigned char>(text[i])]) {
+      const AddedToken& a = added[k];
       if (text.compare(i, a.content.size(), a.content) == 0) {
         found = &a;
         break;
@@ -487,12 +546,24 @@ std::vector<int64_t> HfTokenizer::encode(const std::string& text, bool add_speci
       while (end < text.size() && std::isspace(static_cast<unsigned char>(text[end])))
         ++end;
     }
-    t.encode_plain(text.substr(plain_start, begin - plain_start), &out);
-    out.push_back(found->id);
+    encode_plain(text, plain_start, begin, out, with_spans);
+    out->ids.push_back(found->id);
+    if (with_spans) out->spans.emplace_back(begin, end);
     plain_start = i = end;
   }
-  t.encode_plain(text.substr(plain_start), &out);
-  if (add_special_tokens) out.insert(out.end(), t.suffix_ids.begin(), t.suffix_ids.end());
+  encode_plain(text, plain_start, text.size(), out, with_spans);
+  if (add_special_tokens) specials(suffix_ids, text.size());
+}
+
+std::vector<int64_t> HfTokenizer::encode(const std::string& text, bool add_special_tokens) const {
+  Encoding out;
+  impl_->encode(text, add_special_tokens, &out, /*with_spans=*/false);
+  return std::move(out.ids);
+}
+
+Encoding HfTokenizer::encode_with_spans(const std::string& text) const {
+  Encoding out;
+  impl_->encode(text, /*add_special_tokens=*/false, &out, /*with_spans=*/true);
   return out;
 }
 
@@ -544,6 +615,22 @@ std::string HfTokenizer::decode(const std::vector<int64_t>& ids, bool skip_speci
 
 int64_t HfTokenizer::vocab_size() const {
   return static_cast<int64_t>(impl_->id_to_token.size());
+}
+
+bool HfTokenizer::is_special(int64_t id) const {
+  const auto it = impl_->added_by_id.find(id);
+  return it != impl_->added_by_id.end() && impl_->added[it->second].special;
+}
+
+std::string HfTokenizer::id_to_token(int64_t id) const {
+  if (const auto it = impl_->added_by_id.find(id); it != impl_->added_by_id.end())
+    return impl_->added[it->second].content;
+  if (id < 0 || static_cast<size_t>(id) >= impl_->id_to_token.size()) return "";
+  return impl_->id_to_token[static_cast<size_t>(id)];
+}
+
+const std::vector<int64_t>& HfTokenizer::prefix_ids() const {
+  return impl_->prefix_ids;
 }
 
 int64_t HfTokenizer::token_to_id(const std::string& token) const {

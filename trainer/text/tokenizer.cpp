@@ -73,18 +73,44 @@ std::optional<std::string> config_token(const json& config, const std::string& k
   bad_key(path, key, "a string, an object with a string \"content\", or null", v);
 }
 
-// config.json ids: an integer, or for eos a list whose first entry is the primary eos.
-std::optional<int64_t> config_id(const json& config, const std::string& key, bool allow_list,
-                                 int64_t vocab_size, const std::string& path) {
-  if (!config.contains(key) || config.at(key).is_null()) return std::nullopt;
+// config.json / generation_config.json ids: an integer, or for eos a non-empty list.
+void config_id(const json& config, const std::string& key, bool allow_list, int64_t vocab_size,
+               const std::string& path) {
+  if (!config.contains(key) || config.at(key).is_null()) return;
   const json& v = config.at(key);
-  const bool list_ok = allow_list && v.is_array() && !v.empty() && v.at(0).is_number_integer();
+  const bool list_ok = allow_list && v.is_array() && !v.empty();
   if (!v.is_number_integer() && !list_ok) {
     bad_key(path, key, allow_list ? "an integer or a non-empty list of integers" : "an integer", v);
   }
-  const int64_t id = list_ok ? v.at(0).get<int64_t>() : v.get<int64_t>();
-  require_in_vocab(id, vocab_size, path + ": key '" + key + "'");
-  return id;
+  for (const json& id : list_ok ? v : json::array({v})) {
+    if (!id.is_number_integer()) bad_key(path, key, "a list of integers", v);
+    require_in_vocab(id.get<int64_t>(), vocab_size, path + ": key '" + key + "'");
+  }
+}
+
+std::vector<int64_t> config_ids(const json& config, const std::string& key, int64_t vocab_size,
+                                const std::string& path) {
+  config_id(config, key, true, vocab_size, path);
+  if (!config.contains(key) || config.at(key).is_null()) return {};
+  const json& v = config.at(key);
+  return v.is_array() ? v.get<std::vector<int64_t>>() : std::vector<int64_t>{v.get<int64_t>()};
+}
+
+// tokenizer_config.json's chat_template: a string, or named templates [{name, template}] of
+// which "default" is the one used without a name.
+std::string config_chat_template(const json& config, const std::string& path) {
+  if (!config.contains("chat_template") || config.at("chat_template").is_null()) return "";
+  const json& v = config.at("chat_template");
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_array()) {
+    for (const json& named : v) {
+      if (named.is_object() && named.value("name", "") == "default" && named.contains("template") &&
+          named.at("template").is_string())
+        return named.at("template").get<std::string>();
+    }
+  }
+  bad_key(path, "chat_template", "a string or a list holding {\"name\": \"default\", \"template\"}",
+          v);
 }
 
 }  // namespace
@@ -99,6 +125,12 @@ Tokenizer Tokenizer::from_file(const std::string& model_path) {
     throw UserError("tokenizer model not found: " + model_path);
   }
   Tokenizer tok;
+  if (std::filesystem::path(model_path).extension() == ".json") {
+    tok.hf_.emplace(HfTokenizer::from_file(model_path));
+    // tokenizer.json names no eos; its post-processor's single prefix token is the bos.
+    if (tok.hf_->prefix_ids().size() == 1) tok.set_bos(tok.hf_->prefix_ids()[0]);
+    return tok;
+  }
   tok.sp_ = load_sentencepiece(model_path);
   tok.bos_id_ = tok.sp_->bos_id();
   tok.eos_id_ = tok.sp_->eos_id();
@@ -110,7 +142,11 @@ Tokenizer Tokenizer::from_file(const std::string& model_path) {
 }
 
 Tokenizer Tokenizer::from_dir(const std::string& dir) {
-  Tokenizer tok = from_file(dir + "/tokenizer.model");
+  const std::string json_path = dir + "/tokenizer.json", model_path = dir + "/tokenizer.model";
+  if (!std::filesystem::exists(json_path) && !std::filesystem::exists(model_path)) {
+    throw UserError(dir + ": no tokenizer (expected " + json_path + " or " + model_path + ")");
+  }
+  Tokenizer tok = from_file(std::filesystem::exists(json_path) ? json_path : model_path);
   const std::string tokenizer_config = dir + "/tokenizer_config.json";
   if (std::filesystem::exists(tokenizer_config)) {
     const json config = read_json(tokenizer_config);
@@ -118,31 +154,43 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
     auto piece_id = [&](const char* key) -> std::optional<int64_t> {
       const auto piece = config_token(config, key, tokenizer_config);
       if (!piece) return std::nullopt;
-      const int id = tok.sp_->piece_to_id(*piece);
-      if (id == tok.sp_->unk_id() && *piece != tok.sp_->id_to_piece(id)) {
+      const int64_t id = tok.piece_to_id(*piece);
+      if (id < 0) {
         throw UserError(tokenizer_config + ": key '" + key + "': \"" + *piece +
-                        "\" is not a piece of " + dir + "/tokenizer.model");
+                        "\" is not a token of the " + tok.backend() + " tokenizer in " + dir);
       }
       return id;
     };
     const auto bos = piece_id("bos_token"), eos = piece_id("eos_token"),
                pad = piece_id("pad_token");
+    tok.chat_template_ = config_chat_template(config, tokenizer_config);
     if (bos) tok.set_bos(*bos);
     if (eos) tok.set_eos(*eos);
     if (pad) tok.set_pad(*pad);
   }
-  const std::string model_config = dir + "/config.json";
-  if (std::filesystem::exists(model_config)) {
-    const json config = read_json(model_config);
+  if (const std::string jinja = dir + "/chat_template.jinja"; std::filesystem::exists(jinja)) {
+    std::ifstream in(jinja);
+    tok.chat_template_.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // generation_config.json's eos ids win over config.json's, as in transformers' generate().
+  for (const char* name : {"config.json", "generation_config.json"}) {
+    const std::string path = dir + "/" + name;
+    if (!std::filesystem::exists(path)) continue;
+    const json config = read_json(path);
     const int64_t vocab = tok.vocab_size();
-    const auto bos = config_id(config, "bos_token_id", false, vocab, model_config);
-    const auto eos = config_id(config, "eos_token_id", true, vocab, model_config);
-    const auto pad = config_id(config, "pad_token_id", false, vocab, model_config);
-    if (bos) tok.set_bos(*bos);
-    if (eos) tok.set_eos(*eos);
-    if (pad) tok.set_pad(*pad);
+    config_id(config, "bos_token_id", false, vocab, path);
+    config_id(config, "pad_token_id", false, vocab, path);
+    if (auto eos = config_ids(config, "eos_token_id", vocab, path); !eos.empty()) {
+      tok.generation_eos_ = std::move(eos);
+    }
   }
   return tok;
+}
+
+std::vector<int64_t> Tokenizer::stop_ids() const {
+  std::vector<int64_t> ids = generation_eos_;
+  if (ids.empty() && eos_id_ >= 0) ids.push_back(eos_id_);
+  return ids;
 }
 
 std::vector<int64_t> Tokenizer::encode(const std::string& text, bool add_bos) const {
@@ -151,12 +199,13 @@ std::vector<int64_t> Tokenizer::encode(const std::string& text, bool add_bos) co
     if (bos_id_ < 0) throw UserError("add_bos: this tokenizer model defines no bos token");
     ids.push_back(bos_id_);
   }
-  const auto encoding = encode_with_spans(text);
-  ids.insert(ids.end(), encoding.ids.begin(), encoding.ids.end());
+  const auto plain = hf_ ? hf_->encode(text, false) : encode_with_spans(text).ids;
+  ids.insert(ids.end(), plain.begin(), plain.end());
   return ids;
 }
 
 Encoding Tokenizer::encode_with_spans(const std::string& text) const {
+  if (hf_) return hf_->encode_with_spans(text);
   Encoding out;
   // Encodes text[begin, end) on its own, so SentencePiece adds its dummy prefix to every chunk.
   auto encode_chunk = [&](size_t begin, size_t end) {
@@ -202,45 +251,54 @@ Encoding Tokenizer::encode_with_spans(const std::string& text) const {
   return out;
 }
 
-std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
-  std::vector<int> kept;
+std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool keep_special) const {
+  std::vector<int64_t> kept;
   kept.reserve(ids.size());
   for (int64_t id : ids) {
     require_in_vocab(id, vocab_size(), "decode");
-    const bool special =
-        id == bos_id_ || id == eos_id_ || id == pad_id_ || sp_->is_control(static_cast<int>(id));
-    if (!special) kept.push_back(static_cast<int>(id));
+    if (keep_special || !is_special(id)) kept.push_back(id);
   }
-  return sp_->decode(kept);
+  if (hf_) return hf_->decode(kept, /*skip_special_tokens=*/false);
+  return sp_->decode(std::vector<int>(kept.begin(), kept.end()));
+}
+
+bool Tokenizer::is_special(int64_t id) const {
+  if (id == bos_id_ || id == eos_id_ || id == pad_id_) return true;
+  return hf_ ? hf_->is_special(id) : sp_->is_control(static_cast<int>(id));
 }
 
 std::string Tokenizer::id_to_piece(int64_t id) const {
   require_in_vocab(id, vocab_size(), "id_to_piece");
-  return sp_->id_to_piece(static_cast<int>(id));
+  return hf_ ? hf_->id_to_token(id) : sp_->id_to_piece(static_cast<int>(id));
+}
+
+int64_t Tokenizer::piece_to_id(const std::string& piece) const {
+  if (hf_) return hf_->token_to_id(piece);
+  const int id = sp_->piece_to_id(piece);
+  return id == sp_->unk_id() && piece != sp_->id_to_piece(id) ? -1 : id;
 }
 
 int64_t Tokenizer::vocab_size() const {
-  return sp_->piece_size();
+  return hf_ ? hf_->vocab_size() : sp_->piece_size();
+}
+
+void Tokenizer::set_special(int64_t id, int64_t* slot, std::string* token, const char* what) {
+  require_in_vocab(id, vocab_size(), what);
+  *slot = id;
+  if (token != nullptr) *token = id_to_piece(id);
+  if (sp_) specials_ = special_literals(*sp_, {bos_id_, eos_id_, pad_id_});
 }
 
 void Tokenizer::set_bos(int64_t id) {
-  require_in_vocab(id, vocab_size(), "bos");
-  bos_id_ = id;
-  bos_token_ = sp_->id_to_piece(static_cast<int>(id));
-  specials_ = special_literals(*sp_, {bos_id_, eos_id_, pad_id_});
+  set_special(id, &bos_id_, &bos_token_, "bos");
 }
 
 void Tokenizer::set_eos(int64_t id) {
-  require_in_vocab(id, vocab_size(), "eos");
-  eos_id_ = id;
-  eos_token_ = sp_->id_to_piece(static_cast<int>(id));
-  specials_ = special_literals(*sp_, {bos_id_, eos_id_, pad_id_});
+  set_special(id, &eos_id_, &eos_token_, "eos");
 }
 
 void Tokenizer::set_pad(int64_t id) {
-  require_in_vocab(id, vocab_size(), "pad");
-  pad_id_ = id;
-  specials_ = special_literals(*sp_, {bos_id_, eos_id_, pad_id_});
+  set_special(id, &pad_id_, nullptr, "pad");
 }
 
 }  // namespace flywheel

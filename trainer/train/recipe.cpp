@@ -223,7 +223,7 @@ void parse_data(Section s, DataSection* d) {
   if (d->train_file.empty()) s.fail("train_file", "the training data file");
   s.existing_path("eval_file", &d->eval_file);
   auto& o = d->options;
-  s.string("chat_template", &o.chat_template, {"chatml", "llama2", "tulu", "zephyr"});
+  s.string("chat_template", &o.chat_template, {"auto", "chatml", "llama2", "tulu", "zephyr"});
   s.integer("max_length", &o.max_length, 2);
   s.string("overlong", &o.overlong, {"drop", "truncate_prompt"});
   s.boolean("skip_invalid", &o.skip_invalid);
