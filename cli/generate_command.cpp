@@ -45,7 +45,8 @@ std::vector<int64_t> parse_ids(const std::string& text) {
 std::vector<int64_t> render_for_reply(const std::string& tmpl,
                                       const std::vector<ChatMessage>& messages,
                                       const Tokenizer& tokenizer) {
-  return render_chat(tmpl, messages, tokenizer, {/*add_bos=*/true, /*add_generation_prompt=*/true})
+  return render_chat(tmpl, messages, tokenizer,
+                     {/*add_bos=*/true, /*add_generation_prompt=*/true, kNoTraining})
       .ids;
 }
 

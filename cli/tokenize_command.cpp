@@ -54,7 +54,8 @@ std::string convert(const Tokenizer& tok, const std::string& path, const Line& l
     const auto it = row.find("text");
     if (it == row.end() || !it->is_string())
       throw UserError(where + ": key 'text': expected a string");
-    const auto ids = tok.encode(it->get<std::string>(), add_special && tok.bos_id() >= 0);
+    const auto& text = it->get_ref<const std::string&>();
+    const auto ids = add_special ? tok.encode_with_special_tokens(text) : tok.encode(text);
     ordered_json tokens = ordered_json::array();
     for (const int64_t id : ids)
       tokens.push_back(tok.id_to_piece(id));
@@ -72,7 +73,8 @@ int run_tokenize(const std::vector<std::string>& argv) {
       {"model", "DIR", "a model or tokenizer directory (tokenizer.json or tokenizer.model)"},
       {"in", "FILE", "JSONL input: {\"text\"} lines (with --decode: {\"ids\"} lines)"},
       {"out", "FILE", "JSONL output: each input line plus \"ids\" and \"tokens\" (or \"text\")"},
-      {"add-special-tokens", "true|false", "add the tokenizer's bos when encoding (default true)"},
+      {"add-special-tokens", "true|false",
+       "add the tokenizer's special tokens (its post-processor's, or bos) (default true)"},
       {"decode", "", "decode {\"ids\"} lines to \"text\" instead of encoding"},
       {"skip-special-tokens", "", "with --decode: leave special tokens out of the text"},
       {"threads", "N", "encoding threads (default: all cores)"},
@@ -116,8 +118,8 @@ int run_tokenize(const std::vector<std::string>& argv) {
         try {
           for (size_t i = w * per; i < std::min(batch.size(), (w + 1) * per); ++i)
             converted[i] = convert(tok, in_path, batch[i], decode, add_special, skip_special);
-        } catch (const UserError& e) {
-          errors[w] = e.what();
+        } catch (const std::exception& e) {
+          errors[w] = e.what();  // reported in file order below, whatever its kind
         }
       });
     }

@@ -6,6 +6,7 @@
 // files and the tokenizer configs, never from constants.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -133,11 +134,18 @@ TEST(ModelTokenizer, EncodingsEqualHuggingFacesAndSpansCoverTheText) {
     const Encoding e = tok.encode_with_spans(text);
     EXPECT_EQ(e.ids, want);
     ASSERT_EQ(e.spans.size(), e.ids.size());
-    // The spans tile the text in order; where normalization changed a chunk (NFC of
-    // decomposed characters) each of its tokens spans the whole chunk.
+    // The spans tile the text in order. Where normalization changed the text (NFC of
+    // decomposed characters) a token spans the run of characters normalized together, so
+    // neighbours may share input bytes; ASCII text, which normalization keeps, tiles exactly.
+    const bool ascii = std::all_of(text.begin(), text.end(),
+                                   [](char ch) { return static_cast<unsigned char>(ch) < 0x80; });
     size_t at = 0;
     for (const auto& [begin, end] : e.spans) {
-      EXPECT_LE(begin, at) << text;
+      if (ascii) {
+        EXPECT_EQ(begin, at) << text;
+      } else {
+        EXPECT_LE(begin, at) << text;
+      }
       EXPECT_LE(begin, end) << text;
       at = std::max(at, end);
     }
@@ -190,6 +198,37 @@ TEST(ModelTokenizer, StreamingDecodeOfSentencePieceByteFallback) {
     streamed += stream.finish();
     EXPECT_EQ(streamed, tok.decode(ids)) << c["text"];
   }
+}
+
+TEST(ModelTokenizer, SentencePieceStyleTokenizerJsonSpansAndStreams) {
+  const std::string dir = testing::fixtures_dir() + "/tokenizers";
+  FLYWHEEL_REQUIRE_PATH(dir + "/mistral_json_cases.jsonl");
+  const Tokenizer tok = Tokenizer::from_file(dir + "/mistral-v0.3-json/tokenizer.json");
+  EXPECT_EQ(tok.bos_token(), "<s>");  // the post-processor's prefix token
+  int cases = 0;
+  for (const auto& c : read_lines(dir + "/mistral_json_cases.jsonl")) {
+    if (c["add_special_tokens"] || c["tokenizer"] != "mistral-v0.3-json") continue;
+    const std::string text = c["text"];
+    const Encoding e = tok.encode_with_spans(text);
+    EXPECT_EQ(e.ids, c["ids"].get<std::vector<int64_t>>()) << text;
+    // Marks stand for spaces and byte pieces for bytes, so the spans tile the text (a
+    // prepended mark covers nothing; a literal U+2581 in the input is the one exception).
+    size_t at = 0;
+    for (const auto& [begin, end] : e.spans) {
+      EXPECT_LE(begin, at) << text;
+      at = std::max(at, end);
+    }
+    if (text.find("\xE2\x96\x81") == std::string::npos) {
+      EXPECT_EQ(at, text.size()) << text;
+    }
+    DecodeStream stream(tok, /*keep_special=*/true);
+    std::string streamed;
+    for (const int64_t id : e.ids)
+      streamed += stream.push(id);
+    EXPECT_EQ(streamed + stream.finish(), c["decoded"].get<std::string>()) << text;
+    ++cases;
+  }
+  EXPECT_GE(cases, 80);
 }
 
 // The context a chat case renders with, as apply_chat_template builds it.
@@ -278,6 +317,7 @@ TEST(ModelTokenizer, AssistantMasksFromPrefixRenderingTrainContentAndEndOfTurn) 
           content.rfind("</think>") == std::string::npos ? 0 : content.rfind("</think>") + 8);
       const std::string tail = answer.substr(answer.find_first_not_of("\n"));
       EXPECT_NE(runs[i].find(tail), std::string::npos) << runs[i];
+      ASSERT_GE(runs[i].size(), tok.eos_token().size()) << runs[i];
       EXPECT_EQ(runs[i].substr(runs[i].size() - tok.eos_token().size()), tok.eos_token());
       EXPECT_EQ(runs[i].find("<|start_header_id|>"), std::string::npos) << runs[i];
       EXPECT_EQ(runs[i].find("<|im_start|>"), std::string::npos) << runs[i];
@@ -365,7 +405,17 @@ TEST(ModelTokenizer, TemplateCommandShowsTheTrainedTokens) {
                              dir + "/conversation.json";
     const auto json_run =
         testing::run_command(std::string(FLYWHEEL_BINARY) + " " + args + " --json 2>/dev/null");
-    if (json_run.status == 2) continue;  // an earlier turn the template renders unstably
+    // A conversation the library cannot mask (Qwen3's earlier turns, see
+    // TurnsRenderedDifferentlyLaterCannotBeTrained) is a user error with the same message.
+    ChatRenderOptions options;
+    options.template_kwargs = case_kwargs(c);
+    try {
+      render_model_chat(c["messages"], shared_tokenizer(c["tokenizer"]), options);
+    } catch (const UserError& e) {
+      EXPECT_EQ(json_run.status, 2);
+      EXPECT_NE(json_run.output.find(e.what()), std::string::npos) << json_run.output;
+      continue;
+    }
     ASSERT_EQ(json_run.status, 0) << json_run.output;
     const auto out = ordered_json::parse(json_run.output);
     EXPECT_EQ(out["text"], c["rendered_text"]);

@@ -16,7 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Bumped whenever tokenization or the file layout changes, so old caches are not reused.
-constexpr const char* kCacheVersion = "1";
+constexpr const char* kCacheVersion = "2";  // 2: tokenizer.json backends, HF special tokens
 
 const char* kind_name(ExampleKind kind) {
   switch (kind) {

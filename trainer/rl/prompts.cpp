@@ -31,7 +31,7 @@ RlPrompt parse_row(const nlohmann::json& row, const Tokenizer& tokenizer,
     p.text = messages.back().content;
     p.chat = true;
     p.ids = render_chat(options.chat_template, messages, tokenizer,
-                        {options.add_bos, /*add_generation_prompt=*/true})
+                        {options.add_bos, /*add_generation_prompt=*/true, kNoTraining})
                 .ids;
   } else if (row.contains("prompt") && row["prompt"].is_string()) {
     p.text = row["prompt"].get<std::string>();

@@ -166,14 +166,14 @@ Segments render_model(const nlohmann::ordered_json& json_messages, const Tokeniz
   const auto& kwargs = options.template_kwargs;
   const std::string text =
       render_model_template(tok, json_messages, options.add_generation_prompt, kwargs);
+  if (options.first_trained >= json_messages.size()) return {{text, false}};  // a prompt only
   // The ranges are those of the rendering without the generation prompt, a prefix of this one.
   const std::string plain = options.add_generation_prompt
                                 ? render_model_template(tok, json_messages, false, kwargs)
                                 : text;
   if (plain.size() > text.size() || text.compare(0, plain.size(), plain) != 0) {
-    throw UserError(
-        "the model's chat template does not render the generation prompt after the "
-        "conversation");
+    throw UserError("the model's chat template does not render the generation prompt after the "
+                    "conversation");
   }
   Segments out;
   size_t at = 0;

@@ -44,11 +44,14 @@ struct RenderedChat {
 struct ChatRenderOptions {
   bool add_bos = false;                // prepend tokenizer.bos_id() (tulu/chatml/zephyr)
   bool add_generation_prompt = false;  // end with the assistant header, for generation
-  // Assistant messages before this index are context: rendered, never trained.
+  // Assistant messages before this index are context: rendered, never trained. A prompt that
+  // is only rendered (for generation) sets kNoTraining, which also skips the masks' work.
   size_t first_trained = 0;
   // Extra variables for the model's own template (tools, enable_thinking, ...).
   nlohmann::ordered_json template_kwargs = nlohmann::ordered_json::object();
 };
+
+inline constexpr size_t kNoTraining = static_cast<size_t>(-1);
 
 // The name that selects the model's own template.
 inline constexpr const char* kAutoChatTemplate = "auto";

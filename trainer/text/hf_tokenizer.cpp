@@ -4,16 +4,20 @@
 #include <pcre2.h>
 #include <unicode/normalizer2.h>
 #include <unicode/unistr.h>
+#include <unicode/utf8.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cctype>
 #include <fstream>
 #include <limits>
 #include <mutex>
+#include <queue>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
 #include "trainer/core/error.h"
+#include "trainer/text/hf_decoder.h"
 
 namespace flywheel {
 
@@ -140,7 +144,13 @@ class Regex {
     while (start <= text.size()) {
       const int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(),
                                  start, 0, data, nullptr);
-      if (rc < 0) break;
+      if (rc == PCRE2_ERROR_NOMATCH) break;
+      // A resource limit (JIT stack, match limit) must not pass for "no more matches".
+      if (rc < 0) {
+        pcre2_match_data_free(data);
+        throw UserError("tokenizer regex failed on a text (PCRE2 error " + std::to_string(rc) +
+                        ")");
+      }
       const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(data);
       size_t b = ov[0], e = ov[1];
       if (e == b) {  // an empty match: step over one character
@@ -163,10 +173,15 @@ class Regex {
 constexpr const char* kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
+// SentencePiece's word-boundary mark, which Metaspace writes for every space.
+constexpr const char* kMetaspace = "\xE2\x96\x81";
+
 struct PreTokenizer {
-  enum class Kind { kSplit, kByteLevel } kind;
+  enum class Kind { kSplit, kByteLevel, kMetaspace } kind;
   std::shared_ptr<Regex> regex;  // Split: the pattern; ByteLevel: GPT-2's when use_regex
-  bool add_prefix_space = false;
+  bool add_prefix_space = false;  // ByteLevel; Metaspace: prepend_scheme "always"
+  bool prepend_first = false;     // Metaspace: prepend_scheme "first"
+  bool split = false;             // Metaspace: a new piece at every mark
 };
 
 // A pre-tokenized piece: `text`'s first `phantom` bytes were inserted (ByteLevel's prefix
@@ -197,6 +212,11 @@ struct HfTokenizer::Impl {
   std::unordered_map<int64_t, size_t> added_by_id;
   std::vector<int64_t> prefix_ids, suffix_ids;  // TemplateProcessing's single sequence
   bool byte_level_decoder = false;
+  std::vector<HfDecodeStep> decoder;  // the other decoders, in order
+  bool byte_fallback = false;         // characters without a piece become <0xXX> pieces
+  int64_t byte_ids[256];              // the <0xXX> pieces (-1 where missing)
+  int64_t unk_id = -1;
+  bool fuse_unk = false;
   // Input bytes each vocabulary piece stands for (ByteLevel: one per character), for spans;
   // false when a Split runs after ByteLevel's byte mapping, which spans cannot follow.
   std::vector<uint32_t> token_bytes;
@@ -205,8 +225,12 @@ struct HfTokenizer::Impl {
   mutable std::mutex cache_mutex;
 
   std::string normalize(const std::string& text) const;
-  std::vector<Piece> pre_tokenize(const std::string& text) const;
+  // at_input_start: the text begins the input (Metaspace's prepend_scheme "first").
+  std::vector<Piece> pre_tokenize(const std::string& text, bool at_input_start) const;
   std::vector<int64_t> bpe(const std::string& word) const;
+  // (normalized offset, input offset) pairs where a chunk and its normalization line up.
+  std::vector<std::pair<size_t, size_t>> alignment(const std::string& chunk,
+                                                   const std::string& normalized) const;
   // Encodes text[begin, end) (no added tokens in it), appending ids and, when asked, spans.
   void encode_plain(const std::string& text, size_t begin, size_t end, Encoding* out,
                     bool with_spans) const;
@@ -259,9 +283,21 @@ void add_pre_tokenizer(const json& j, const std::string& where, HfTokenizer::Imp
     PreTokenizer p{PreTokenizer::Kind::kByteLevel, nullptr, j.value("add_prefix_space", false)};
     if (j.value("use_regex", true)) p.regex = std::make_shared<Regex>(kGpt2Pattern, where);
     t->pre_tokenizers.push_back(std::move(p));
+  } else if (type == "Metaspace") {
+    if (j.value("replacement", kMetaspace) != std::string(kMetaspace))
+      throw UserError(where + ": Metaspace pre-tokenizer: only the replacement U+2581");
+    const std::string scheme =
+        j.contains("prepend_scheme") ? j["prepend_scheme"].get<std::string>()
+                                     : (j.value("add_prefix_space", true) ? "always" : "never");
+    if (scheme != "always" && scheme != "first" && scheme != "never")
+      throw UserError(where + ": Metaspace prepend_scheme '" + scheme + "' is not supported");
+    PreTokenizer p{PreTokenizer::Kind::kMetaspace, nullptr, scheme == "always"};
+    p.prepend_first = scheme == "first";
+    p.split = j.value("split", true);
+    t->pre_tokenizers.push_back(std::move(p));
   } else {
     throw UserError(where + ": pre-tokenizer type '" + type +
-                    "' is not supported (Split, ByteLevel, Sequence)");
+                    "' is not supported (Split, ByteLevel, Metaspace, Sequence)");
   }
 }
 
@@ -308,15 +344,22 @@ HfTokenizer HfTokenizer::from_file(const std::string& path) {
     const auto& model = j.at("model");
     if (component(model) != "BPE")
       throw UserError(path + ": model type '" + component(model) + "' is not supported (BPE)");
-    if (model.value("byte_fallback", false))
-      throw UserError(path + ": BPE byte_fallback is not supported yet");
+    t->byte_fallback = model.value("byte_fallback", false);
+    t->fuse_unk = model.value("fuse_unk", false);
     for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
       if (model.contains(key) && model[key].is_string() && !model[key].get<std::string>().empty())
         throw UserError(path + ": BPE " + key + " is not supported");
     }
     t->ignore_merges = model.value("ignore_merges", false);
-    for (const auto& [token, id] : model.at("vocab").items()) {
+    // Ids index tables, so they must be small non-negative integers.
+    const auto checked_id = [&](const json& id, const std::string& key) {
       const auto i = id.get<int64_t>();
+      if (i < 0 || i >= (int64_t{1} << 24))
+        throw UserError(path + ": " + key + ": id " + std::to_string(i) + " is out of range");
+      return i;
+    };
+    for (const auto& [token, id] : model.at("vocab").items()) {
+      const auto i = checked_id(id, "model.vocab['" + token + "']");
       t->vocab[token] = i;
       if (static_cast<size_t>(i) >= t->id_to_token.size()) t->id_to_token.resize(i + 1);
       t->id_to_token[static_cast<size_t>(i)] = token;
@@ -340,7 +383,7 @@ HfTokenizer HfTokenizer::from_file(const std::string& path) {
       t->merges.emplace(pair_key(ia->second, ib->second), std::make_pair(rank++, iab->second));
     }
     for (const auto& a : j.value("added_tokens", json::array())) {
-      AddedToken token{a.at("id").get<int64_t>(), a.at("content").get<std::string>(),
+      AddedToken token{checked_id(a.at("id"), "added_tokens"), a.at("content").get<std::string>(),
                        a.value("special", false), a.value("lstrip", false),
                        a.value("rstrip", false)};
       if (a.value("single_word", false))
@@ -354,19 +397,33 @@ HfTokenizer HfTokenizer::from_file(const std::string& path) {
     add_pre_tokenizer(j.value("pre_tokenizer", json()), path, t.get());
     add_post_processor(j.value("post_processor", json()), path, t.get());
     const auto decoder = j.value("decoder", json());
-    if (!decoder.is_null()) {
-      if (component(decoder) != "ByteLevel")
-        throw UserError(path + ": decoder type '" + component(decoder) +
-                        "' is not supported (ByteLevel)");
+    if (component(decoder) == "ByteLevel") {
       t->byte_level_decoder = true;
+    } else if (!decoder.is_null()) {
+      t->decoder = parse_hf_decoder(decoder, path);
+    }
+    if (model.contains("unk_token") && model["unk_token"].is_string()) {
+      const auto unk = t->vocab.find(model["unk_token"].get<std::string>());
+      if (unk == t->vocab.end()) throw UserError(path + ": BPE unk_token is not in the vocabulary");
+      t->unk_id = unk->second;
     }
   } catch (const json::exception& e) {
     throw UserError(path + ": unexpected tokenizer.json layout: " + e.what());
   }
-  bool byte_level = false;
+  // Spans follow the pieces through one byte-mapping step (ByteLevel, or an unsplit
+  // Metaspace) at the end; a split after it would cut the mapped text, which they cannot follow.
+  bool byte_level = false, metaspace = false;
   for (const auto& p : t->pre_tokenizers) {
-    if (p.kind == PreTokenizer::Kind::kSplit && byte_level) t->spans_exact = false;
+    if (byte_level || metaspace || (p.kind == PreTokenizer::Kind::kMetaspace && p.split))
+      t->spans_exact = false;
     byte_level = byte_level || p.kind == PreTokenizer::Kind::kByteLevel;
+    metaspace = metaspace || p.kind == PreTokenizer::Kind::kMetaspace;
+  }
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof(name), "<0x%02X>", b);
+    const auto it = t->vocab.find(name);
+    t->byte_ids[b] = it == t->vocab.end() ? -1 : it->second;
   }
   t->token_bytes.resize(t->id_to_token.size());
   for (size_t id = 0; id < t->id_to_token.size(); ++id) {
@@ -376,9 +433,16 @@ HfTokenizer HfTokenizer::from_file(const std::string& path) {
       n = 0;
       for (const unsigned char c : piece)
         n += (c & 0xC0) != 0x80;
+    } else if (metaspace) {
+      // A mark stands for one space.
+      for (size_t at = piece.find(kMetaspace); at != std::string::npos;
+           at = piece.find(kMetaspace, at + 3))
+        n -= 2;
     }
     t->token_bytes[id] = n;
   }
+  for (const int64_t id : t->byte_ids)
+    if (id >= 0) t->token_bytes[static_cast<size_t>(id)] = 1;
   // Added tokens longest first (leftmost-longest matching prefers the longer of two tokens
   // starting at the same place), then indexed by id and by first byte.
   std::stable_sort(t->added.begin(), t->added.end(), [](const AddedToken& a, const AddedToken& b) {
@@ -405,11 +469,40 @@ std::string HfTokenizer::Impl::normalize(const std::string& text) const {
   return out;
 }
 
-std::vector<Piece> HfTokenizer::Impl::pre_tokenize(const std::string& text) const {
+std::vector<Piece> HfTokenizer::Impl::pre_tokenize(const std::string& text,
+                                                  bool at_input_start) const {
   std::vector<Piece> pieces = {Piece{text, 0, 0}};
   const auto& table = byte_table();
   for (const auto& p : pre_tokenizers) {
     std::vector<Piece> next;
+    if (p.kind == PreTokenizer::Kind::kMetaspace) {
+      for (auto& piece : pieces) {
+        std::string marked;
+        for (const char c : piece.text)
+          marked += c == ' ' ? std::string(kMetaspace) : std::string(1, c);
+        const bool prepend =
+            (p.add_prefix_space || (p.prepend_first && at_input_start && piece.begin == 0)) &&
+            marked.compare(0, 3, kMetaspace) != 0;
+        if (prepend) {
+          marked.insert(0, kMetaspace);
+          ++piece.phantom;
+        }
+        if (!p.split) {
+          next.push_back(Piece{std::move(marked), piece.begin, piece.phantom});
+          continue;
+        }
+        // Each mark begins a new piece (Hugging Face's MergedWithNext).
+        size_t from = 0;
+        for (size_t at = marked.find(kMetaspace, 1); at != std::string::npos;
+             at = marked.find(kMetaspace, at + 3)) {
+          next.push_back(Piece{marked.substr(from, at - from), piece.begin, 0});
+          from = at;
+        }
+        next.push_back(Piece{marked.substr(from), piece.begin, 0});
+      }
+      pieces = std::move(next);
+      continue;
+    }
     for (auto& piece : pieces) {
       if (p.kind == PreTokenizer::Kind::kByteLevel && p.add_prefix_space &&
           (piece.text.empty() || piece.text[0] != ' ')) {
@@ -461,30 +554,97 @@ std::vector<int64_t> HfTokenizer::Impl::bpe(const std::string& word) const {
   for (size_t i = 0; i < word.size();) {
     const size_t n = std::min(utf8_length(static_cast<unsigned char>(word[i])), word.size() - i);
     const auto it = vocab.find(word.substr(i, n));
-    if (it == vocab.end())
+    if (it != vocab.end()) {
+      symbols.push_back(it->second);
+    } else if (byte_fallback && std::all_of(word.begin() + static_cast<std::ptrdiff_t>(i),
+                                            word.begin() + static_cast<std::ptrdiff_t>(i + n),
+                                            [&](char c) { return byte_ids[uint8_t(c)] >= 0; })) {
+      for (size_t k = i; k < i + n; ++k)
+        symbols.push_back(byte_ids[static_cast<uint8_t>(word[k])]);
+    } else if (unk_id >= 0) {
+      if (!(fuse_unk && !symbols.empty() && symbols.back() == unk_id)) symbols.push_back(unk_id);
+    } else {
       throw UserError(source + ": the character '" + word.substr(i, n) + "' has no piece");
-    symbols.push_back(it->second);
+    }
     i += n;
   }
-  while (symbols.size() > 1) {
-    int32_t best_rank = std::numeric_limits<int32_t>::max();
-    size_t best = 0;
-    int64_t merged = -1;
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-      const auto it = merges.find(pair_key(symbols[i], symbols[i + 1]));
-      if (it != merges.end() && it->second.first < best_rank) {
-        best_rank = it->second.first;
-        best = i;
-        merged = it->second.second;
-      }
+  // The lowest-ranked adjacent pair is merged until none is left (ties: the leftmost), as
+  // Hugging Face's BPE does: a heap of candidate merges over a linked list of symbols, stale
+  // entries skipped, so a long word (a whole SentencePiece-style chunk) costs n log n.
+  struct Candidate {
+    int32_t rank;
+    size_t left, right;
+    int64_t left_id, right_id, merged;
+    bool operator>(const Candidate& o) const {
+      return rank != o.rank ? rank > o.rank : left > o.left;
     }
-    if (merged < 0) break;
-    symbols[best] = merged;
-    symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
+  const size_t none = symbols.size();
+  std::vector<size_t> prev(symbols.size()), next(symbols.size());
+  for (size_t i = 0; i < symbols.size(); ++i) {
+    prev[i] = i == 0 ? none : i - 1;
+    next[i] = i + 1;
   }
+  const auto consider = [&](size_t left) {
+    if (left == none || next[left] >= none) return;
+    const size_t right = next[left];
+    const auto it = merges.find(pair_key(symbols[left], symbols[right]));
+    if (it != merges.end())
+      heap.push({it->second.first, left, right, symbols[left], symbols[right], it->second.second});
+  };
+  for (size_t i = 0; i + 1 < symbols.size(); ++i)
+    consider(i);
+  std::vector<bool> alive(symbols.size(), true);
+  while (!heap.empty()) {
+    const Candidate c = heap.top();
+    heap.pop();
+    if (!alive[c.left] || !alive[c.right] || next[c.left] != c.right ||
+        symbols[c.left] != c.left_id || symbols[c.right] != c.right_id)
+      continue;
+    symbols[c.left] = c.merged;
+    alive[c.right] = false;
+    next[c.left] = next[c.right];
+    if (next[c.right] < none) prev[next[c.right]] = c.left;
+    consider(prev[c.left]);
+    consider(c.left);
+  }
+  std::vector<int64_t> merged_symbols;
+  for (size_t i = 0; i < symbols.size(); ++i)
+    if (alive[i]) merged_symbols.push_back(symbols[i]);
+  symbols = std::move(merged_symbols);
+  // Words of ordinary length only: a SentencePiece-style chunk is a whole line of text.
   const std::lock_guard<std::mutex> lock(cache_mutex);
-  if (cache.size() < (1u << 20)) cache.emplace(word, symbols);
+  if (cache.size() < (1u << 20) && word.size() <= 256) cache.emplace(word, symbols);
   return symbols;
+}
+
+std::vector<std::pair<size_t, size_t>> HfTokenizer::Impl::alignment(
+    const std::string& chunk, const std::string& normalized) const {
+  // Cut the input where every normalizer has a boundary (no character before it combines with
+  // one after it), normalize each part alone: the parts' results concatenate to the whole's.
+  std::vector<std::pair<size_t, size_t>> marks = {{0, 0}};
+  std::string joined;
+  size_t part_begin = 0;
+  const auto close = [&](size_t part_end) {
+    joined += normalize(chunk.substr(part_begin, part_end - part_begin));
+    marks.emplace_back(joined.size(), part_end);
+    part_begin = part_end;
+  };
+  const auto length = static_cast<int32_t>(chunk.size());
+  for (int32_t i = 0; i < length;) {
+    const int32_t start = i;
+    UChar32 c = 0;
+    U8_NEXT(chunk.data(), i, length, c);
+    const bool boundary = c >= 0 && std::all_of(normalizers.begin(), normalizers.end(),
+                                                 [&](const auto* n) {
+                                                   return n->hasBoundaryBefore(c) != 0;
+                                                 });
+    if (start > 0 && boundary) close(static_cast<size_t>(start));
+  }
+  close(chunk.size());
+  if (joined != normalized) return {{0, 0}, {normalized.size(), chunk.size()}};
+  return marks;
 }
 
 void HfTokenizer::Impl::encode_plain(const std::string& text, size_t begin, size_t end,
@@ -492,10 +652,23 @@ void HfTokenizer::Impl::encode_plain(const std::string& text, size_t begin, size
   if (begin == end) return;
   const std::string chunk = text.substr(begin, end - begin);
   const std::string normalized = normalize(chunk);
-  // Spans follow the input only where normalization left the text alone (NFC of NFC text, the
-  // usual case); otherwise every token of the chunk spans the whole chunk.
-  const bool exact = spans_exact && normalized == chunk;
-  for (const auto& piece : pre_tokenize(normalized)) {
+  // Offsets in the normalized chunk map to the input through the alignment's marks: exactly
+  // where normalization left the text alone (NFC of NFC text, the usual case), else to the
+  // enclosing run of characters normalized together (a decomposed é and its accent).
+  const bool identity = normalized == chunk;
+  std::vector<std::pair<size_t, size_t>> marks;
+  if (with_spans && !identity && spans_exact) marks = alignment(chunk, normalized);
+  const auto to_input = [&](size_t pos, bool is_end) -> size_t {
+    if (!spans_exact) return is_end ? chunk.size() : 0;
+    if (identity) return pos;
+    const auto by_normalized = [](const std::pair<size_t, size_t>& m, size_t p) {
+      return m.first < p;
+    };
+    auto it = std::lower_bound(marks.begin(), marks.end(), pos, by_normalized);
+    if (!is_end && (it == marks.end() || it->first > pos)) --it;
+    return it == marks.end() ? chunk.size() : it->second;
+  };
+  for (const auto& piece : pre_tokenize(normalized, begin == 0)) {
     if (piece.text.empty()) continue;
     const auto ids = bpe(piece.text);
     out->ids.insert(out->ids.end(), ids.begin(), ids.end());
@@ -503,12 +676,12 @@ void HfTokenizer::Impl::encode_plain(const std::string& text, size_t begin, size
     size_t at = 0;  // in the piece's bytes, phantom ones included
     for (const int64_t id : ids) {
       const size_t next = at + token_bytes[static_cast<size_t>(id)];
-      const auto real = [&](size_t pos) {
-        return begin + piece.begin + (pos > piece.phantom ? pos - piece.phantom : 0);
+      const auto normalized_at = [&](size_t pos) {
+        return piece.begin + (pos > piece.phantom ? pos - piece.phantom : 0);
       };
-      out->spans.push_back(exact
-                               ? std::make_pair(std::min(real(at), end), std::min(real(next), end))
-                               : std::make_pair(begin, end));
+      const size_t b = begin + to_input(normalized_at(at), false);
+      const size_t e = begin + to_input(normalized_at(next), true);
+      out->spans.emplace_back(std::min(b, end), std::min(std::max(b, e), end));
       at = next;
     }
   }
@@ -569,6 +742,22 @@ Encoding HfTokenizer::encode_with_spans(const std::string& text) const {
 
 std::string HfTokenizer::decode(const std::vector<int64_t>& ids, bool skip_special_tokens) const {
   const Impl& t = *impl_;
+  if (!t.byte_level_decoder) {
+    // Every token's string, added tokens included, through the decoder chain, as Hugging
+    // Face's decode does.
+    std::vector<std::string> tokens;
+    for (const int64_t id : ids) {
+      if (skip_special_tokens && is_special(id)) continue;
+      std::string token = id_to_token(id);
+      if (!token.empty()) tokens.push_back(std::move(token));
+    }
+    // Without a decoder Hugging Face joins the tokens with spaces.
+    const std::string separator = t.decoder.empty() ? " " : "";
+    std::string out;
+    for (const auto& piece : apply_hf_decoder(t.decoder, std::move(tokens)))
+      out += (out.empty() ? "" : separator) + piece;
+    return out;
+  }
   const auto& table = byte_table();
   std::string out, bytes;  // bytes: the current run of byte-level pieces
   const auto flush = [&] {
@@ -587,10 +776,6 @@ std::string HfTokenizer::decode(const std::vector<int64_t>& ids, bool skip_speci
         t.id_to_token[static_cast<size_t>(id)].empty())
       continue;  // not a token of this vocabulary: nothing to write
     const std::string& piece = t.id_to_token[static_cast<size_t>(id)];
-    if (!t.byte_level_decoder) {
-      bytes += piece;
-      continue;
-    }
     for (size_t i = 0; i < piece.size();) {
       const size_t n =
           std::min(utf8_length(static_cast<unsigned char>(piece[i])), piece.size() - i);

@@ -15,12 +15,16 @@ using nlohmann::ordered_json;
 
 // Templates are parsed once per process: data loading renders every example (several times,
 // for the masks) from many threads.
-std::shared_ptr<const jinja::Template> compiled(const std::string& source) {
+std::shared_ptr<const jinja::Template> compiled(const Tokenizer& tokenizer) {
   static std::mutex mutex;
-  static std::map<std::string, std::shared_ptr<const jinja::Template>> cache;
+  static std::map<std::pair<std::string, std::string>, std::shared_ptr<const jinja::Template>>
+      cache;
   const std::lock_guard<std::mutex> lock(mutex);
-  auto& slot = cache[source];
-  if (!slot) slot = std::make_shared<const jinja::Template>(source, "chat_template");
+  auto& slot = cache[{tokenizer.chat_template_source(), tokenizer.chat_template()}];
+  if (!slot) {
+    slot = std::make_shared<const jinja::Template>(tokenizer.chat_template(),
+                                                   tokenizer.chat_template_source());
+  }
   return slot;
 }
 
@@ -41,12 +45,19 @@ std::string render_model_template(const Tokenizer& tokenizer, const ordered_json
         "the model's tokenizer ships no chat_template (in tokenizer_config.json or "
         "chat_template.jinja); name a built-in template instead");
   }
-  ordered_json context = kwargs.is_object() ? kwargs : ordered_json::object();
+  // As transformers builds it: tools and documents null unless given, the special tokens the
+  // tokenizer has (a missing bos stays undefined), then the caller's keywords, which may
+  // override them, then the conversation.
+  ordered_json context = {{"tools", nullptr}, {"documents", nullptr}};
+  if (tokenizer.bos_id() >= 0) context["bos_token"] = tokenizer.bos_token();
+  if (tokenizer.eos_id() >= 0) context["eos_token"] = tokenizer.eos_token();
+  if (kwargs.is_object()) {
+    for (const auto& [key, value] : kwargs.items())
+      context[key] = value;
+  }
   context["messages"] = messages;
   context["add_generation_prompt"] = add_generation_prompt;
-  context["bos_token"] = tokenizer.bos_token();
-  context["eos_token"] = tokenizer.eos_token();
-  return compiled(tokenizer.chat_template())->render(context);
+  return compiled(tokenizer)->render(context);
 }
 
 std::vector<std::pair<size_t, size_t>> model_template_assistant_ranges(
@@ -55,6 +66,10 @@ std::vector<std::pair<size_t, size_t>> model_template_assistant_ranges(
   std::vector<std::pair<size_t, size_t>> ranges;
   for (size_t i = first_trained; i < messages.size(); ++i) {
     if (messages[i].value("role", "") != "assistant") continue;
+    if (i == 0) {
+      throw UserError("the conversation starts with an assistant message: there is no prompt "
+                      "to train it after");
+    }
     const std::string before = render_model_template(tokenizer, head(messages, i), true, kwargs);
     const std::string through =
         render_model_template(tokenizer, head(messages, i + 1), false, kwargs);

@@ -73,27 +73,22 @@ std::optional<std::string> config_token(const json& config, const std::string& k
   bad_key(path, key, "a string, an object with a string \"content\", or null", v);
 }
 
-// config.json / generation_config.json ids: an integer, or for eos a non-empty list.
-void config_id(const json& config, const std::string& key, bool allow_list, int64_t vocab_size,
-               const std::string& path) {
-  if (!config.contains(key) || config.at(key).is_null()) return;
-  const json& v = config.at(key);
-  const bool list_ok = allow_list && v.is_array() && !v.empty();
-  if (!v.is_number_integer() && !list_ok) {
-    bad_key(path, key, allow_list ? "an integer or a non-empty list of integers" : "an integer", v);
-  }
-  for (const json& id : list_ok ? v : json::array({v})) {
-    if (!id.is_number_integer()) bad_key(path, key, "a list of integers", v);
-    require_in_vocab(id.get<int64_t>(), vocab_size, path + ": key '" + key + "'");
-  }
-}
-
+// config.json / generation_config.json's eos_token_id: an id or a non-empty list of ids; none
+// when absent or null.
 std::vector<int64_t> config_ids(const json& config, const std::string& key, int64_t vocab_size,
                                 const std::string& path) {
-  config_id(config, key, true, vocab_size, path);
   if (!config.contains(key) || config.at(key).is_null()) return {};
   const json& v = config.at(key);
-  return v.is_array() ? v.get<std::vector<int64_t>>() : std::vector<int64_t>{v.get<int64_t>()};
+  if (!v.is_number_integer() && !(v.is_array() && !v.empty())) {
+    bad_key(path, key, "an integer or a non-empty list of integers", v);
+  }
+  std::vector<int64_t> ids;
+  for (const json& id : v.is_array() ? v : json::array({v})) {
+    if (!id.is_number_integer()) bad_key(path, key, "a list of integers", v);
+    require_in_vocab(id.get<int64_t>(), vocab_size, path + ": key '" + key + "'");
+    ids.push_back(id.get<int64_t>());
+  }
+  return ids;
 }
 
 // tokenizer_config.json's chat_template: a string, or named templates [{name, template}] of
@@ -146,7 +141,19 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
   if (!std::filesystem::exists(json_path) && !std::filesystem::exists(model_path)) {
     throw UserError(dir + ": no tokenizer (expected " + json_path + " or " + model_path + ")");
   }
-  Tokenizer tok = from_file(std::filesystem::exists(json_path) ? json_path : model_path);
+  // tokenizer.json first, as Hugging Face does; a tokenizer.json of a kind this build does not
+  // read (older SentencePiece-style files: Prepend / Replace normalizers) beside a
+  // tokenizer.model is the same tokenizer, so the model file serves.
+  std::optional<Tokenizer> loaded;
+  if (std::filesystem::exists(json_path)) {
+    try {
+      loaded.emplace(from_file(json_path));
+    } catch (const UserError&) {
+      if (!std::filesystem::exists(model_path)) throw;
+    }
+  }
+  if (!loaded) loaded.emplace(from_file(model_path));
+  Tokenizer tok = std::move(*loaded);
   const std::string tokenizer_config = dir + "/tokenizer_config.json";
   if (std::filesystem::exists(tokenizer_config)) {
     const json config = read_json(tokenizer_config);
@@ -164,6 +171,7 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
     const auto bos = piece_id("bos_token"), eos = piece_id("eos_token"),
                pad = piece_id("pad_token");
     tok.chat_template_ = config_chat_template(config, tokenizer_config);
+    tok.chat_template_source_ = tokenizer_config + ": key 'chat_template'";
     if (bos) tok.set_bos(*bos);
     if (eos) tok.set_eos(*eos);
     if (pad) tok.set_pad(*pad);
@@ -171,6 +179,9 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
   if (const std::string jinja = dir + "/chat_template.jinja"; std::filesystem::exists(jinja)) {
     std::ifstream in(jinja);
     tok.chat_template_.assign(std::istreambuf_iterator<char>(in), {});
+    if (!in.good() && !in.eof()) throw UserError(jinja + ": cannot read");
+    if (tok.chat_template_.empty()) throw UserError(jinja + ": the chat template is empty");
+    tok.chat_template_source_ = jinja;
   }
   // generation_config.json's eos ids win over config.json's, as in transformers' generate().
   for (const char* name : {"config.json", "generation_config.json"}) {
@@ -178,13 +189,16 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
     if (!std::filesystem::exists(path)) continue;
     const json config = read_json(path);
     const int64_t vocab = tok.vocab_size();
-    config_id(config, "bos_token_id", false, vocab, path);
-    config_id(config, "pad_token_id", false, vocab, path);
     if (auto eos = config_ids(config, "eos_token_id", vocab, path); !eos.empty()) {
       tok.generation_eos_ = std::move(eos);
     }
   }
   return tok;
+}
+
+std::vector<int64_t> Tokenizer::encode_with_special_tokens(const std::string& text) const {
+  if (hf_) return hf_->encode(text, /*add_special_tokens=*/true);
+  return encode(text, /*add_bos=*/bos_id_ >= 0);
 }
 
 std::vector<int64_t> Tokenizer::stop_ids() const {
@@ -255,7 +269,10 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool keep_special
   std::vector<int64_t> kept;
   kept.reserve(ids.size());
   for (int64_t id : ids) {
-    require_in_vocab(id, vocab_size(), "decode");
+    if (id < 0) throw UserError("decode: token id " + std::to_string(id) + " is negative");
+    // Ids past the tokenizer's vocabulary have no text (a model's embedding rows often
+    // outnumber its tokens, as Qwen's do): skipped, as Hugging Face's decode skips them.
+    if (id >= vocab_size()) continue;
     if (keep_special || !is_special(id)) kept.push_back(id);
   }
   if (hf_) return hf_->decode(kept, /*skip_special_tokens=*/false);

@@ -51,8 +51,11 @@ class Tokenizer {
   // Encodes text; adds bos first when add_bos. Special-token strings are split out.
   std::vector<int64_t> encode(const std::string& text, bool add_bos = false) const;
   Encoding encode_with_spans(const std::string& text) const;
+  // Hugging Face's add_special_tokens: tokenizer.json's post-processor tokens (before and
+  // after), SentencePiece's bos.
+  std::vector<int64_t> encode_with_special_tokens(const std::string& text) const;
   // Decodes ids to text; special tokens (bos/eos/pad/control, tokenizer.json's special added
-  // tokens) are skipped unless keep_special.
+  // tokens) are skipped unless keep_special, and so are ids past the vocabulary.
   std::string decode(const std::vector<int64_t>& ids, bool keep_special = false) const;
   std::string id_to_piece(int64_t id) const;
   // The id of a piece or added token, -1 when there is none.
@@ -72,6 +75,8 @@ class Tokenizer {
   std::vector<int64_t> stop_ids() const;
   // The model's own chat template, "" when it ships none.
   const std::string& chat_template() const { return chat_template_; }
+  // Where the chat template was read from, for its error messages.
+  const std::string& chat_template_source() const { return chat_template_source_; }
 
   void set_bos(int64_t id);
   void set_eos(int64_t id);
@@ -86,7 +91,7 @@ class Tokenizer {
   int64_t bos_id_ = -1, eos_id_ = -1, pad_id_ = -1;
   std::string bos_token_, eos_token_;
   std::vector<int64_t> generation_eos_;  // from generation_config.json / config.json
-  std::string chat_template_;
+  std::string chat_template_, chat_template_source_;
   std::vector<std::pair<std::string, int64_t>> specials_;  // literal -> id, longest first
 };
 
