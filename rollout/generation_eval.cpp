@@ -38,8 +38,9 @@ std::vector<GenerationEvalItem> load_generation_eval(const std::string& path,
     if (messages.back()["role"] != "assistant") {
       throw UserError(where + ": the last message must be the assistant's reference answer");
     }
-    items.push_back({render_chat(chat_template, prompt, tokenizer, {add_bos, true, kNoTraining}).ids,
-                     messages.back()["content"].get<std::string>()});
+    items.push_back(
+        {render_chat(chat_template, prompt, tokenizer, {add_bos, true, kNoTraining}).ids,
+         messages.back()["content"].get<std::string>()});
   }
   return items;
 }

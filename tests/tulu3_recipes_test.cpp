@@ -12,6 +12,7 @@
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/model/init.h"
 #include "trainer/model/llama.h"
+#include "trainer/text/chat_template.h"
 #include "trainer/text/tokenizer.h"
 
 namespace flywheel {
@@ -44,6 +45,13 @@ void write_llama3_model(const std::string& dir) {
   save_pretrained(dir, *model, config);
   for (const char* file : {"tokenizer.json", "tokenizer_config.json"})
     fs::create_symlink(llama3_dir() + "/" + file, dir + "/" + file);
+}
+
+nlohmann::ordered_json ordered_chat(const std::vector<ChatMessage>& chat) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& m : chat)
+    out.push_back({{"role", m.role}, {"content", m.content}});
+  return out;
 }
 
 std::string recipe(const std::string& name) {
@@ -90,13 +98,16 @@ TEST(Tulu3Recipes, RunFromALlama3ModelDirectory) {
   };
   const std::vector<Stage> stages = {
       {"sft", "sft", " training.epochs=1 data.packing=false"},
+      // The model's own template (Llama 3's), with masks from prefix rendering.
+      {"sft", "sft", " training.epochs=1 data.packing=false data.chat_template=auto"},
       {"dpo", "dpo", " training.epochs=1"},
       {"rlvr_gsm8k", "gsm8k", rl + " rl.value_model=" + model},
       {"rlvr_ifeval", "ifeval", rl + " rl.value_model=" + model},
       {"grpo_math", "math", rl + " rl.group_size=2"},
   };
-  for (const Stage& s : stages) {
-    const std::string out = dir + "/" + s.recipe;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const Stage& s = stages[i];
+    const std::string out = dir + "/" + std::to_string(i) + "-" + s.recipe;
     const auto run = testing::run_flywheel("train " + recipe(s.recipe) + " model.path=" + model +
                                            " data.train_file=" + dir + "/" + s.data +
                                            ".jsonl output_dir=" + out + cpu + s.extra);
@@ -105,7 +116,15 @@ TEST(Tulu3Recipes, RunFromALlama3ModelDirectory) {
     const Tokenizer saved = Tokenizer::from_dir(out + "/model");
     EXPECT_STREQ(saved.backend(), "tokenizer.json") << s.recipe;
     EXPECT_EQ(saved.vocab_size(), Tokenizer::from_dir(model).vocab_size());
-    EXPECT_EQ(saved.chat_template(), Tokenizer::from_dir(model).chat_template());
+    // A model trained on a built-in template records it in place of its own, so `auto`
+    // renders what it learned; trained on its own, it keeps it.
+    const bool own = s.extra.find("chat_template=auto") != std::string::npos;
+    EXPECT_EQ(saved.chat_template(), own ? Tokenizer::from_dir(model).chat_template() : "");
+    EXPECT_EQ(saved.trained_template(), own ? "" : "tulu");
+    const std::vector<ChatMessage> chat = {{"user", "Hi"}, {"assistant", "Hello."}};
+    EXPECT_EQ(render_chat("auto", chat, saved).text,
+              own ? render_model_chat(ordered_chat(chat), saved).text
+                  : render_chat("tulu", chat, saved).text);
   }
   fs::remove_all(dir);
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include <unistd.h>
@@ -132,14 +133,35 @@ void save_pretrained(const std::string& dir, const torch::nn::Module& module,
                     model_config_to_json(config).dump(2) + "\n");
 }
 
-void copy_tokenizer_files(const std::string& from, const std::string& to) {
-  for (const char* name :
-       {"tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-        "chat_template.jinja", "generation_config.json"}) {
-    const fs::path src = fs::path(from) / name;
-    if (fs::exists(src))
-      fs::copy_file(src, fs::path(to) / name, fs::copy_options::overwrite_existing);
+void copy_tokenizer_files(const std::string& from, const std::string& to,
+                          const std::string& trained_template) {
+  const fs::path config_path = fs::path(from) / "tokenizer_config.json";
+  nlohmann::json config = nlohmann::json::object();
+  if (fs::exists(config_path)) {
+    std::ifstream in(config_path);
+    config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!config.is_object()) throw UserError(config_path.string() + ": not a JSON object");
   }
+  const bool has_own = fs::exists(fs::path(from) / "chat_template.jinja") ||
+                       (config.contains("chat_template") && !config["chat_template"].is_null());
+  // The model keeps its own template only when it was trained on it; otherwise the template it
+  // was trained on is recorded instead, so `auto` on the result renders what it learned (and a
+  // Hugging Face user sees no template rather than a wrong one).
+  const bool keep_own = trained_template == "auto" && has_own;
+  for (const char* name : {"tokenizer.model", "tokenizer.json", "special_tokens_map.json",
+                           "chat_template.jinja", "generation_config.json"}) {
+    const fs::path src = fs::path(from) / name;
+    if (!fs::exists(src) || (!keep_own && std::string(name) == "chat_template.jinja")) continue;
+    fs::copy_file(src, fs::path(to) / name, fs::copy_options::overwrite_existing);
+  }
+  if (!keep_own) {
+    config.erase("chat_template");
+    // `auto` without an own template rendered the recorded built-in, else tulu.
+    if (trained_template != "auto" || !config.contains("flywheel_chat_template"))
+      config["flywheel_chat_template"] = trained_template == "auto" ? "tulu" : trained_template;
+  }
+  if (keep_own && !fs::exists(config_path)) return;
+  write_file_atomic((fs::path(to) / "tokenizer_config.json").string(), config.dump(2) + "\n");
 }
 
 LlamaForSequenceClassification load_reward_model(const std::string& dir, torch::Dtype dtype,

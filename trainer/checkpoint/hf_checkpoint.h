@@ -70,8 +70,12 @@ void save_pretrained(const std::string& dir, const torch::nn::Module& module,
 
 // Copies the tokenizer files a model directory needs to be used on its own (generation, the
 // next training stage) from directory `from` to `to`: those of them that exist, the chat
-// template and generation_config.json (the stop ids) included.
-void copy_tokenizer_files(const std::string& from, const std::string& to);
+// template and generation_config.json (the stop ids) included. trained_template is the
+// data.chat_template the model was trained with: unless it is the model's own ("auto" with a
+// template), the copy drops the own template and names the built-in in tokenizer_config.json
+// ("flywheel_chat_template"), which `auto` then renders.
+void copy_tokenizer_files(const std::string& from, const std::string& to,
+                          const std::string& trained_template);
 
 // Writes `text` to `path` atomically (temporary file + rename).
 void write_file_atomic(const std::string& path, const std::string& text);

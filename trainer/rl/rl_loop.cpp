@@ -174,7 +174,7 @@ class RlRun {
     Optimizer optimizer(*policy_, optimizer_options(recipe_), comm_);
     const SaveModelFn save_model = [&](const std::string& dir, const BeforeWrite& before) {
       save_pretrained(dir, *policy_, policy_->config(), kMaxShardBytes, before);
-      copy_tokenizer_files(recipe_.model.tokenizer, dir);
+      copy_tokenizer_files(recipe_.model.tokenizer, dir, recipe_.data.options.chat_template);
     };
     Checkpointer checkpointer(recipe_.output_dir + "/checkpoints", recipe_.checkpoint.keep_last,
                               comm_);
@@ -186,7 +186,7 @@ class RlRun {
       auto& critic = critic_->module();
       save_critic = [&](const std::string& dir, const BeforeWrite& before) {
         save_pretrained(dir, *critic, critic->config(), kMaxShardBytes, before);
-        copy_tokenizer_files(recipe_.model.tokenizer, dir);
+        copy_tokenizer_files(recipe_.model.tokenizer, dir, recipe_.data.options.chat_template);
       };
       checkpointer.add_model("value_model", *critic, save_critic);
       checkpointer.add_optimizer("value_optimizer", critic_->optimizer());

@@ -172,8 +172,9 @@ Segments render_model(const nlohmann::ordered_json& json_messages, const Tokeniz
                                 ? render_model_template(tok, json_messages, false, kwargs)
                                 : text;
   if (plain.size() > text.size() || text.compare(0, plain.size(), plain) != 0) {
-    throw UserError("the model's chat template does not render the generation prompt after the "
-                    "conversation");
+    throw UserError(
+        "the model's chat template does not render the generation prompt after the "
+        "conversation");
   }
   Segments out;
   size_t at = 0;
@@ -215,7 +216,10 @@ RenderedChat render_chat(const std::string& template_name, const std::vector<Cha
       json_messages.push_back({{"role", m.role}, {"content", m.content}});
     return render_model_chat(json_messages, tokenizer, options);
   }
-  const Template& t = find_template(template_name == kAutoChatTemplate ? "tulu" : template_name);
+  // `auto` without a template of the model's own: the built-in it was trained with, else tulu.
+  const std::string fallback =
+      tokenizer.trained_template().empty() ? "tulu" : tokenizer.trained_template();
+  const Template& t = find_template(template_name == kAutoChatTemplate ? fallback : template_name);
   Segments segments = t.render(messages, tokenizer, options.add_generation_prompt);
   // Assistant segments of context messages (the first ones, in order) are not trained.
   size_t context = 0;

@@ -5,7 +5,10 @@
 // decodes the ids since the last emission with the previous emission's ids in front, so
 // SentencePiece's "drop the leading space of the first piece" rule applies only where it
 // applies to the whole sequence: the concatenation of everything push() and finish() return
-// equals decode() of all the ids.
+// equals decode() of all the ids for every tokenizer whose decoding of a sequence extends the
+// decoding of its prefixes (both backends, as the tests check on every golden case); were a
+// later id to rewrite text already returned, finish() returns only what follows the part the
+// two decodings share.
 #pragma once
 
 #include <cstdint>

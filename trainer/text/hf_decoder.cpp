@@ -91,9 +91,8 @@ std::string strip(const std::string& t, const std::string& c, size_t start, size
   size_t begin = 0, end = t.size();
   for (size_t i = 0; i < start && t.compare(begin, c.size(), c) == 0; ++i)
     begin += c.size();
-  for (size_t i = 0; i < stop && end >= begin + c.size() &&
-                     t.compare(end - c.size(), c.size(), c) == 0;
-       ++i)
+  for (size_t i = 0;
+       i < stop && end >= begin + c.size() && t.compare(end - c.size(), c.size(), c) == 0; ++i)
     end -= c.size();
   return t.substr(begin, end - begin);
 }
@@ -114,20 +113,28 @@ std::vector<HfDecodeStep> parse_hf_decoder(const nlohmann::json& d, const std::s
   if (type == "Replace") {
     if (!d.at("pattern").contains("String"))
       throw UserError(where + ": Replace decoder: only a String pattern is supported");
-    s = {HfDecodeStep::Kind::kReplace, d["pattern"]["String"].get<std::string>(),
-         d.at("content").get<std::string>(), 0, 0, false};
+    s = {HfDecodeStep::Kind::kReplace,
+         d["pattern"]["String"].get<std::string>(),
+         d.at("content").get<std::string>(),
+         0,
+         0,
+         false};
   } else if (type == "ByteFallback") {
     s.kind = HfDecodeStep::Kind::kByteFallback;
   } else if (type == "Fuse") {
     s.kind = HfDecodeStep::Kind::kFuse;
   } else if (type == "Strip") {
-    s = {HfDecodeStep::Kind::kStrip, d.at("content").get<std::string>(), "",
-         d.at("start").get<size_t>(), d.at("stop").get<size_t>(), false};
+    s = {HfDecodeStep::Kind::kStrip,  d.at("content").get<std::string>(), "",
+         d.at("start").get<size_t>(), d.at("stop").get<size_t>(),         false};
   } else if (type == "Metaspace") {
-    const std::string scheme =
-        d.contains("prepend_scheme") ? d["prepend_scheme"].get<std::string>()
-                                     : (d.value("add_prefix_space", true) ? "always" : "never");
-    s = {HfDecodeStep::Kind::kMetaspace, d.value("replacement", "\xE2\x96\x81"), " ", 0, 0,
+    const std::string scheme = d.contains("prepend_scheme")
+                                   ? d["prepend_scheme"].get<std::string>()
+                                   : (d.value("add_prefix_space", true) ? "always" : "never");
+    s = {HfDecodeStep::Kind::kMetaspace,
+         d.value("replacement", "\xE2\x96\x81"),
+         " ",
+         0,
+         0,
          scheme != "never"};
   } else {
     throw UserError(where + ": decoder type '" + type +

@@ -7,13 +7,13 @@
 #include <unicode/utf8.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cctype>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <mutex>
-#include <queue>
 #include <nlohmann/json.hpp>
+#include <queue>
 #include <unordered_map>
 
 #include "trainer/core/error.h"
@@ -178,7 +178,7 @@ constexpr const char* kMetaspace = "\xE2\x96\x81";
 
 struct PreTokenizer {
   enum class Kind { kSplit, kByteLevel, kMetaspace } kind;
-  std::shared_ptr<Regex> regex;  // Split: the pattern; ByteLevel: GPT-2's when use_regex
+  std::shared_ptr<Regex> regex;   // Split: the pattern; ByteLevel: GPT-2's when use_regex
   bool add_prefix_space = false;  // ByteLevel; Metaspace: prepend_scheme "always"
   bool prepend_first = false;     // Metaspace: prepend_scheme "first"
   bool split = false;             // Metaspace: a new piece at every mark
@@ -286,9 +286,9 @@ void add_pre_tokenizer(const json& j, const std::string& where, HfTokenizer::Imp
   } else if (type == "Metaspace") {
     if (j.value("replacement", kMetaspace) != std::string(kMetaspace))
       throw UserError(where + ": Metaspace pre-tokenizer: only the replacement U+2581");
-    const std::string scheme =
-        j.contains("prepend_scheme") ? j["prepend_scheme"].get<std::string>()
-                                     : (j.value("add_prefix_space", true) ? "always" : "never");
+    const std::string scheme = j.contains("prepend_scheme")
+                                   ? j["prepend_scheme"].get<std::string>()
+                                   : (j.value("add_prefix_space", true) ? "always" : "never");
     if (scheme != "always" && scheme != "first" && scheme != "never")
       throw UserError(where + ": Metaspace prepend_scheme '" + scheme + "' is not supported");
     PreTokenizer p{PreTokenizer::Kind::kMetaspace, nullptr, scheme == "always"};
@@ -470,7 +470,7 @@ std::string HfTokenizer::Impl::normalize(const std::string& text) const {
 }
 
 std::vector<Piece> HfTokenizer::Impl::pre_tokenize(const std::string& text,
-                                                  bool at_input_start) const {
+                                                   bool at_input_start) const {
   std::vector<Piece> pieces = {Piece{text, 0, 0}};
   const auto& table = byte_table();
   for (const auto& p : pre_tokenizers) {
@@ -636,10 +636,9 @@ std::vector<std::pair<size_t, size_t>> HfTokenizer::Impl::alignment(
     const int32_t start = i;
     UChar32 c = 0;
     U8_NEXT(chunk.data(), i, length, c);
-    const bool boundary = c >= 0 && std::all_of(normalizers.begin(), normalizers.end(),
-                                                 [&](const auto* n) {
-                                                   return n->hasBoundaryBefore(c) != 0;
-                                                 });
+    const bool boundary =
+        c >= 0 && std::all_of(normalizers.begin(), normalizers.end(),
+                              [&](const auto* n) { return n->hasBoundaryBefore(c) != 0; });
     if (start > 0 && boundary) close(static_cast<size_t>(start));
   }
   close(chunk.size());

@@ -67,8 +67,9 @@ std::vector<std::pair<size_t, size_t>> model_template_assistant_ranges(
   for (size_t i = first_trained; i < messages.size(); ++i) {
     if (messages[i].value("role", "") != "assistant") continue;
     if (i == 0) {
-      throw UserError("the conversation starts with an assistant message: there is no prompt "
-                      "to train it after");
+      throw UserError(
+          "the conversation starts with an assistant message: there is no prompt "
+          "to train it after");
     }
     const std::string before = render_model_template(tokenizer, head(messages, i), true, kwargs);
     const std::string through =

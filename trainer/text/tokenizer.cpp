@@ -171,6 +171,12 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
     const auto bos = piece_id("bos_token"), eos = piece_id("eos_token"),
                pad = piece_id("pad_token");
     tok.chat_template_ = config_chat_template(config, tokenizer_config);
+    if (config.contains("flywheel_chat_template")) {
+      if (!config["flywheel_chat_template"].is_string())
+        bad_key(tokenizer_config, "flywheel_chat_template", "a template name",
+                config["flywheel_chat_template"]);
+      tok.trained_template_ = config["flywheel_chat_template"].get<std::string>();
+    }
     tok.chat_template_source_ = tokenizer_config + ": key 'chat_template'";
     if (bos) tok.set_bos(*bos);
     if (eos) tok.set_eos(*eos);

@@ -75,6 +75,9 @@ class Tokenizer {
   std::vector<int64_t> stop_ids() const;
   // The model's own chat template, "" when it ships none.
   const std::string& chat_template() const { return chat_template_; }
+  // The built-in template a Flywheel run trained this model with ("" if none recorded), which
+  // `auto` renders when the model has no template of its own.
+  const std::string& trained_template() const { return trained_template_; }
   // Where the chat template was read from, for its error messages.
   const std::string& chat_template_source() const { return chat_template_source_; }
 
@@ -91,7 +94,7 @@ class Tokenizer {
   int64_t bos_id_ = -1, eos_id_ = -1, pad_id_ = -1;
   std::string bos_token_, eos_token_;
   std::vector<int64_t> generation_eos_;  // from generation_config.json / config.json
-  std::string chat_template_, chat_template_source_;
+  std::string chat_template_, chat_template_source_, trained_template_;
   std::vector<std::pair<std::string, int64_t>> specials_;  // literal -> id, longest first
 };
 

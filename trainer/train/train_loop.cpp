@@ -177,7 +177,7 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
                       objective.parameter_shards());
   const SaveModelFn save_model = [&](const std::string& dir, const BeforeWrite& before) {
     objective.save_model(dir, before);
-    copy_tokenizer_files(recipe.model.tokenizer, dir);
+    copy_tokenizer_files(recipe.model.tokenizer, dir, recipe.data.options.chat_template);
   };
   Checkpointer checkpointer(recipe.output_dir + "/checkpoints", recipe.checkpoint.keep_last, comm);
   checkpointer.add_model("model", objective.model(), save_model, optimizer.parameter_shards());
