@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <set>
 
 #include "trainer/core/error.h"
 #include "trainer/model/device.h"
+#include "trainer/text/decode_stream.h"
 
 namespace flywheel {
 namespace {
@@ -62,6 +64,9 @@ struct Engine::Sequence {
   std::vector<int64_t> tokens;  // prompt, then what was generated
   uint64_t stream = 0;          // its sampling stream (rollout/sampler.h)
   Completion out;
+  // The generated text so far, token by token (with a tokenizer): stop strings are looked for
+  // in what each token adds, and out.text is this text when the sequence ends.
+  std::optional<DecodeStream> text;
 };
 
 // One generate() call.
@@ -159,7 +164,7 @@ std::vector<std::vector<Completion>> Engine::generate(const std::vector<Request>
     run.scheduler.add(static_cast<int64_t>(r.prompt.size()), r.n);
     run.unfinished.push_back(r.n);
     for (int64_t j = 0; j < r.n; ++j)
-      run.seqs.push_back({r.prompt, request_seed(r.seed, id, static_cast<uint64_t>(j)), {}});
+      run.seqs.push_back({r.prompt, request_seed(r.seed, id, static_cast<uint64_t>(j)), {}, {}});
   }
   const auto start = std::chrono::steady_clock::now();
   {
@@ -275,44 +280,34 @@ void Engine::take_token(Run& run, size_t k, const SampledToken& t) {
   } else if (made == r.max_new_tokens) {
     out.finish_reason = "length";
   }
-  const auto text_of = [&] {
-    return tokenizer_->decode({out.token_ids.begin(), out.token_ids.end() - (stop_token ? 1 : 0)});
+  const auto finish = [&] {
+    run.scheduler.finish(k);
+    if (--run.unfinished[run.scheduler.seq(k).request] == 0) ++run.progress.finished;
   };
-  bool cut = false;
-  if (!stop_token && !r.stop_strings.empty() && tail_has_stop(out.token_ids, r.stop_strings)) {
-    out.text = text_of();
-    const auto [at, stop] = find_stop(out.text, r.stop_strings);
-    if (stop != nullptr) {
-      out.finish_reason = "stop";
-      out.stop = *stop;
-      out.text.resize(at);
-      cut = true;
+  // The stop token itself is not text.
+  if (tokenizer_ != nullptr && !stop_token) {
+    if (!s.text) s.text.emplace(*tokenizer_);
+    const size_t before = out.text.size();
+    out.text += s.text->push(t.token);
+    if (!r.stop_strings.empty() && out.text.size() > before) {
+      // Earlier text held no stop string, so a new one ends in what this token added.
+      size_t longest = 0;
+      for (const auto& stop : r.stop_strings)
+        longest = std::max(longest, stop.size());
+      const size_t from = before >= longest ? before - longest + 1 : 0;
+      const auto [at, stop] = find_stop(out.text.substr(from), r.stop_strings);
+      if (stop != nullptr) {
+        out.finish_reason = "stop";
+        out.stop = *stop;
+        out.text.resize(from + at);
+        finish();
+        return;
+      }
     }
   }
   if (out.finish_reason.empty()) return;
-  if (tokenizer_ != nullptr && !cut) out.text = text_of();
-  run.scheduler.finish(k);
-  if (--run.unfinished[run.scheduler.seq(k).request] == 0) ++run.progress.finished;
-}
-
-bool Engine::tail_has_stop(const std::vector<int64_t>& ids,
-                           const std::vector<std::string>& stops) const {
-  // Only text ending in the newest token can hold a new match, so a window of the last tokens
-  // is decoded: wide enough for the longest stop string plus the few bytes that decoding from
-  // the middle may change at the window's start (a dropped leading space, a split UTF-8
-  // sequence). The caller looks a match up again in the whole text.
-  size_t longest = 0;
-  for (const auto& stop : stops)
-    longest = std::max(longest, stop.size());
-  auto window = std::min(ids.size(), longest + 4);
-  for (;;) {
-    const auto tail =
-        tokenizer_->decode({ids.end() - static_cast<std::ptrdiff_t>(window), ids.end()});
-    if (tail.size() >= longest + 4 || window == ids.size()) {
-      return find_stop(tail, stops).second != nullptr;
-    }
-    window = std::min(ids.size(), 2 * window);
-  }
+  if (s.text) out.text += s.text->finish();
+  finish();
 }
 
 }  // namespace flywheel

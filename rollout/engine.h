@@ -107,8 +107,6 @@ class Engine {
   bool step(Run& run);
   // Appends the token sampled for sequence k; finishes the sequence if it stops.
   void take_token(Run& run, size_t k, const SampledToken& t);
-  // Whether the text of the last few of `ids` holds one of `stops`.
-  bool tail_has_stop(const std::vector<int64_t>& ids, const std::vector<std::string>& stops) const;
 
   LlamaForCausalLM model_;
   EngineOptions options_;

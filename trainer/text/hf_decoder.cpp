@@ -26,45 +26,13 @@ int byte_token(const std::string& t) {
   return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
-bool valid_utf8(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      n = 1, cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2, cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    for (size_t k = 1; k <= n; ++k) {
-      if (i + k >= s.size()) return false;
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
-    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
-    i += n + 1;
-  }
-  return true;
-}
-
 std::vector<std::string> byte_fallback(const std::vector<std::string>& tokens) {
   std::vector<std::string> out;
   std::string bytes;
   size_t run = 0;
   const auto flush = [&] {
     if (run == 0) return;
-    if (valid_utf8(bytes)) {
+    if (lossy_utf8(bytes) == bytes) {
       out.push_back(bytes);
     } else {
       for (size_t i = 0; i < run; ++i)
@@ -98,6 +66,52 @@ std::string strip(const std::string& t, const std::string& c, size_t start, size
 }
 
 }  // namespace
+
+// Bytes as UTF-8 with each invalid sequence replaced by U+FFFD (Rust's from_utf8_lossy: one
+// replacement per maximal invalid prefix).
+std::string lossy_utf8(const std::string& bytes) {
+  std::string out;
+  size_t i = 0;
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  while (i < bytes.size()) {
+    const unsigned char c = b[i];
+    size_t need = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      need = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      need = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      need = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+      continue;
+    }
+    size_t j = 1;
+    for (; j <= need && i + j < bytes.size(); ++j) {
+      const unsigned char d = b[i + j];
+      const unsigned char l = j == 1 ? lo : 0x80, h = j == 1 ? hi : 0xBF;
+      if (d < l || d > h) break;
+    }
+    if (j == need + 1) {
+      out.append(bytes, i, need + 1);
+      i += need + 1;
+    } else {
+      out += "\xEF\xBF\xBD";
+      i += j;
+    }
+  }
+  return out;
+}
 
 std::vector<HfDecodeStep> parse_hf_decoder(const nlohmann::json& d, const std::string& where) {
   const std::string type = d.value("type", "?");

@@ -22,6 +22,10 @@ struct HfDecodeStep {
 // The steps of a decoder (a Sequence or one step); UserError naming an unsupported type.
 std::vector<HfDecodeStep> parse_hf_decoder(const nlohmann::json& decoder, const std::string& where);
 
+// Bytes as UTF-8 with each invalid sequence replaced by U+FFFD (Rust's from_utf8_lossy, which
+// Hugging Face's decoders use).
+std::string lossy_utf8(const std::string& bytes);
+
 std::vector<std::string> apply_hf_decoder(const std::vector<HfDecodeStep>& steps,
                                           std::vector<std::string> tokens);
 

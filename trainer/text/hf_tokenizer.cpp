@@ -70,52 +70,6 @@ size_t utf8_length(unsigned char lead) {
   return 1;
 }
 
-// Bytes as UTF-8 with each invalid sequence replaced by U+FFFD (Rust's from_utf8_lossy: one
-// replacement per maximal invalid prefix).
-std::string lossy_utf8(const std::string& bytes) {
-  std::string out;
-  size_t i = 0;
-  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
-  while (i < bytes.size()) {
-    const unsigned char c = b[i];
-    size_t need = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-      ++i;
-      continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      need = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      need = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      need = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-      continue;
-    }
-    size_t j = 1;
-    for (; j <= need && i + j < bytes.size(); ++j) {
-      const unsigned char d = b[i + j];
-      const unsigned char l = j == 1 ? lo : 0x80, h = j == 1 ? hi : 0xBF;
-      if (d < l || d > h) break;
-    }
-    if (j == need + 1) {
-      out.append(bytes, i, need + 1);
-      i += need + 1;
-    } else {
-      out += "\xEF\xBF\xBD";
-      i += j;
-    }
-  }
-  return out;
-}
-
 // A compiled PCRE2 pattern, JIT-compiled when the platform allows. Match data is per call.
 class Regex {
  public:

@@ -1,9 +1,6 @@
 #include "trainer/text/model_chat_template.h"
 
 #include <cctype>
-#include <map>
-#include <memory>
-#include <mutex>
 
 #include "trainer/core/error.h"
 #include "trainer/text/jinja/template.h"
@@ -12,21 +9,6 @@ namespace flywheel {
 namespace {
 
 using nlohmann::ordered_json;
-
-// Templates are parsed once per process: data loading renders every example (several times,
-// for the masks) from many threads.
-std::shared_ptr<const jinja::Template> compiled(const Tokenizer& tokenizer) {
-  static std::mutex mutex;
-  static std::map<std::pair<std::string, std::string>, std::shared_ptr<const jinja::Template>>
-      cache;
-  const std::lock_guard<std::mutex> lock(mutex);
-  auto& slot = cache[{tokenizer.chat_template_source(), tokenizer.chat_template()}];
-  if (!slot) {
-    slot = std::make_shared<const jinja::Template>(tokenizer.chat_template(),
-                                                   tokenizer.chat_template_source());
-  }
-  return slot;
-}
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
@@ -57,7 +39,7 @@ std::string render_model_template(const Tokenizer& tokenizer, const ordered_json
   }
   context["messages"] = messages;
   context["add_generation_prompt"] = add_generation_prompt;
-  return compiled(tokenizer)->render(context);
+  return tokenizer.compiled_chat_template()->render(context);
 }
 
 std::vector<std::pair<size_t, size_t>> model_template_assistant_ranges(

@@ -4,10 +4,12 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "trainer/core/error.h"
+#include "trainer/text/jinja/template.h"
 #include "trainer/text/sentencepiece_backend.h"
 
 namespace flywheel {
@@ -110,6 +112,11 @@ std::string config_chat_template(const json& config, const std::string& path) {
 
 }  // namespace
 
+struct Tokenizer::CompiledTemplate {
+  std::once_flag once;
+  std::shared_ptr<const jinja::Template> parsed;
+};
+
 Tokenizer::Tokenizer() = default;
 Tokenizer::~Tokenizer() = default;
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
@@ -189,6 +196,7 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
     if (tok.chat_template_.empty()) throw UserError(jinja + ": the chat template is empty");
     tok.chat_template_source_ = jinja;
   }
+  tok.compiled_ = std::make_shared<CompiledTemplate>();
   // generation_config.json's eos ids win over config.json's, as in transformers' generate().
   for (const char* name : {"config.json", "generation_config.json"}) {
     const std::string path = dir + "/" + name;
@@ -205,6 +213,15 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
 std::vector<int64_t> Tokenizer::encode_with_special_tokens(const std::string& text) const {
   if (hf_) return hf_->encode(text, /*add_special_tokens=*/true);
   return encode(text, /*add_bos=*/bos_id_ >= 0);
+}
+
+std::shared_ptr<const jinja::Template> Tokenizer::compiled_chat_template() const {
+  if (chat_template_.empty()) return nullptr;
+  std::call_once(compiled_->once, [&] {
+    compiled_->parsed =
+        std::make_shared<const jinja::Template>(chat_template_, chat_template_source_);
+  });
+  return compiled_->parsed;
 }
 
 std::vector<int64_t> Tokenizer::stop_ids() const {

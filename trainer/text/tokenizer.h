@@ -34,6 +34,9 @@
 namespace flywheel {
 
 class SentencePieceBackend;
+namespace jinja {
+class Template;
+}
 
 class Tokenizer {
  public:
@@ -80,6 +83,9 @@ class Tokenizer {
   const std::string& trained_template() const { return trained_template_; }
   // Where the chat template was read from, for its error messages.
   const std::string& chat_template_source() const { return chat_template_source_; }
+  // The chat template parsed, once, on first use (a UserError naming the template's file and
+  // line if it does not parse); null when the model ships none.
+  std::shared_ptr<const jinja::Template> compiled_chat_template() const;
 
   void set_bos(int64_t id);
   void set_eos(int64_t id);
@@ -95,6 +101,10 @@ class Tokenizer {
   std::string bos_token_, eos_token_;
   std::vector<int64_t> generation_eos_;  // from generation_config.json / config.json
   std::string chat_template_, chat_template_source_, trained_template_;
+  // Shared by moved-from copies; parsed under its once_flag when first rendered, so data
+  // loading threads render without a lock.
+  struct CompiledTemplate;
+  std::shared_ptr<CompiledTemplate> compiled_;
   std::vector<std::pair<std::string, int64_t>> specials_;  // literal -> id, longest first
 };
 
