@@ -64,8 +64,8 @@ struct Engine::Sequence {
   std::vector<int64_t> tokens;  // prompt, then what was generated
   uint64_t stream = 0;          // its sampling stream (rollout/sampler.h)
   Completion out;
-  // The generated text so far, token by token (with a tokenizer): stop strings are looked for
-  // in what each token adds, and out.text is this text when the sequence ends.
+  // The generated text so far, token by token, when the request has stop strings: they are
+  // looked for in what each token adds, and out.text is this text when the sequence ends.
   std::optional<DecodeStream> text;
 };
 
@@ -284,12 +284,13 @@ void Engine::take_token(Run& run, size_t k, const SampledToken& t) {
     run.scheduler.finish(k);
     if (--run.unfinished[run.scheduler.seq(k).request] == 0) ++run.progress.finished;
   };
-  // The stop token itself is not text.
-  if (tokenizer_ != nullptr && !stop_token) {
+  // With stop strings the text grows token by token (the stop token itself is not text) and
+  // only what each token adds is searched; without, it is decoded once when the sequence ends.
+  if (tokenizer_ != nullptr && !stop_token && !r.stop_strings.empty()) {
     if (!s.text) s.text.emplace(*tokenizer_);
     const size_t before = out.text.size();
     out.text += s.text->push(t.token);
-    if (!r.stop_strings.empty() && out.text.size() > before) {
+    if (out.text.size() > before) {
       // Earlier text held no stop string, so a new one ends in what this token added.
       size_t longest = 0;
       for (const auto& stop : r.stop_strings)
@@ -306,7 +307,12 @@ void Engine::take_token(Run& run, size_t k, const SampledToken& t) {
     }
   }
   if (out.finish_reason.empty()) return;
-  if (s.text) out.text += s.text->finish();
+  if (s.text) {
+    out.text += s.text->finish();
+  } else if (tokenizer_ != nullptr) {
+    out.text =
+        tokenizer_->decode({out.token_ids.begin(), out.token_ids.end() - (stop_token ? 1 : 0)});
+  }
   finish();
 }
 
