@@ -97,6 +97,8 @@ Engine::Engine(LlamaForCausalLM& model, const EngineOptions& options, const Toke
                       options.cuda_graphs && model->model->parameter_gather == nullptr;
   if (graphs || options.fixed_shape_decode) {
     decode_step_ = std::make_unique<DecodeStep>(model_, slots_, graphs);
+  } else if (options.fused_cpu_step && CpuDecodeStep::applies(model)) {
+    cpu_step_ = std::make_unique<CpuDecodeStep>(model_, slots_);
   }
 }
 
@@ -222,6 +224,8 @@ bool Engine::step(Run& run) {
   torch::Tensor hidden, all_logits;
   if (decode_step_ && spans.empty()) {
     all_logits = decode_step_->run(ids, positions);  // [B, V]
+  } else if (cpu_step_ && spans.empty()) {
+    all_logits = cpu_step_->run(ids, positions);  // [R, V]
   } else {
     hidden = slot_forward(model_, slots_, ids, positions, rows, keys, std::move(spans));
   }

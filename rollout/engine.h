@@ -8,7 +8,8 @@
 // once. A request's n samples share its prefill. Logits are computed only for the positions
 // that sample (a CUDA graph's fixed-shape step computes them for all its rows), and all the
 // rows of a step are sampled together (rollout/sampler.h). On a GPU, steps that only decode
-// replay CUDA graphs (rollout/decode_step.h).
+// replay CUDA graphs (rollout/decode_step.h); on a CPU with AVX-512, a float32 model's run as
+// one fused pass per thread (rollout/cpu_decode_step.h).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "rollout/cpu_decode_step.h"
 #include "rollout/decode_step.h"
 #include "rollout/kv_slots.h"
 #include "rollout/sampler.h"
@@ -59,6 +61,9 @@ struct EngineOptions {
   // Steps that only decode run at the graphs' fixed shapes on any device (eagerly on the
   // CPU): what a graph captures, for tests without a GPU.
   bool fixed_shape_decode = false;
+  // On a CPU with AVX-512, a float32 model's steps that only decode run as one fused pass
+  // per thread (rollout/cpu_decode_step.h); false keeps them on the composed path.
+  bool fused_cpu_step = true;
 };
 
 // Options whose KV memory holds exactly `max_num_seqs` sequences of `max_seq_len` tokens (prompt
@@ -113,6 +118,7 @@ class Engine {
   const Tokenizer* tokenizer_;
   KVSlots slots_;
   std::unique_ptr<DecodeStep> decode_step_;  // null: decode steps run like any other
+  std::unique_ptr<CpuDecodeStep> cpu_step_;  // null: as decode_step_
   EngineStats stats_;
 };
 

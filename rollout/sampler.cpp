@@ -1,8 +1,10 @@
 #include "rollout/sampler.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "rollout/simd.h"
 #include "trainer/core/error.h"
 
 namespace flywheel {
@@ -17,6 +19,98 @@ uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
+
+// Rows whose parameters only set a temperature (or ask for greedy) are sampled by
+// sample_rows_cpu on float32 CPU logits.
+bool temperature_only(const SamplingParams& p, int64_t vocab) {
+  return (p.top_k <= 0 || p.top_k >= vocab) && p.top_p >= 1.0 && p.min_p <= 0.0;
+}
+
+FLYWHEEL_SIMD_BEGIN
+using namespace simd;
+
+// out[0, n) = log_softmax(x[0, n)) in float32, as ATen's: (x - max) - log(sum(exp(x - max))).
+// x has room for n rounded up to 16 (what lies past n is read, not used).
+void log_softmax_row(const float* x, int64_t n, float* out) {
+  const float lowest = -std::numeric_limits<float>::infinity();
+  const v16 lane = lane_numbers();
+  v16 top = splat(lowest);
+  for (int64_t t = 0; t < n; t += kLanes) {
+    v16 v = lane < static_cast<float>(n - t) ? load(x + t) : splat(lowest);
+    top = v > top ? v : top;
+  }
+  const float m = lanes_max(top);
+  v16 sum{};
+  for (int64_t t = 0; t < n; t += kLanes) {
+    const v16 e = exp16(load(x + t) - m);
+    sum += lane < static_cast<float>(n - t) ? e : v16{};
+  }
+  const float log_sum = std::log(lanes_sum(sum));
+  for (int64_t t = 0; t < n; ++t)
+    out[t] = (x[t] - m) - log_sum;
+}
+
+// sample_rows for the rows of float32 CPU logits that pass temperature_only(), into `out`: each
+// row's stages in one pass over it, with no LibTorch call; the same arithmetic as the staged
+// path (to the float32 rounding of exp: a draw within an ulp of a boundary of the cumulative
+// distribution may pick the neighbouring token). Which path a row takes depends on its own
+// parameters only, so a row draws the same alone and in any batch.
+void sample_plain_rows_cpu(const torch::Tensor& logits, const std::vector<RowSampling>& rows,
+                           std::vector<SampledToken>& out) {
+  const auto x = logits.contiguous();
+  const int64_t R = x.size(0), V = x.size(1);
+  // Rows padded to whole vectors, so that loads past V stay inside the buffer.
+  const int64_t stride = (V + kLanes - 1) / kLanes * kLanes;
+  std::vector<float> model(static_cast<size_t>(stride)), scores(model.size()), lp(model.size());
+  std::vector<float> cdf(static_cast<size_t>(V));
+  for (int64_t r = 0; r < R; ++r) {
+    const auto& row = rows[static_cast<size_t>(r)];
+    if (!temperature_only(*row.params, V)) continue;
+    std::copy_n(x.data_ptr<float>() + r * V, V, scores.data());
+    log_softmax_row(scores.data(), V, model.data());
+    std::copy_n(model.data(), V, scores.data());
+    if (row.banned != nullptr) {
+      for (auto id : *row.banned)
+        scores[static_cast<size_t>(id)] = kNegInf;
+    }
+    int64_t token = 0;
+    double logprob = 0;  // greedy: a point mass
+    if (row.params->greedy()) {
+      token = std::max_element(scores.begin(), scores.begin() + V) - scores.begin();
+    } else {
+      if (row.params->temperature != 1.0) {
+        const auto t = static_cast<float>(row.params->temperature);
+        for (int64_t i = 0; i < V; ++i)
+          scores[static_cast<size_t>(i)] /= t;
+      }
+      log_softmax_row(scores.data(), V, lp.data());
+      // The cumulative distribution summed in double, as ATen's CPU scan does, and the token
+      // where u x total falls (rollout/sampler.h, inverse_cdf).
+      double running = 0;
+      for (int64_t i = 0; i < V; i += kLanes) {
+        const v16 p = exp16(load(lp.data() + i));
+        for (int64_t j = i; j < std::min(V, i + kLanes); ++j) {
+          // exp16 clamps at e^-87.3; a masked token has exactly no mass.
+          running += lp[static_cast<size_t>(j)] == kNegInf ? 0.0 : p[j - i];
+          cdf[static_cast<size_t>(j)] = static_cast<float>(running);
+        }
+      }
+      const float total = cdf.back();
+      const float threshold =
+          std::min(static_cast<float>(stream_uniform(row.stream, row.draw) * total),
+                   std::nextafter(total, 0.0f));
+      token = std::min<int64_t>(std::upper_bound(cdf.begin(), cdf.end(), threshold) - cdf.begin(),
+                                V - 1);
+      logprob = lp[static_cast<size_t>(token)];
+    }
+    const double model_logprob = model[static_cast<size_t>(token)];
+    TORCH_CHECK(std::isfinite(model_logprob), "sample_rows: the logits of row ", r,
+                " are not finite (NaN or inf): the model's output is broken");
+    out[static_cast<size_t>(r)] = {token, logprob, model_logprob};
+  }
+}
+
+FLYWHEEL_SIMD_END
 
 }  // namespace
 
@@ -102,6 +196,28 @@ std::vector<SampledToken> sample_rows(const torch::Tensor& logits,
                                       const std::vector<RowSampling>& rows) {
   TORCH_CHECK(logits.dim() == 2 && logits.size(0) == static_cast<int64_t>(rows.size()),
               "sample_rows: logits [R, V] for ", rows.size(), " rows, got ", logits.sizes());
+  if (!logits.device().is_cpu() || logits.scalar_type() != torch::kFloat32 || !simd::available()) {
+    return sample_rows_staged(logits, rows);
+  }
+  std::vector<SampledToken> out(rows.size());
+  sample_plain_rows_cpu(logits, rows, out);
+  std::vector<int64_t> staged;
+  std::vector<RowSampling> staged_rows;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (temperature_only(*rows[r].params, logits.size(1))) continue;
+    staged.push_back(static_cast<int64_t>(r));
+    staged_rows.push_back(rows[r]);
+  }
+  if (staged.empty()) return out;
+  const auto picked =
+      sample_rows_staged(logits.index_select(0, torch::tensor(staged)), staged_rows);
+  for (size_t i = 0; i < staged.size(); ++i)
+    out[static_cast<size_t>(staged[i])] = picked[i];
+  return out;
+}
+
+std::vector<SampledToken> sample_rows_staged(const torch::Tensor& logits,
+                                             const std::vector<RowSampling>& rows) {
   const auto device = logits.device();
   const auto ints = torch::TensorOptions().dtype(torch::kInt64);
   const auto model = logits.to(torch::kFloat32).log_softmax(-1);  // [R, V]

@@ -74,8 +74,15 @@ struct SampledToken {
 };
 
 // Draws row r's next token from logits [R, V] (any dtype, on any device): rows with equal
-// parameters go through the stages together; one host transfer at the end.
+// parameters go through the stages together; one host transfer at the end. On a CPU with
+// AVX-512, float32 rows that set only a temperature (or greedy) skip the tensor stages: each is
+// sampled in one pass over its row (the same arithmetic, exp to within float32 rounding), which
+// at decoding's small shapes costs a fraction of the stages' calls. The path is chosen per row,
+// by its own parameters, so rows still draw the same alone and together.
 std::vector<SampledToken> sample_rows(const torch::Tensor& logits,
                                       const std::vector<RowSampling>& rows);
+// sample_rows with every row through the tensor stages (what other devices and dtypes take).
+std::vector<SampledToken> sample_rows_staged(const torch::Tensor& logits,
+                                             const std::vector<RowSampling>& rows);
 
 }  // namespace flywheel

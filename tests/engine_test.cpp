@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 #include <set>
 
 #include "losses/logprobs.h"
+#include "rollout/cpu_decode_step.h"
 #include "rollout/engine.h"
 #include "tests/fixtures.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
@@ -154,6 +156,100 @@ TEST(Engine, SlidingWindowMatchesFullRecomputation) {
   init_weights(*model, 0.3, 7);  // large weights: attention far from uniform
   expect_greedy_matches_recompute(model);
   expect_greedy_matches_recompute(model, /*fixed_shape=*/true);
+}
+
+// The fused CPU decode step (rollout/cpu_decode_step.h) against the composed forward over the
+// same KV slots: rows at very different positions (and a filler), for head sizes of each of
+// its kernels (8, and multiples of 16), grouped-query attention, biases and a sliding window.
+// The logits and the keys and values written agree to float32 rounding.
+TEST(Engine, FusedCpuDecodeStepMatchesTheComposedForward) {
+  struct Variant {
+    int64_t head_dim, heads, kv_heads;
+    bool biases;
+    std::optional<int64_t> window;
+  };
+  for (const auto& v :
+       {Variant{8, 4, 2, false, {}}, Variant{16, 4, 1, true, 9}, Variant{64, 2, 2, false, {}}}) {
+    ModelConfig config;
+    config.vocab_size = 131;
+    config.hidden_size = 48;
+    config.intermediate_size = 72;
+    config.num_hidden_layers = 2;
+    config.num_attention_heads = v.heads;
+    config.num_key_value_heads = v.kv_heads;
+    config.head_dim = v.head_dim;
+    config.max_position_embeddings = 96;
+    config.qkv_bias = config.o_bias = config.mlp_bias = v.biases;
+    config.sliding_window = v.window;
+    LlamaForCausalLM model(config);
+    init_weights(*model, 0.3, 11);
+    if (!CpuDecodeStep::applies(model)) GTEST_SKIP() << "this CPU has no AVX-512";
+    const c10::InferenceMode inference;
+    const std::vector<int64_t> lengths = {1, 17, 40, 5, 70};
+    const auto prompts = prompts_of(lengths, config.vocab_size);
+    const auto rows = static_cast<int64_t>(lengths.size()) + 1;  // the last slot a filler
+    std::vector<KVSlots> slots;
+    for (int copy = 0; copy < 2; ++copy) {
+      slots.emplace_back(config, rows, 96, torch::TensorOptions().dtype(torch::kFloat32));
+      for (int64_t r = 0; r < rows - 1; ++r) {
+        const auto& p = prompts[static_cast<size_t>(r)];
+        std::vector<int64_t> positions(p.size());
+        std::iota(positions.begin(), positions.end(), 0);
+        slot_forward(model, slots.back(), p, positions, 0, 1,
+                     {{r, 0, static_cast<int64_t>(p.size()), 0}});
+      }
+    }
+    std::vector<int64_t> ids, positions;
+    for (int64_t r = 0; r < rows - 1; ++r) {
+      ids.push_back(3 + r);
+      positions.push_back(lengths[static_cast<size_t>(r)]);
+    }
+    ids.push_back(0);
+    positions.push_back(95);  // a filler, at L - 1
+    const auto composed =
+        model->logits(slot_forward(model, slots[0], ids, positions, rows, 71, {}));
+    CpuDecodeStep step(model, slots[1]);
+    const auto fused = step.run(ids, positions);
+    const auto real = torch::indexing::Slice(0, rows - 1);
+    const double diff = (fused.index({real}) - composed.index({real})).abs().max().item<double>();
+    std::printf("head_dim %lld: fused vs composed logits max |diff| %.3g (logits up to %.3g)\n",
+                static_cast<long long>(v.head_dim), diff, composed.abs().max().item<double>());
+    EXPECT_LT(diff, 1e-4) << "head_dim " << v.head_dim;
+    // Both float32 paths against the same model in float64: neither rounds more than the other.
+    {
+      LlamaForCausalLM m64(config);
+      init_weights(*m64, 0.3, 11);
+      m64->to(torch::kFloat64);
+      KVSlots s64(config, rows, 96, torch::TensorOptions().dtype(torch::kFloat64));
+      for (int64_t r = 0; r < rows - 1; ++r) {
+        const auto& p = prompts[static_cast<size_t>(r)];
+        std::vector<int64_t> pos(p.size());
+        std::iota(pos.begin(), pos.end(), 0);
+        slot_forward(m64, s64, p, pos, 0, 1, {{r, 0, static_cast<int64_t>(p.size()), 0}});
+      }
+      const auto exact =
+          m64->logits(slot_forward(m64, s64, ids, positions, rows, 71, {})).index({real});
+      const double fused_error =
+          (fused.index({real}).to(torch::kFloat64) - exact).abs().max().item<double>();
+      const double composed_error =
+          (composed.index({real}).to(torch::kFloat64) - exact).abs().max().item<double>();
+      std::printf("  vs float64: fused %.3g, composed %.3g\n", fused_error, composed_error);
+      EXPECT_LT(fused_error, 2 * composed_error + 1e-6) << "head_dim " << v.head_dim;
+    }
+    for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
+      const auto written = torch::indexing::Slice(0, rows - 1);
+      EXPECT_LT((slots[0].keys(l).index({written}) - slots[1].keys(l).index({written}))
+                    .abs()
+                    .max()
+                    .item<double>(),
+                1e-5);
+      EXPECT_LT((slots[0].values(l).index({written}) - slots[1].values(l).index({written}))
+                    .abs()
+                    .max()
+                    .item<double>(),
+                1e-5);
+    }
+  }
 }
 
 // At temperature 1 with no other stage the two log-prob kinds coincide, and both equal the

@@ -44,8 +44,11 @@ testing::RunResult run_flywheel(const std::string& args) {
 }
 
 // The engine's per-token log-probs of its samples (the model's distribution at temperature 1)
-// against the trainer's forward of the same sequences in training mode: equal within 1e-5, so
-// the PPO/GRPO ratio exp(new - old) is 1 at the first minibatch.
+// against the trainer's forward of the same sequences in training mode: equal to float32
+// rounding, so the PPO/GRPO ratio exp(new - old) is 1 at the first minibatch. The engine's
+// fused CPU step (rollout/cpu_decode_step.h) rounds independently of the training path's ATen
+// calls: 1.6e-5 apart here, while either is ~1e-5 from a float64 forward
+// (Engine.FusedCpuDecodeStepMatchesTheComposedForward prints both); hence 3e-5.
 TEST(Rl, EngineLogprobsAreTheTrainersSoTheFirstRatioIsOne) {
   FLYWHEEL_REQUIRE_PATH(stories());
   auto model = load_causal_lm(stories());
@@ -83,10 +86,11 @@ TEST(Rl, EngineLogprobsAreTheTrainersSoTheFirstRatioIsOne) {
   model->train();
   const auto logps = label_logps(model, mb.batch, 0).token_logps;  // with autograd, as training
   const auto diff = ((logps.detach().to(torch::kFloat32) - mb.old_logps) * mb.mask).abs();
-  EXPECT_LT(diff.max().item<double>(), 1e-5);
+  std::printf("engine vs trainer log-probs: max |diff| %.3g\n", diff.max().item<double>());
+  EXPECT_LT(diff.max().item<double>(), 3e-5);
   EXPECT_EQ(mb.mask.sum().item<double>(), static_cast<double>(mb.response_tokens));
   const auto ratio = (logps.detach().to(torch::kFloat32) - mb.old_logps).exp();
-  EXPECT_LT(((ratio - 1) * mb.mask).abs().max().item<double>(), 1e-5);
+  EXPECT_LT(((ratio - 1) * mb.mask).abs().max().item<double>(), 3e-5);
 }
 
 // PPO's per-token rewards and GAE against the definitions written out here: r_t = -β·k1_t,
@@ -211,15 +215,16 @@ TEST(Rl, GrpoTeachesStories260KAConstraint) {
 
 // PPO on the real model, its critic started from the policy with a fresh head: the held-out
 // greedy pass rate of "mention a dog" rises from 0, and the critic learns to predict returns.
-// Measured (6 iterations of 16 prompts x 8, seeds 1-5): held-out 0 -> 1.0 for every seed;
-// sampled pass rate first -> last iteration 0.07 -> 0.94, 0.03 -> 0.98, 0.008 -> 0.85 (seed 3,
-// the slowest), 0.03 -> 0.98, 0.016 -> 0.93; explained variance at the last iteration 0.42 to
-// 0.63. The thresholds sit below the slowest seed.
+// Measured (8 iterations of 16 prompts x 8, seeds 1-5, with the fused CPU decode step): held-out
+// 0 -> 1.0 for every seed; sampled pass rate first -> last iteration 0.07 -> 0.98, 0.03 -> 1.0,
+// 0.008 -> 0.88 (seed 3, the slowest), 0.03 -> 1.0, 0.016 -> 0.97; explained variance at the
+// last iteration 0.43 (seed 3) to 0.80. Seed 3's critic catches up late (0.07 after 6
+// iterations, 0.43 after 8), hence 8. The thresholds sit below the slowest seed.
 TEST(Rl, PpoTeachesStories260KAConstraint) {
   FLYWHEEL_REQUIRE_PATH(stories());
   const auto dir = testing::make_temp_dir("ppo");
   const auto run = run_flywheel("train " + constraint_recipe() +
-                                " trainer=ppo rl.iterations=6 seed=3 model.path=" + stories() +
+                                " trainer=ppo rl.iterations=8 seed=3 model.path=" + stories() +
                                 " output_dir=" + dir +
                                 "/run logging.eval_every_steps=0 checkpoint.every_steps=0");
   ASSERT_EQ(run.status, 0) << run.output;

@@ -2,6 +2,7 @@
 // seeded sampling: reproducible, distributed as the stages say, one stream per request.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -211,6 +212,36 @@ TEST(Sampler, EveryRequestAndSampleGetsItsOwnSeed) {
         seeds.insert(request_seed(seed, request, sample));
   EXPECT_EQ(seeds.size(), 2u * 50 * 8);
   EXPECT_EQ(request_seed(5, 3, 2), request_seed(5, 3, 2));
+}
+
+// The one-pass CPU path (rows with only a temperature, greedy, bans) draws what the tensor
+// stages draw, with log-probs equal to float32 rounding; vocabularies that are and are not a
+// whole number of vectors.
+TEST(Sampler, CpuRowsDrawWhatTheStagesDraw) {
+  SamplingParams plain, hot, cold, greedy;
+  hot.temperature = 1.7;
+  cold.temperature = 0.3;
+  greedy.temperature = 0;
+  const std::vector<int64_t> banned = {0, 5, 9};
+  const std::vector<const SamplingParams*> kinds = {&plain, &hot, &cold, &greedy};
+  for (const int64_t vocab : {11, 512, 1003}) {
+    const auto logits =
+        3 * torch::randn({40, vocab}, at::make_generator<at::CPUGeneratorImpl>(vocab));
+    std::vector<RowSampling> rows;
+    for (uint64_t r = 0; r < 40; ++r)
+      rows.push_back({kinds[r % 4], request_seed(1, r, 0), r, r % 3 == 0 ? &banned : nullptr});
+    const auto fast = sample_rows(logits, rows);
+    const auto staged = sample_rows_staged(logits, rows);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      EXPECT_EQ(fast[r].token, staged[r].token) << "vocab " << vocab << " row " << r;
+      EXPECT_NEAR(fast[r].logprob, staged[r].logprob, 1e-5) << "vocab " << vocab << " row " << r;
+      EXPECT_NEAR(fast[r].model_logprob, staged[r].model_logprob, 1e-5)
+          << "vocab " << vocab << " row " << r;
+      if (rows[r].banned != nullptr) {
+        EXPECT_EQ(std::count(banned.begin(), banned.end(), fast[r].token), 0) << "row " << r;
+      }
+    }
+  }
 }
 
 TEST(Sampler, OutOfRangeParametersAreUserErrors) {

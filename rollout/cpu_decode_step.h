@@ -1,0 +1,49 @@
+// The rollout engine's decode step for a float32 model on the CPU: the whole forward of the
+// decoding rows, embedding to logits, as one pass per thread with no LibTorch call inside.
+//   R = decoding rows (slots [0, R), rollout/kv_slots.h); C = hidden; V = vocabulary
+//
+// At decoding's small shapes a step built from ATen calls costs its calls, not its arithmetic:
+// a 64-row step of stories260K is ~40 MFLOP, a fraction of a millisecond on two cores, but it
+// took 1.7 ms in ~150 calls, each a parallel region whose threads meet at a barrier. Rows do
+// not interact until sampling (each attends only to its own slot), so here each thread takes a
+// block of rows through every layer alone: one parallel region per step, no barrier inside.
+//
+// Activations are kept feature-major ([features, rows], rows padded to a multiple of 16) so
+// that every product x W^T reads W = [out, in] as the trainer stores it, one weight broadcast
+// against 16 rows at a time: the engine's "no parameter copy" holds, and an optimizer step is
+// seen by the next step as it is.
+//
+// The arithmetic is the composed forward's in float32, except for reduction order (RMSNorm's
+// sum, the dot products) and a polynomial exp (relative error ~1e-7) in softmax and SiLU:
+// results agree with the composed path to float32 rounding (tests/engine_test.cpp), not bit for
+// bit.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "rollout/kv_slots.h"
+#include "trainer/model/llama.h"
+
+namespace flywheel {
+
+class CpuDecodeStep {
+ public:
+  // Whether `model` can take this step: float32 parameters on the CPU, not sharded.
+  static bool applies(const LlamaForCausalLM& model);
+
+  CpuDecodeStep(LlamaForCausalLM& model, KVSlots& slots);
+
+  // The logits [R, V] of one step over slots [0, R): ids and positions [R], fillers at
+  // L - 1 as in rollout/kv_slots.h (they write where no real token is ever read).
+  torch::Tensor run(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions);
+
+ private:
+  LlamaForCausalLM model_;
+  KVSlots& slots_;
+  torch::Tensor cos_, sin_;  // [L, D] float32: the rotary table at every slot position
+};
+
+}  // namespace flywheel

@@ -1,0 +1,91 @@
+// Sixteen-float vectors for the rollout engine's CPU kernels (rollout/cpu_decode_step.h, the
+// sampler's CPU path), written with GCC's vector extensions and compiled for AVX-512 inside
+// FLYWHEEL_SIMD_BEGIN / FLYWHEEL_SIMD_END whatever the rest of the build targets. Callers check
+// available() at run time and take their composed LibTorch path on other CPUs.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+// Code between these is compiled for AVX-512 (and must only run where available() is true).
+// clang-format off
+#define FLYWHEEL_SIMD_BEGIN \
+  _Pragma("GCC push_options") \
+  _Pragma("GCC target(\"avx512f,avx512dq,avx512vl,avx512bw,avx2,fma\")")
+// clang-format on
+#define FLYWHEEL_SIMD_END _Pragma("GCC pop_options")
+
+namespace flywheel::simd {
+
+// Whether this CPU runs the code between FLYWHEEL_SIMD_BEGIN and FLYWHEEL_SIMD_END.
+inline bool available() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+}
+
+FLYWHEEL_SIMD_BEGIN
+
+inline constexpr int64_t kLanes = 16;
+// 16 floats; aligned(4) so that loads and stores through it need no alignment.
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef int32_t i16 __attribute__((vector_size(64), aligned(4)));
+
+inline v16 load(const float* p) {
+  v16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float* p, v16 v) {
+  std::memcpy(p, &v, sizeof v);
+}
+inline v16 splat(float x) {
+  return v16{} + x;
+}
+
+// e^x to within ~1 ulp: x = n ln2 + r with |r| <= ln2 / 2, e^r by a degree-7 polynomial (the
+// minimax fit Cephes' expf uses), 2^n put into the exponent bits. Clamped to [-87.3, 88]
+// where 2^n stays a normal float; softmax and SiLU need nothing beyond.
+inline v16 exp16(v16 x) {
+  x = x < -87.3f ? splat(-87.3f) : x;
+  x = x > 88.0f ? splat(88.0f) : x;
+  // n = round(x / ln2): adding 1.5 * 2^23 leaves no bits below the unit.
+  const v16 n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  v16 r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  v16 p = splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const v16 e = p * r * r + r + 1.0f;
+  i16 bits;
+  std::memcpy(&bits, &e, sizeof bits);
+  bits += __builtin_convertvector(n, i16) << 23;
+  v16 out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
+inline float lanes_max(v16 v) {
+  float m = v[0];
+  for (int i = 1; i < kLanes; ++i)
+    m = v[i] > m ? v[i] : m;
+  return m;
+}
+
+inline float lanes_sum(v16 v) {
+  float s = 0;
+  for (int i = 0; i < kLanes; ++i)
+    s += v[i];
+  return s;
+}
+
+// Lanes [0, 16) as floats, to mask the tail of a row: `lane < n - t ? v : other`.
+inline v16 lane_numbers() {
+  return v16{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+}
+
+FLYWHEEL_SIMD_END
+
+}  // namespace flywheel::simd
