@@ -19,5 +19,10 @@ int run_eval(const std::vector<std::string>& argv);
 int run_eval_rm(const std::vector<std::string>& argv);
 int run_template(const std::vector<std::string>& argv);
 int run_tokenize(const std::vector<std::string>& argv);
+int run_arena(const std::vector<std::string>& argv);  // dispatches to the arena_* below
+int run_arena_rate(const std::vector<std::string>& argv);
+int run_arena_winrate(const std::vector<std::string>& argv);
+int run_arena_calibrate(const std::vector<std::string>& argv);
+int run_decontaminate(const std::vector<std::string>& argv);
 
 }  // namespace flywheel::cli

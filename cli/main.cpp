@@ -43,6 +43,10 @@ const std::vector<Command>& commands() {
        flywheel::cli::run_template},
       {"tokenize", "encode {\"text\"} lines to ids and tokens (or decode ids)",
        flywheel::cli::run_tokenize},
+      {"arena", "ratings, win rates and judge calibration from battles (rate, winrate, ...)",
+       flywheel::cli::run_arena},
+      {"decontaminate", "find (and drop) training rows that overlap evaluation sets",
+       flywheel::cli::run_decontaminate},
   };
   return kCommands;
 }

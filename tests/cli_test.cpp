@@ -1,4 +1,5 @@
-// Drives the real `flywheel` binary: help, exit codes, inspect, generate, plan, verify and eval.
+// Drives the real `flywheel` binary: help, exit codes, inspect, generate, plan, verify, eval,
+// the arena's statistics and decontamination.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -286,6 +287,89 @@ TEST(Cli, EvalIfevalReportsBothLevelsAndCategories) {
   EXPECT_EQ(missing.status, 2) << missing.output;
   EXPECT_NE(missing.output.find("no response"), std::string::npos) << missing.output;
   std::filesystem::remove_all(dir);
+}
+
+// `arena rate`, `arena winrate` and `decontaminate` from files, as a user runs them: three
+// players whose order every battle agrees on (a beats b beats c, with some ties), so the
+// leaderboard's order, the win rates' direction and the flagged row are known without fitting.
+TEST(Cli, ArenaStatisticsAndDecontaminationRunFromFiles) {
+  namespace fs = std::filesystem;
+  const auto dir = testing::make_temp_dir("arena-cli");
+  {
+    std::ofstream out(dir + "/battles.jsonl");
+    int q = 0;
+    for (const auto& [a, b] :
+         std::vector<std::pair<std::string, std::string>>{{"a", "b"}, {"b", "c"}, {"a", "c"}}) {
+      for (int i = 0; i < 20; ++i, ++q) {
+        // Three wins of the stronger player for each tie, and one upset in ten.
+        const char* winner = i % 10 == 9 ? "model_b" : (i % 4 == 3 ? "tie" : "model_a");
+        out << nlohmann::json{{"model_a", a},
+                              {"model_b", b},
+                              {"winner", winner},
+                              {"question_id", q},
+                              {"style",
+                               {{"len_a", 100 + i},
+                                {"len_b", 90 + i},
+                                {"header_a", 0},
+                                {"header_b", 0},
+                                {"list_a", i % 3},
+                                {"list_b", 0},
+                                {"bold_a", 0},
+                                {"bold_b", 1}}}}
+                   .dump()
+            << "\n";
+      }
+    }
+  }
+  const auto rate = run_flywheel("arena rate --battles " + dir + "/battles.jsonl --bootstrap 20 " +
+                                 "--json " + dir + "/ratings.json");
+  ASSERT_EQ(rate.status, 0) << rate.output;
+  std::ifstream in(dir + "/ratings.json");
+  const auto board = nlohmann::json::parse(in);
+  ASSERT_EQ(board["players"].size(), 3u);
+  EXPECT_EQ(board["players"][0]["name"], "a");
+  EXPECT_EQ(board["players"][2]["name"], "c");
+  for (const auto& p : board["players"]) {
+    EXPECT_LE(p["lower"].get<double>(), p["rating"].get<double>());
+    EXPECT_GE(p["upper"].get<double>(), p["rating"].get<double>());
+  }
+
+  const auto winrate = run_flywheel("arena winrate --battles " + dir +
+                                    "/battles.jsonl --baseline c --length-controlled --json");
+  ASSERT_EQ(winrate.status, 0) << winrate.output;
+  EXPECT_NE(winrate.output.find("length_controlled"), std::string::npos) << winrate.output;
+
+  {
+    std::ofstream bad(dir + "/bad.jsonl");
+    bad << R"({"model_a": "a", "model_b": "b", "winner": "model_a"})"
+        << "\n"
+        << R"({"model_a": "a", "model_b": "b", "winner": "nobody"})"
+        << "\n";
+  }
+  const auto refused = run_flywheel("arena rate --battles " + dir + "/bad.jsonl");
+  EXPECT_EQ(refused.status, 2) << refused.output;
+  EXPECT_NE(refused.output.find("bad.jsonl:2"), std::string::npos) << refused.output;
+
+  {
+    std::ofstream train(dir + "/train.jsonl"), eval(dir + "/eval.jsonl");
+    const std::string question =
+        "what is the sum of the first ten prime numbers and how would you check it by hand";
+    train << nlohmann::json{{"prompt", "tell me a story about a dog"}}.dump() << "\n"
+          << nlohmann::json{{"prompt", "please answer: " + question}}.dump() << "\n"
+          << nlohmann::json{{"prompt", "name three colours"}}.dump() << "\n";
+    eval << nlohmann::json{{"prompt", question}}.dump() << "\n";
+  }
+  const auto clean = run_flywheel("decontaminate --train " + dir + "/train.jsonl --eval " + dir +
+                                  "/eval.jsonl --out " + dir + "/clean.jsonl");
+  ASSERT_EQ(clean.status, 0) << clean.output;
+  std::ifstream kept(dir + "/clean.jsonl");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(kept, line);)
+    lines.push_back(line);
+  ASSERT_EQ(lines.size(), 2u) << clean.output;
+  EXPECT_NE(lines[0].find("dog"), std::string::npos);
+  EXPECT_NE(lines[1].find("colours"), std::string::npos);
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -1,0 +1,175 @@
+// `flywheel decontaminate --train FILE.jsonl --eval FILE.jsonl [--eval FILE2 ...]`: which eval
+// instances a training set contains, by Tulu 3's 8-gram rule (trainer/eval/decontaminate.h), and
+// with --out the training file without the rows that overlap any of them.
+//
+// Per eval set it reports the instances that overlap some training row (count and fraction),
+// those too short to have an n-gram, and the training lines involved; --json prints everything,
+// each (eval line, training line, overlap) pair included.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "trainer/core/error.h"
+#include "trainer/core/jsonl.h"
+#include "trainer/eval/decontaminate.h"
+
+namespace flywheel::cli {
+namespace {
+
+using nlohmann::json;
+
+const std::vector<FlagSpec>& decontaminate_flags() {
+  static const std::vector<FlagSpec> kFlags = {
+      {"train", "FILE", "the training JSONL (or .jsonl.gz)"},
+      {"eval", "FILE", "an eval set JSONL (may be repeated)"},
+      {"ngram", "N", "n-gram size (default 8)"},
+      {"threshold", "X",
+       "an eval instance overlaps a training row when more than this fraction of its tokens "
+       "match it (default 0.5)"},
+      {"field", "KEY",
+       "compare this field (may be repeated); default: the first of messages (user turns), "
+       "prompt, instruction, question, problem, chosen"},
+      {"eval-field", "KEY", "the field(s) of eval rows, when they differ from --field"},
+      {"out", "FILE", "write the training file without the overlapping rows"},
+      {"threads", "N", "matching threads (default: all hardware threads)"},
+      {"json", "", "print the report as one JSON object"},
+  };
+  return kFlags;
+}
+
+std::vector<EvalRow> read_eval_sets(const std::vector<std::string>& paths,
+                                    const std::vector<std::string>& fields) {
+  std::vector<EvalRow> rows;
+  for (size_t set = 0; set < paths.size(); ++set) {
+    JsonlReader reader(paths[set]);
+    for (JsonlRecord rec; reader.next(&rec);) {
+      const std::string where = paths[set] + ":" + std::to_string(rec.line) + ": ";
+      rows.push_back({static_cast<int>(set), rec.line, row_texts(rec.value, fields, where)});
+    }
+  }
+  return rows;
+}
+
+struct SetReport {
+  int64_t instances = 0, too_short = 0;
+  std::set<int64_t> overlapping;     // eval lines
+  std::set<int64_t> training_lines;  // training rows overlapping this set
+  json pairs = json::array();
+};
+
+}  // namespace
+
+int run_decontaminate(const std::vector<std::string>& argv) {
+  const Args args("decontaminate", decontaminate_flags(), argv);
+  if (args.help()) {
+    std::fputs(format_help("decontaminate", "--train FILE.jsonl --eval FILE.jsonl [options]",
+                           "Finds eval instances in a training set by n-gram overlap (Tulu 3's "
+                           "rule) and optionally writes the training set without them.",
+                           decontaminate_flags())
+                   .c_str(),
+               stdout);
+    return 0;
+  }
+  const std::string train = args.require("train");
+  const std::vector<std::string> evals = args.get_all("eval");
+  if (evals.empty()) throw UserError("flywheel decontaminate: --eval is required");
+  DecontaminationOptions options;
+  options.ngram = static_cast<int>(args.get_int("ngram", options.ngram, 1));
+  options.threshold = args.get_double("threshold", options.threshold);
+  if (!(options.threshold >= 0 && options.threshold < 1))
+    throw UserError("flywheel decontaminate: --threshold must be in [0, 1)");
+  const std::vector<std::string> fields = args.get_all("field");
+  const std::vector<std::string> eval_fields =
+      args.get("eval-field") ? args.get_all("eval-field") : fields;
+  const int threads = static_cast<int>(args.get_int("threads", 0, 0));
+  const std::optional<std::string> out = args.get("out");
+  if (out && *out == train)
+    throw UserError("flywheel decontaminate: --out must differ from --train");
+
+  const auto start = std::chrono::steady_clock::now();
+  const NgramOverlapIndex index(read_eval_sets(evals, eval_fields), options);
+  const TrainingScan scan = scan_training_file(train, fields, index, threads);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  std::vector<SetReport> sets(evals.size());
+  for (const auto& instance : index.instances()) {
+    ++sets[static_cast<size_t>(instance.set)].instances;
+    sets[static_cast<size_t>(instance.set)].too_short += instance.tokens < options.ngram;
+  }
+  std::set<int64_t> flagged;
+  for (const auto& m : scan.matches) {
+    const EvalInstance& instance = index.instances()[static_cast<size_t>(m.instance)];
+    SetReport& set = sets[static_cast<size_t>(instance.set)];
+    set.overlapping.insert(instance.line);
+    set.training_lines.insert(m.train_line);
+    set.pairs.push_back(
+        {{"eval_line", instance.line}, {"train_line", m.train_line}, {"overlap", m.fraction}});
+    flagged.insert(m.train_line);
+  }
+  int64_t written = -1;
+  if (out) written = copy_jsonl_without_lines(train, *out, {flagged.begin(), flagged.end()});
+
+  auto fraction = [](const SetReport& s) {
+    return s.instances > 0 ? static_cast<double>(s.overlapping.size()) / s.instances : 0.0;
+  };
+  if (args.flag("json")) {
+    json report = {{"train", train},
+                   {"training_rows", scan.rows},
+                   {"flagged_rows", flagged.size()},
+                   {"ngram", options.ngram},
+                   {"threshold", options.threshold},
+                   {"seconds", seconds},
+                   {"eval_sets", json::array()}};
+    for (size_t k = 0; k < evals.size(); ++k) {
+      const SetReport& s = sets[k];
+      report["eval_sets"].push_back({{"path", evals[k]},
+                                     {"instances", s.instances},
+                                     {"too_short", s.too_short},
+                                     {"overlapping", s.overlapping.size()},
+                                     {"fraction", fraction(s)},
+                                     {"eval_lines", s.overlapping},
+                                     {"training_lines", s.training_lines},
+                                     {"pairs", s.pairs}});
+    }
+    if (out) report["out"] = {{"path", *out}, {"lines_written", written}};
+    std::cout << report.dump() << "\n";
+    return 0;
+  }
+  std::printf("decontaminate: %lld training rows in %.2f s (%.0f rows/s), %d-grams, threshold %g\n",
+              static_cast<long long>(scan.rows), seconds,
+              seconds > 0 ? static_cast<double>(scan.rows) / seconds : 0.0, options.ngram,
+              options.threshold);
+  std::printf("%-40s %10s %10s %12s %9s %14s\n", "eval set", "instances", "too short",
+              "overlapping", "fraction", "training rows");
+  for (size_t k = 0; k < evals.size(); ++k) {
+    const SetReport& s = sets[k];
+    std::printf("%-40s %10lld %10lld %12zu %8.2f%% %14zu\n", evals[k].c_str(),
+                static_cast<long long>(s.instances), static_cast<long long>(s.too_short),
+                s.overlapping.size(), 100 * fraction(s), s.training_lines.size());
+    if (s.training_lines.empty()) continue;
+    // The first lines only: --json lists them all.
+    std::string lines;
+    int shown = 0;
+    for (int64_t line : s.training_lines) {
+      if (shown++ == 20) {
+        lines += ", ...";
+        break;
+      }
+      lines += (lines.empty() ? "" : ", ") + std::to_string(line);
+    }
+    std::printf("  training lines: %s\n", lines.c_str());
+  }
+  if (out)
+    std::printf("wrote %s: %lld lines, %zu overlapping rows dropped\n", out->c_str(),
+                static_cast<long long>(written), flagged.size());
+  return 0;
+}
+
+}  // namespace flywheel::cli
