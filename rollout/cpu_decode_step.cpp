@@ -39,15 +39,23 @@ struct Net {
   std::vector<Layer> layers;
 };
 
-Projection projection(const Linear& linear) {
-  const auto& w = linear->weight;
-  return {w.data_ptr<float>(), linear->bias.defined() ? linear->bias.data_ptr<float>() : nullptr,
-          w.size(0), w.size(1)};
-}
-
 bool plain_float(const torch::Tensor& t) {
   return !t.defined() ||
          (t.scalar_type() == torch::kFloat32 && t.device().is_cpu() && t.is_contiguous());
+}
+
+// A parameter's data, or null when undefined; an error if it is no longer what applies()
+// accepted (the model was cast or moved since).
+const float* floats(const torch::Tensor& t) {
+  TORCH_CHECK(plain_float(t),
+              "CpuDecodeStep: a parameter is no longer contiguous float32 on "
+              "the CPU");
+  return t.defined() ? t.data_ptr<float>() : nullptr;
+}
+
+Projection projection(const Linear& linear) {
+  const auto& w = linear->weight;
+  return {floats(w), floats(linear->bias), w.size(0), w.size(1)};
 }
 
 FLYWHEEL_SIMD_BEGIN
@@ -267,20 +275,25 @@ void softmax(float* scores, int64_t n, float scale) {
     store(scores + t, load(scores + t) * inv);
 }
 
-// Scratch of one thread's block of rows, feature-major, columns padded to mp.
+// Scratch of one thread's block of rows, feature-major, columns padded to mp. Kept per thread
+// across steps (LibTorch's OpenMP threads live as long as the process), so a step allocates and
+// clears nothing: what a padding column or a filler holds is never read into a real row, as
+// every operation but attention is per column and attention reads only real rows' columns.
 struct Scratch {
-  explicit Scratch(const Net& net, int64_t mp)
-      : x(static_cast<size_t>(net.C * mp)),
-        h(static_cast<size_t>(std::max(net.C, net.H * net.D) * mp)),
-        q(static_cast<size_t>(net.H * net.D * mp)),
-        k(static_cast<size_t>(net.K * net.D * mp)),
-        v(static_cast<size_t>(net.K * net.D * mp)),
-        attn(static_cast<size_t>(net.H * net.D * mp)),
-        gate(static_cast<size_t>(net.F * mp)),
-        up(static_cast<size_t>(net.F * mp)),
-        out(static_cast<size_t>(std::max(net.C, net.V) * mp)),
-        row(static_cast<size_t>((net.H + 2 * net.K) * net.D)),
-        scores(static_cast<size_t>((net.L + kLanes) / kLanes * kLanes)) {}
+  void size_for(const Net& net, int64_t mp) {
+    const auto n = [&](int64_t features) { return static_cast<size_t>(features * mp); };
+    x.resize(n(net.C));
+    h.resize(n(net.C));
+    q.resize(n(net.H * net.D));
+    k.resize(n(net.K * net.D));
+    v.resize(n(net.K * net.D));
+    attn.resize(n(net.H * net.D));
+    gate.resize(n(net.F));
+    up.resize(n(net.F));
+    out.resize(n(std::max(net.C, net.V)));
+    row.resize(static_cast<size_t>((net.H + 2 * net.K) * net.D));
+    scores.resize(static_cast<size_t>((net.L + kLanes) / kLanes * kLanes));
+  }
   std::vector<float> x, h, q, k, v, attn, gate, up, out, row, scores;
 };
 
@@ -347,7 +360,8 @@ void attend_row(const Net& net, const Layer& layer, Scratch& s, int64_t mp, int6
 void forward_rows(const Net& net, const int64_t* ids, const int64_t* positions, int64_t r0,
                   int64_t r1, float* logits) {
   const int64_t m = r1 - r0, mp = (m + kLanes - 1) / kLanes * kLanes;
-  Scratch s(net, mp);
+  thread_local Scratch s;
+  s.size_for(net, mp);
   for (int64_t c = 0; c < m; ++c) {
     const float* e = net.embed + ids[r0 + c] * net.C;
     for (int64_t f = 0; f < net.C; ++f)
@@ -387,7 +401,7 @@ FLYWHEEL_SIMD_END
 bool CpuDecodeStep::applies(const LlamaForCausalLM& model) {
   if (!simd::available()) return false;
   const auto& config = model->config();
-  if (model->model->parameter_gather != nullptr || config.head_dim % 2 != 0 ||
+  if (model->model->parameter_gather != nullptr ||
       (config.head_dim != 8 && config.head_dim % simd::kLanes != 0) || config.head_dim > 512) {
     return false;
   }
@@ -412,6 +426,15 @@ torch::Tensor CpuDecodeStep::run(const std::vector<int64_t>& ids,
   const auto rows = static_cast<int64_t>(ids.size());
   TORCH_CHECK(rows > 0 && rows <= slots_.slots() && rows == static_cast<int64_t>(positions.size()),
               "CpuDecodeStep: ", rows, " rows for ", slots_.slots(), " slots");
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto id = ids[static_cast<size_t>(r)], pos = positions[static_cast<size_t>(r)];
+    TORCH_CHECK(id >= 0 && id < config.vocab_size && pos >= 0 && pos < slots_.slot_length(),
+                "CpuDecodeStep: row ", r, " has token ", id, " at position ", pos);
+  }
+  // The model may have changed since construction (cast, moved, sharded): every pointer is
+  // checked as it is taken (floats()).
+  TORCH_CHECK(model_->model->parameter_gather == nullptr,
+              "CpuDecodeStep: the model's parameters are sharded now");
   // Pointers are read at every step: parameters an optimizer replaced are seen at once.
   Net net;
   net.C = config.hidden_size;
@@ -424,17 +447,17 @@ torch::Tensor CpuDecodeStep::run(const std::vector<int64_t>& ids,
   net.eps = static_cast<float>(config.rms_norm_eps);
   net.window = config.sliding_window.value_or(0);
   auto& decoder = model_->model;
-  net.embed = decoder->embed_tokens->weight.data_ptr<float>();
-  net.norm = decoder->norm->weight.data_ptr<float>();
+  net.embed = floats(decoder->embed_tokens->weight);
+  net.norm = floats(decoder->norm->weight);
   net.cos = cos_.data_ptr<float>();
   net.sin = sin_.data_ptr<float>();
   const auto head = model_->head_weight();
-  net.head = {head.data_ptr<float>(), nullptr, head.size(0), head.size(1)};
+  net.head = {floats(head), nullptr, head.size(0), head.size(1)};
   for (size_t i = 0; i < decoder->layers->size(); ++i) {
     const auto& layer = decoder->layers[i]->as<DecoderLayer>();
     Layer l;
-    l.attn_norm = layer->input_layernorm->weight.data_ptr<float>();
-    l.mlp_norm = layer->post_attention_layernorm->weight.data_ptr<float>();
+    l.attn_norm = floats(layer->input_layernorm->weight);
+    l.mlp_norm = floats(layer->post_attention_layernorm->weight);
     l.q = projection(layer->self_attn->q_proj);
     l.k = projection(layer->self_attn->k_proj);
     l.v = projection(layer->self_attn->v_proj);

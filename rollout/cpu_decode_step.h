@@ -16,7 +16,9 @@
 // The arithmetic is the composed forward's in float32, except for reduction order (RMSNorm's
 // sum, the dot products) and a polynomial exp (relative error ~1e-7) in softmax and SiLU:
 // results agree with the composed path to float32 rounding (tests/engine_test.cpp), not bit for
-// bit.
+// bit. Steps that also compute a prompt take the composed path, so a sequence's logits can
+// differ at that rounding with what else is running (as with the GPU's graphs); how rows are
+// split among threads changes nothing.
 #pragma once
 
 #include <torch/torch.h>

@@ -54,24 +54,36 @@ void log_softmax_row(const float* x, int64_t n, float* out) {
 // row's stages in one pass over it, with no LibTorch call; the same arithmetic as the staged
 // path (to the float32 rounding of exp: a draw within an ulp of a boundary of the cumulative
 // distribution may pick the neighbouring token). Which path a row takes depends on its own
-// parameters only, so a row draws the same alone and in any batch.
-void sample_plain_rows_cpu(const torch::Tensor& logits, const std::vector<RowSampling>& rows,
-                           std::vector<SampledToken>& out) {
+// parameters only, so a row draws the same alone and in any batch. Returns the rows it left
+// for the staged path. Unlike the stages, exp is clamped at e^-87.3: a token whose log-prob is
+// below -87.3 keeps ~1e-38 of mass where ATen's exp gives (almost) none, which matters only to
+// a draw of u within 1e-38 of 0; greedy takes the argmax of this path's own log-softmax, which
+// can break a tie within an ulp differently.
+std::vector<int64_t> sample_plain_rows_cpu(const torch::Tensor& logits,
+                                           const std::vector<RowSampling>& rows,
+                                           std::vector<SampledToken>& out) {
   const auto x = logits.contiguous();
   const int64_t R = x.size(0), V = x.size(1);
   // Rows padded to whole vectors, so that loads past V stay inside the buffer.
   const int64_t stride = (V + kLanes - 1) / kLanes * kLanes;
   std::vector<float> model(static_cast<size_t>(stride)), scores(model.size()), lp(model.size());
   std::vector<float> cdf(static_cast<size_t>(V));
+  std::vector<int64_t> staged;
   for (int64_t r = 0; r < R; ++r) {
     const auto& row = rows[static_cast<size_t>(r)];
-    if (!temperature_only(*row.params, V)) continue;
+    if (!temperature_only(*row.params, V)) {
+      staged.push_back(r);
+      continue;
+    }
     std::copy_n(x.data_ptr<float>() + r * V, V, scores.data());
     log_softmax_row(scores.data(), V, model.data());
     std::copy_n(model.data(), V, scores.data());
     if (row.banned != nullptr) {
-      for (auto id : *row.banned)
+      for (auto id : *row.banned) {
+        TORCH_CHECK(id >= 0 && id < V, "sample_rows: banned id ", id, " outside [0, ", V,
+                    ") in row ", r);
         scores[static_cast<size_t>(id)] = kNegInf;
+      }
     }
     int64_t token = 0;
     double logprob = 0;  // greedy: a point mass
@@ -108,6 +120,7 @@ void sample_plain_rows_cpu(const torch::Tensor& logits, const std::vector<RowSam
                 " are not finite (NaN or inf): the model's output is broken");
     out[static_cast<size_t>(r)] = {token, logprob, model_logprob};
   }
+  return staged;
 }
 
 FLYWHEEL_SIMD_END
@@ -200,15 +213,11 @@ std::vector<SampledToken> sample_rows(const torch::Tensor& logits,
     return sample_rows_staged(logits, rows);
   }
   std::vector<SampledToken> out(rows.size());
-  sample_plain_rows_cpu(logits, rows, out);
-  std::vector<int64_t> staged;
-  std::vector<RowSampling> staged_rows;
-  for (size_t r = 0; r < rows.size(); ++r) {
-    if (temperature_only(*rows[r].params, logits.size(1))) continue;
-    staged.push_back(static_cast<int64_t>(r));
-    staged_rows.push_back(rows[r]);
-  }
+  const auto staged = sample_plain_rows_cpu(logits, rows, out);
   if (staged.empty()) return out;
+  std::vector<RowSampling> staged_rows;
+  for (auto r : staged)
+    staged_rows.push_back(rows[static_cast<size_t>(r)]);
   const auto picked =
       sample_rows_staged(logits.index_select(0, torch::tensor(staged)), staged_rows);
   for (size_t i = 0; i < staged.size(); ++i)
