@@ -13,7 +13,8 @@
 //   question_id       optional, string or number: battles sharing it are one prompt, and the
 //                     bootstrap resamples prompts whole (both games of a swapped pair, every
 //                     model's answers to it); a battle without one is a prompt of its own. The
-//                     same id in two files is the same prompt.
+//                     same id in two files is the same prompt; the number 17 and the string
+//                     "17" are different ids (JSON keeps them apart, and so does this).
 //   style features    optional, in one of two forms (see below).
 // Other keys (tstamp, anony, game, judge, language, ...) are ignored.
 //

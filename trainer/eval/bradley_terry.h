@@ -76,7 +76,8 @@ BtSolution solve_bradley_terry(int players, const std::vector<PairCount>& pairs,
 // Bradley–Terry MLE is finite iff this graph is strongly connected over the present players
 // (Zermelo 1929; Ford 1957). If not, the players split into groups (strongly connected
 // components); a group no outsider ever scored against "never lost", and a group that never
-// scored against an outsider "never won", and their gaps to the others diverge.
+// scored against an outsider "never won", and their gaps to the others diverge. Groups that
+// never met at all appear in both lists: their gaps are not divergent but undetermined.
 struct ComparisonGraph {
   bool strongly_connected = true;
   std::vector<std::vector<int32_t>> components;  // undirected: who ever met; one if connected

@@ -169,7 +169,7 @@ InstructionDifficulty fit_instruction_difficulty(const std::vector<BaselineGame>
     index = column;
     column += 2;
   }
-  bool reference = true;  // the first instruction has no column: its γ is 0
+  bool reference = true;  // the instruction whose id sorts first has no column: γ = 0
   for (auto& [_, index] : instruction_index) {
     index = reference ? -1 : column++;
     reference = false;

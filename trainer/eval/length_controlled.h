@@ -31,9 +31,9 @@
 // Instruction difficulty γ. AlpacaEval ships a table for its 805 prompts (pass it as
 // `difficulty`); it was fitted by the joint GLM of AlpacaEval's instruction_difficulty notebook:
 // over all players' games at once, logit = θ_k + φ_k tanh(Δ / sd_k) + γ_x with one γ per
-// instruction (one-hot, the first instruction the reference at 0) and ψ fixed at 1. For
-// another prompt set Flywheel fits that same joint GLM (the same L1 fit with cross-validated C),
-// but for each player from the *other* players' games only (leave one out). Why: γ_x is free
+// instruction (one-hot, the instruction whose id sorts first the reference at 0) and ψ fixed at 1.
+// For another prompt set Flywheel fits that same joint GLM (the same L1 fit with cross-validated
+// C), but for each player from the *other* players' games only (leave one out). Why: γ_x is free
 // per instruction, so fitted on the player's own games it can absorb the very outcomes the
 // player's GLM then explains with it. Cross-validated shrinkage keeps that leak small — in
 // simulations with 800 prompts and 2 or 4 players, γ fitted on all games moved the LC win rate

@@ -7,7 +7,7 @@
 // or a resample leaves the comparisons in pieces), every two present players get
 // `virtual_tie` battles' worth of ties added: the ratings stay finite, the gaps that would
 // diverge come out large (a player who won all of n games against one opponent ends up about
-// scale · log10(2n / virtual_tie) points above it), and RatingFit::capped says it happened.
+// scale · log10(2n / virtual_tie + 1) points above it), and RatingFit::capped says it happened.
 // Style control's L2 penalty keeps its fit finite without that. A whole log whose players fall
 // into groups that never met has no common scale at all; RatingFit::graph shows it, and the
 // leaderboard refuses it.
