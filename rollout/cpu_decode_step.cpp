@@ -276,9 +276,9 @@ void softmax(float* scores, int64_t n, float scale) {
 }
 
 // Scratch of one thread's block of rows, feature-major, columns padded to mp. Kept per thread
-// across steps (LibTorch's OpenMP threads live as long as the process), so a step allocates and
-// clears nothing: what a padding column or a filler holds is never read into a real row, as
-// every operation but attention is per column and attention reads only real rows' columns.
+// across steps (LibTorch's OpenMP threads live as long as the process), so a step allocates
+// nothing: what a padding column or a filler holds is never read into a real row, as every
+// operation but attention is per column and attention reads only real rows' columns.
 struct Scratch {
   void size_for(const Net& net, int64_t mp) {
     const auto n = [&](int64_t features) { return static_cast<size_t>(features * mp); };
@@ -362,10 +362,14 @@ void forward_rows(const Net& net, const int64_t* ids, const int64_t* positions, 
   const int64_t m = r1 - r0, mp = (m + kLanes - 1) / kLanes * kLanes;
   thread_local Scratch s;
   s.size_for(net, mp);
-  for (int64_t c = 0; c < m; ++c) {
-    const float* e = net.embed + ids[r0 + c] * net.C;
-    for (int64_t f = 0; f < net.C; ++f)
-      s.x[static_cast<size_t>(f * mp + c)] = e[f];
+  for (int64_t f = 0; f < net.C; ++f) {
+    float* x = s.x.data() + f * mp;
+    for (int64_t c = 0; c < m; ++c)
+      x[c] = net.embed[ids[r0 + c] * net.C + f];
+    // Padding columns start from zero at every step: left to the last step's values, their
+    // residual stream would grow step after step into infinities and denormals, which are
+    // slow to compute with even where nobody reads them.
+    std::fill(x + m, x + mp, 0.0f);
   }
   for (const auto& layer : net.layers) {
     rms_norm(s.x.data(), layer.attn_norm, net.C, mp, net.eps, s.h.data());
