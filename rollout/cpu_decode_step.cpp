@@ -223,18 +223,22 @@ void mix_values(const float* p, const float* values, int64_t n, int64_t D, float
   std::fill(out, out + D, 0.0f);
   int64_t t = 0;
   if (D == 8) {
-    // Two values a vector: p[t] on lanes 0-7, p[t + 1] on 8-15.
-    const i16 halves = {0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16, 16};
-    // Four sums, so that consecutive additions do not wait on each other.
+    // Two values a vector, p[t] on lanes 0-7 and p[t + 1] on 8-15, spread from one load of
+    // sixteen weights; four sums, so that consecutive additions do not wait on each other.
+    const i16 pair[8] = {{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},
+                         {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+                         {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5},
+                         {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
+                         {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9},
+                         {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
+                         {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13},
+                         {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
     v16 acc[4] = {};
-    for (; t + 8 <= n; t += 8) {
-      for (int i = 0; i < 4; ++i) {
-        acc[i] += __builtin_shuffle(splat(p[t + 2 * i]), splat(p[t + 2 * i + 1]), halves) *
-                  load(values + (t + 2 * i) * 8);
-      }
+    for (; t + kLanes <= n; t += kLanes) {
+      const v16 weights = load(p + t);
+      for (int i = 0; i < 8; ++i)
+        acc[i % 4] += __builtin_shuffle(weights, pair[i]) * load(values + (t + 2 * i) * 8);
     }
-    for (; t + 2 <= n; t += 2)
-      acc[0] += __builtin_shuffle(splat(p[t]), splat(p[t + 1]), halves) * load(values + t * 8);
     const v16 all = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     for (int d = 0; d < 8; ++d)
       out[d] = all[d] + all[d + 8];
@@ -250,9 +254,10 @@ void mix_values(const float* p, const float* values, int64_t n, int64_t D, float
   }
 }
 
-// softmax(scale * scores[0, n)) in place; `scores` has room for n rounded up to 16, and what
-// lies beyond n is overwritten.
-void softmax(float* scores, int64_t n, float scale) {
+// exp(scale * scores[t] - max) for t < n in place, 0 from n to n rounded up to 16 (`scores`
+// has room); returns 1 / their sum, the softmax's normaliser, which the caller applies to the
+// mixed values instead of to every weight.
+float softmax_weights(float* scores, int64_t n, float scale) {
   const float lowest = -std::numeric_limits<float>::infinity();
   const v16 lane = lane_numbers();
   v16 top = splat(lowest);
@@ -270,9 +275,7 @@ void softmax(float* scores, int64_t n, float scale) {
     store(scores + t, e);
     sum += e;
   }
-  const float inv = 1.0f / lanes_sum(sum);
-  for (int64_t t = 0; t < n; t += kLanes)
-    store(scores + t, load(scores + t) * inv);
+  return 1.0f / lanes_sum(sum);
 }
 
 // Scratch of one thread's block of rows, feature-major, columns padded to mp. Kept per thread
@@ -348,10 +351,10 @@ void attend_row(const Net& net, const Layer& layer, Scratch& s, int64_t mp, int6
     std::copy_n(v + g * D, D, slot_values + pos * D);
     for (int64_t h = g * G; h < (g + 1) * G; ++h) {
       dot_keys(q + h * D, slot_keys + lo * D, n, D, s.scores.data());
-      softmax(s.scores.data(), n, scale);
+      const float norm = softmax_weights(s.scores.data(), n, scale);
       mix_values(s.scores.data(), slot_values + lo * D, n, D, out);
       for (int64_t d = 0; d < D; ++d)
-        s.attn[static_cast<size_t>((h * D + d) * mp + c)] = out[d];
+        s.attn[static_cast<size_t>((h * D + d) * mp + c)] = out[d] * norm;
     }
   }
 }
