@@ -18,12 +18,16 @@ struct Subcommand {
 
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> kSubcommands = {
+      {"answer", "every player answers every prompt (cached per player)", run_arena_answer},
+      {"judge", "battles against a baseline by a reward model, verifier or LLM judge",
+       run_arena_judge},
       {"rate", "Bradley-Terry ratings with bootstrap intervals, online Elo, style control",
        run_arena_rate},
       {"winrate", "raw and AlpacaEval length-controlled win rates against a baseline",
        run_arena_winrate},
       {"calibrate", "a judge's confidence threshold with a guaranteed human agreement",
        run_arena_calibrate},
+      {"mine", "DPO pairs from the battles a policy lost", run_arena_mine},
   };
   return kSubcommands;
 }

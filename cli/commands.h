@@ -20,6 +20,9 @@ int run_eval_rm(const std::vector<std::string>& argv);
 int run_template(const std::vector<std::string>& argv);
 int run_tokenize(const std::vector<std::string>& argv);
 int run_arena(const std::vector<std::string>& argv);  // dispatches to the arena_* below
+int run_arena_answer(const std::vector<std::string>& argv);
+int run_arena_judge(const std::vector<std::string>& argv);
+int run_arena_mine(const std::vector<std::string>& argv);
 int run_arena_rate(const std::vector<std::string>& argv);
 int run_arena_winrate(const std::vector<std::string>& argv);
 int run_arena_calibrate(const std::vector<std::string>& argv);

@@ -1,0 +1,201 @@
+// The arena end to end on the real stories260K model: `arena answer` (two names for the same
+// greedy model, one sampled player, the cache), `arena judge` with an LLM judge (the same tiny
+// model: it rarely writes a verdict, and every game it leaves without one must be counted, not
+// guessed), a reward model and a verifier, then `arena rate`, `arena winrate` and `arena mine`,
+// whose pairs the DPO loader must read.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/fixtures.h"
+#include "tests/run_binary.h"
+#include "trainer/checkpoint/hf_checkpoint.h"
+#include "trainer/data/examples.h"
+
+namespace flywheel {
+namespace {
+
+using nlohmann::json;
+using testing::run_flywheel;
+
+std::vector<json> read_lines(const std::string& path) {
+  std::vector<json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(json::parse(line));
+  }
+  return out;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(Arena, AnswerJudgeRateMine) {
+  const std::string model = testing::models_dir() + "/stories260K";
+  FLYWHEEL_REQUIRE_PATH(model);
+  const std::string work = testing::make_temp_dir("arena");
+  const std::string arena = work + "/arena";
+  {
+    std::ofstream out(work + "/prompts.jsonl");
+    out << R"({"question_id": "q1", "prompt": "Once upon a time", "ground_truth": "4"})"
+           "\n"
+        << R"({"messages": [{"role": "user", "content": "Lily had a ball."}], "ground_truth": "2"})"
+           "\n"
+        << R"({"question_id": "q3", "prompt": "The cat sat", "ground_truth": "7"})"
+           "\n";
+  }
+  const std::string answer = "arena answer --prompts " + work + "/prompts.jsonl --out " + arena +
+                             " --max-new-tokens 12 --players greedy=" + model + " twin=" + model;
+  const auto first = run_flywheel(answer);
+  ASSERT_EQ(first.status, 0) << first.output;
+  const auto sampled =
+      run_flywheel("arena answer --prompts " + work + "/prompts.jsonl --out " + arena +
+                   " --max-new-tokens 12 --temperature 1.0 --seed 3 --players sampled=" + model);
+  ASSERT_EQ(sampled.status, 0) << sampled.output;
+
+  const auto greedy = read_lines(arena + "/answers/greedy.jsonl");
+  const auto twin = read_lines(arena + "/answers/twin.jsonl");
+  const auto hot = read_lines(arena + "/answers/sampled.jsonl");
+  ASSERT_EQ(greedy.size(), 3u);
+  ASSERT_EQ(hot.size(), 3u);
+  EXPECT_EQ(greedy[1]["question_id"], "2");  // the line number when absent
+  EXPECT_TRUE(greedy[1].contains("messages"));
+  EXPECT_EQ(greedy[0]["prompt"], "Once upon a time");
+  int differ = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(greedy[i]["answer"], twin[i]["answer"]);  // the same greedy model
+    EXPECT_GT(greedy[i]["tokens"].get<int>(), 0);
+    EXPECT_LE(greedy[i]["tokens"].get<int>(), 12);
+    EXPECT_EQ(greedy[i]["ground_truth"], json::parse(R"(["4","2","7"])")[i]);
+    differ += greedy[i]["answer"] != hot[i]["answer"];
+  }
+  EXPECT_GT(differ, 0) << "sampling at temperature 1 should change some answer";
+
+  // A rerun finds every cache complete and writes nothing.
+  const std::string before = slurp(arena + "/answers/greedy.jsonl");
+  const auto again = run_flywheel(answer);
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_NE(again.output.find("greedy: all 3 answers cached"), std::string::npos) << again.output;
+  EXPECT_EQ(slurp(arena + "/answers/greedy.jsonl"), before);
+
+  // An LLM judge: 2 players x 3 questions x 2 orders = 12 games. stories260K seldom writes
+  // [[A]]/[[B]]/[[C]]; whatever it writes, parsed + unparseable = 12 and only parsed games
+  // become battles.
+  const auto llm =
+      run_flywheel("arena judge --answers " + arena + " --judge llm:" + model +
+                   " --baseline greedy --max-new-tokens 24 --out " + work + "/llm.jsonl --stats " +
+                   work + "/llm_stats.json --judgments " + work + "/judgments.jsonl");
+  ASSERT_EQ(llm.status, 0) << llm.output;
+  const json stats = json::parse(slurp(work + "/llm_stats.json"));
+  EXPECT_EQ(stats["games"], 12);
+  EXPECT_EQ(stats["swapped_meetings"], 6);
+  EXPECT_EQ(stats["verdict_format"], "mt-bench");
+  const int parsed = stats["parsed"];
+  EXPECT_EQ(parsed + stats["unparseable"].get<int>(), 12);
+  EXPECT_EQ(stats["unparseable"], stats["unparseable_by_reason"]["no_verdict"].get<int>() +
+                                      stats["unparseable_by_reason"]["ambiguous"].get<int>() +
+                                      stats["unparseable_by_reason"]["unknown_label"].get<int>());
+  EXPECT_EQ(read_lines(work + "/llm.jsonl").size(), static_cast<size_t>(parsed));
+  const auto judgments = read_lines(work + "/judgments.jsonl");
+  ASSERT_EQ(judgments.size(), 12u);
+  int unparsed_lines = 0;
+  for (const auto& j : judgments) {
+    EXPECT_TRUE(j["details"].contains("output"));
+    if (j["winner"].is_null()) {
+      ++unparsed_lines;
+      EXPECT_TRUE(j.contains("problem"));
+    }
+  }
+  EXPECT_EQ(unparsed_lines, 12 - parsed);
+  EXPECT_EQ(judgments[0]["model_a"], "greedy");  // game 1: the baseline first
+  EXPECT_EQ(judgments[1]["model_b"], "greedy");  // game 2: swapped
+  EXPECT_NE(llm.output.find("position bias"), std::string::npos) << llm.output;
+
+  // A reward model (stories260K with a seeded score head, saved as Hugging Face writes one):
+  // one game per matchup, all decided; twin's answers are greedy's, so those games are ties.
+  const std::string rm = work + "/rm";
+  auto reward_model = load_reward_model(model, torch::kFloat32, torch::kCPU, 0.5, 11);
+  save_pretrained(rm, *reward_model, reward_model->config());
+  std::filesystem::copy_file(model + "/tokenizer.model", rm + "/tokenizer.model");
+  const auto judged = run_flywheel("arena judge --answers " + arena + " --judge rm:" + rm +
+                                   " --baseline greedy --tie-band 1e-6 --out " + work +
+                                   "/rm.jsonl --stats " + work + "/rm_stats.json");
+  ASSERT_EQ(judged.status, 0) << judged.output;
+  const auto rm_battles = read_lines(work + "/rm.jsonl");
+  ASSERT_EQ(rm_battles.size(), 6u);
+  for (const auto& b : rm_battles) {
+    EXPECT_EQ(b["model_a"], "greedy");
+    EXPECT_EQ(b["game"], 1);
+    EXPECT_TRUE(b["style"].contains("len_a"));
+    if (b["model_b"] == "twin") {
+      EXPECT_EQ(b["winner"], "tie") << b.dump();
+    }
+  }
+  EXPECT_FALSE(json::parse(slurp(work + "/rm_stats.json")).contains("consistency_rate"));
+
+  // A verifier against the prompts' ground truth: every game decided.
+  const auto verified =
+      run_flywheel("arena judge --answers " + arena +
+                   " --judge verifier:gsm8k --baseline greedy --out " + work + "/verifier.jsonl");
+  ASSERT_EQ(verified.status, 0) << verified.output;
+  const std::set<std::string> winners = {"model_a", "model_b", "tie", "tie (bothbad)"};
+  const auto v_battles = read_lines(work + "/verifier.jsonl");
+  ASSERT_EQ(v_battles.size(), 6u);
+  for (const auto& b : v_battles)
+    EXPECT_TRUE(winners.contains(b["winner"].get<std::string>())) << b.dump();
+
+  // The battles feed the ratings and win rates as they are.
+  const auto rate = run_flywheel("arena rate --battles " + work + "/rm.jsonl --battles " + work +
+                                 "/verifier.jsonl --bootstrap 10");
+  ASSERT_EQ(rate.status, 0) << rate.output;
+  EXPECT_NE(rate.output.find("sampled"), std::string::npos) << rate.output;
+  const auto winrate =
+      run_flywheel("arena winrate --battles " + work + "/rm.jsonl --baseline greedy");
+  ASSERT_EQ(winrate.status, 0) << winrate.output;
+
+  // Mining: greedy's losses to the reward model's preferred answers become DPO pairs.
+  const auto mined = run_flywheel("arena mine --battles " + work + "/rm.jsonl --answers " + arena +
+                                  " --policy sampled --out " + work + "/pairs.jsonl");
+  ASSERT_EQ(mined.status, 0) << mined.output;
+  const auto pairs = read_lines(work + "/pairs.jsonl");
+  int lost = 0;
+  for (const auto& b : rm_battles)
+    lost += b["model_b"] == "sampled" && b["winner"] == "model_a";
+  EXPECT_EQ(pairs.size(), static_cast<size_t>(lost)) << mined.output;
+  for (const auto& p : pairs) {
+    EXPECT_EQ(p["chosen_model"], "greedy");
+    EXPECT_NE(p["chosen"], p["rejected"]);
+  }
+  if (!pairs.empty()) {
+    DataStats data_stats;
+    const auto examples = load_preference_examples(
+        work + "/pairs.jsonl", Tokenizer::from_dir(model), DataOptions{}, &data_stats);
+    EXPECT_EQ(examples.size(), pairs.size()) << data_stats.summary();
+  }
+
+  // User errors name what is wrong, with exit status 2.
+  const auto no_base = run_flywheel("arena judge --answers " + arena + " --judge llm:" + model +
+                                    " --baseline nobody");
+  EXPECT_EQ(no_base.status, 2) << no_base.output;
+  EXPECT_NE(no_base.output.find("--baseline nobody has no answers"), std::string::npos);
+  const auto bad_judge =
+      run_flywheel("arena judge --answers " + arena + " --judge gpt4 --baseline greedy");
+  EXPECT_EQ(bad_judge.status, 2);
+  EXPECT_NE(bad_judge.output.find("expected rm:DIR, verifier:NAME or llm:DIR"), std::string::npos);
+  const auto not_rm = run_flywheel("arena judge --answers " + arena + " --judge rm:" + model +
+                                   " --baseline greedy");
+  EXPECT_EQ(not_rm.status, 2);
+  EXPECT_NE(not_rm.output.find("not a reward model"), std::string::npos) << not_rm.output;
+  std::filesystem::remove_all(work);
+}
+
+}  // namespace
+}  // namespace flywheel
