@@ -224,7 +224,7 @@ bool Engine::step(Run& run) {
   torch::Tensor hidden, all_logits;
   if (decode_step_ && spans.empty()) {
     all_logits = decode_step_->run(ids, positions);  // [B, V]
-  } else if (cpu_step_ && spans.empty()) {
+  } else if (cpu_step_ && spans.empty() && cpu_step_->worth(rows)) {
     all_logits = cpu_step_->run(ids, positions);  // [R, V]
   } else {
     hidden = slot_forward(model_, slots_, ids, positions, rows, keys, std::move(spans));
