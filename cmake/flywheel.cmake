@@ -41,3 +41,16 @@ function(flywheel_plain_library name)
   flywheel_target_defaults(${name})
   flywheel_register_library(${name} ON)
 endfunction()
+
+# flywheel_openmp_sources(TARGET SOURCES...): these sources of TARGET spread work over LibTorch's
+# OpenMP threads with at::parallel_for, which is parallel only where the including file is
+# compiled with OpenMP (the `omp parallel` is in its header; elsewhere it runs serially). Only
+# these files, so that the shared precompiled header (built without -fopenmp) stays valid for
+# the rest. At run time the OpenMP runtime is the one LibTorch loads (libgomp.so.1), so there is
+# one thread pool.
+function(flywheel_openmp_sources target)
+  find_package(OpenMP REQUIRED COMPONENTS CXX)
+  set_source_files_properties(${ARGN} TARGET_DIRECTORY ${target} PROPERTIES
+                              SKIP_PRECOMPILE_HEADERS ON COMPILE_OPTIONS "${OpenMP_CXX_FLAGS}")
+  target_link_libraries(${target} PRIVATE ${OpenMP_CXX_LIBRARIES})
+endfunction()
