@@ -13,6 +13,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/rating_plot.h"
 #include "trainer/core/error.h"
 #include "trainer/eval/arena_hard.h"
 #include "trainer/eval/battles.h"
@@ -76,6 +77,7 @@ int run_arena_rate(const std::vector<std::string>& argv) {
       {"seed", "S", "bootstrap seed (default 0)"},
       {"threads", "N", "bootstrap threads (default: all cores)"},
       {"json", "FILE", "also write the leaderboard as JSON"},
+      {"plot", "FILE.png", "also draw the ratings and their intervals (needs gnuplot)"},
   };
   Args args(kCommand, specs, argv);
   if (args.help()) {
@@ -171,6 +173,11 @@ int run_arena_rate(const std::vector<std::string>& argv) {
     std::ofstream file(*path);
     file << out.dump(2) << "\n";
     if (!file) throw UserError("cannot write " + *path);
+  }
+  if (auto path = args.get("plot")) {
+    plot_leaderboard(board, *path,
+                     "Bradley-Terry ratings, " + std::to_string(log.battles().size()) + " battles" +
+                         (boot_options.rounds > 0 ? ", 95% bootstrap intervals" : ""));
   }
   return 0;
 }

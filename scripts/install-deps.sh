@@ -27,6 +27,7 @@ packages=(
   # interface, whose layout does not depend on the gloo version (the 2-rank tests check it).
   libgloo-dev
   slurm-wlm munge  # a real single-node Slurm cluster for the launch test
+  gnuplot-nox  # `flywheel arena rate --plot`
 )
 
 missing=()

@@ -322,7 +322,7 @@ TEST(Cli, ArenaStatisticsAndDecontaminationRunFromFiles) {
     }
   }
   const auto rate = run_flywheel("arena rate --battles " + dir + "/battles.jsonl --bootstrap 20 " +
-                                 "--json " + dir + "/ratings.json");
+                                 "--json " + dir + "/ratings.json --plot " + dir + "/ratings.png");
   ASSERT_EQ(rate.status, 0) << rate.output;
   std::ifstream in(dir + "/ratings.json");
   const auto board = nlohmann::json::parse(in);
@@ -333,6 +333,10 @@ TEST(Cli, ArenaStatisticsAndDecontaminationRunFromFiles) {
     EXPECT_LE(p["lower"].get<double>(), p["rating"].get<double>());
     EXPECT_GE(p["upper"].get<double>(), p["rating"].get<double>());
   }
+  std::ifstream png(dir + "/ratings.png", std::ios::binary);
+  std::string magic(8, '\0');
+  png.read(magic.data(), 8);
+  EXPECT_EQ(magic, "\x89PNG\r\n\x1a\n") << "--plot wrote no PNG";
 
   const auto winrate = run_flywheel("arena winrate --battles " + dir +
                                     "/battles.jsonl --baseline c --length-controlled --json");
