@@ -97,7 +97,7 @@ Engine::Engine(LlamaForCausalLM& model, const EngineOptions& options, const Toke
                       options.cuda_graphs && model->model->parameter_gather == nullptr;
   if (graphs || options.fixed_shape_decode) {
     decode_step_ = std::make_unique<DecodeStep>(model_, slots_, graphs);
-  } else if (options.fused_cpu_step && CpuDecodeStep::applies(model)) {
+  } else if (CpuDecodeStep::applies(model)) {
     cpu_step_ = std::make_unique<CpuDecodeStep>(model_, slots_);
   }
 }

@@ -61,9 +61,6 @@ struct EngineOptions {
   // Steps that only decode run at the graphs' fixed shapes on any device (eagerly on the
   // CPU): what a graph captures, for tests without a GPU.
   bool fixed_shape_decode = false;
-  // On a CPU with AVX-512, a float32 model's steps that only decode run as one fused pass
-  // per thread (rollout/cpu_decode_step.h); false keeps them on the composed path.
-  bool fused_cpu_step = true;
 };
 
 // Options whose KV memory holds exactly `max_num_seqs` sequences of `max_seq_len` tokens (prompt
