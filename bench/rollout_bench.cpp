@@ -37,22 +37,24 @@ using flywheel::UserError;
 
 struct Flags {
   std::string model, prompts, dtype, device = "cpu", profile;
-  int64_t max_new_tokens = 128, n = 1, reps = 3, kv_cache_mb = 1024;
+  int64_t max_new_tokens = 128, n = 1, reps = 3, kv_cache_mb = 1024, kv_block_tokens = 16;
+  int64_t kv_blocks = 0;
   double temperature = 1.0;
 };
 
 constexpr const char* kUsage =
     "usage: flywheel_bench_rollout --model DIR --prompts FILE [--max-new-tokens N] [--n K]\n"
     "                              [--temperature T] [--reps R] [--dtype D] [--device DEV]\n"
-    "                              [--kv-cache-mb MB] [--profile TRACE.json]\n";
+    "                              [--kv-cache-mb MB] [--kv-block-tokens B] [--kv-blocks N]\n"
+    "                              [--profile TRACE.json]\n";
 
 Flags parse_flags(int argc, char** argv) {
   using flywheel::bench::parse_int;
-  const auto given =
-      flywheel::bench::parse_flags(argc, argv,
-                                   {"model", "prompts", "max-new-tokens", "n", "reps",
-                                    "kv-cache-mb", "temperature", "dtype", "device", "profile"},
-                                   kUsage);
+  const auto given = flywheel::bench::parse_flags(
+      argc, argv,
+      {"model", "prompts", "max-new-tokens", "n", "reps", "kv-cache-mb", "kv-block-tokens",
+       "kv-blocks", "temperature", "dtype", "device", "profile"},
+      kUsage);
   Flags f;
   for (const auto& [flag, value] : given) {
     if (flag == "model") {
@@ -67,6 +69,10 @@ Flags parse_flags(int argc, char** argv) {
       f.reps = parse_int(flag, value, 1);
     } else if (flag == "kv-cache-mb") {
       f.kv_cache_mb = parse_int(flag, value, 1);
+    } else if (flag == "kv-block-tokens") {
+      f.kv_block_tokens = parse_int(flag, value, 1);
+    } else if (flag == "kv-blocks") {
+      f.kv_blocks = parse_int(flag, value, 1);
     } else if (flag == "temperature") {
       f.temperature = flywheel::bench::parse_double(flag, value);
     } else if (flag == "dtype") {
@@ -104,6 +110,8 @@ int run(const Flags& f) {
   }
   flywheel::EngineOptions options;
   options.kv_cache_mb = f.kv_cache_mb;
+  options.kv_block_tokens = f.kv_block_tokens;
+  options.kv_blocks = f.kv_blocks;
   options.max_seq_len = longest;
   flywheel::Engine engine(model, options);
 
@@ -132,7 +140,9 @@ int run(const Flags& f) {
   nlohmann::json line = {{"impl", "flywheel"},
                          {"threads", threads},
                          {"sequences", requests.size() * static_cast<size_t>(f.n)},
-                         {"slots", engine.slots()},
+                         {"max_running", engine.max_running()},
+                         {"kv_blocks", engine.kv_blocks()},
+                         {"preemptions", engine.stats().preemptions},
                          {"graph_captures", engine.stats().graph_captures},
                          {"tokens", tokens},
                          {"seconds", median},

@@ -213,6 +213,7 @@ int run_generate(const std::vector<std::string>& argv) {
       {"ignore-eos", "", "do not stop at the end-of-sequence token"},
       {"kv-cache-mb", "MB", "KV memory of the engine (default 256)"},
       {"kv-cache-fraction", "F", "KV memory as this fraction of the device's free memory"},
+      {"kv-block-tokens", "B", "tokens a KV block holds (default 16)"},
       {"max-num-seqs", "N", "sequences in flight at most (default 256)"},
       {"no-cuda-graphs", "", "on a GPU, run decode steps eagerly instead of as CUDA graphs"},
       {"dtype", "DTYPE", "float32 | bfloat16 | float16 (default: config.json)"},
@@ -256,6 +257,7 @@ int run_generate(const std::vector<std::string>& argv) {
   if (!(engine_options.kv_cache_fraction >= 0 && engine_options.kv_cache_fraction < 1)) {
     throw UserError("flywheel generate: --kv-cache-fraction must be in [0, 1)");
   }
+  engine_options.kv_block_tokens = args.get_int("kv-block-tokens", 16, 1);
   engine_options.max_num_seqs = args.get_int("max-num-seqs", 256, 1);
   engine_options.cuda_graphs = !args.flag("no-cuda-graphs");
 

@@ -7,13 +7,14 @@
 #include <cstring>
 #include <limits>
 
+#include "rollout/cpu_attention.h"
 #include "rollout/simd.h"
 #include "trainer/model/rotary.h"
 
 namespace flywheel {
 namespace {
 
-// A model's parameters and KV slots as plain pointers, read once per step: the kernels below
+// A model's parameters and KV blocks as plain pointers, read once per step: the kernels below
 // take no tensors.
 struct Projection {
   const float* w = nullptr;  // [out, in], as torch::nn::Linear stores it
@@ -24,13 +25,13 @@ struct Layer {
   const float* attn_norm = nullptr;
   const float* mlp_norm = nullptr;
   Projection q, k, v, o, gate, up, down;
-  float* keys = nullptr;    // [slots, K, L, D]
-  float* values = nullptr;  // [slots, K, L, D]
+  cpu_attention::Pool pool;  // its keys and values
 };
 struct Net {
-  int64_t C = 0, H = 0, K = 0, D = 0, F = 0, V = 0, L = 0;
+  int64_t C = 0, H = 0, K = 0, D = 0, F = 0, V = 0;
+  int64_t L = 0;  // positions a sequence may hold
+  int64_t T = 0;  // entries of a block table
   float eps = 0;
-  int64_t window = 0;  // 0: none
   const float* embed = nullptr;
   const float* norm = nullptr;
   const float* cos = nullptr;  // [L, D]
@@ -164,120 +165,6 @@ void rope(float* x, const float* cos, const float* sin, int64_t D) {
   }
 }
 
-// Sixteen keys' dot products from their partial sums: eight vectors, each holding two keys'
-// sums of eight lanes (key 2i in lanes 0-7 of v[i], key 2i + 1 in lanes 8-15), folded in
-// three rounds of shuffles into one vector of the sixteen sums, in key order.
-inline v16 fold_pairs(v16 v[8]) {
-  const i16 a_lo = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
-  const i16 b_lo = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
-  const i16 c_lo = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-  v16 r[4], s[2];
-  for (int i = 0; i < 4; ++i)
-    r[i] = __builtin_shuffle(v[2 * i], v[2 * i + 1], a_lo) +
-           __builtin_shuffle(v[2 * i], v[2 * i + 1], a_lo + 4);
-  for (int i = 0; i < 2; ++i)
-    s[i] = __builtin_shuffle(r[2 * i], r[2 * i + 1], b_lo) +
-           __builtin_shuffle(r[2 * i], r[2 * i + 1], b_lo + 2);
-  return __builtin_shuffle(s[0], s[1], c_lo) + __builtin_shuffle(s[0], s[1], c_lo + 1);
-}
-
-// scores[t] = q . keys[t] for t < n (keys [n, D]); D = 8 or a multiple of 16.
-void dot_keys(const float* q, const float* keys, int64_t n, int64_t D, float* scores) {
-  int64_t t = 0;
-  if (D == 8) {
-    v16 q2{};
-    for (int i = 0; i < kLanes; ++i)
-      q2[i] = q[i % 8];
-    for (; t + kLanes <= n; t += kLanes) {
-      v16 v[8];
-      for (int i = 0; i < 8; ++i)
-        v[i] = load(keys + (t + 2 * i) * 8) * q2;
-      store(scores + t, fold_pairs(v));
-    }
-  } else if (D % kLanes == 0) {
-    const i16 lo = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
-    for (; t + kLanes <= n; t += kLanes) {
-      v16 acc[kLanes];
-      for (int i = 0; i < kLanes; ++i) {
-        acc[i] = v16{};
-        for (int64_t d = 0; d < D; d += kLanes)
-          acc[i] += load(keys + (t + i) * D + d) * load(q + d);
-      }
-      v16 v[8];
-      for (int i = 0; i < 8; ++i)
-        v[i] = __builtin_shuffle(acc[2 * i], acc[2 * i + 1], lo) +
-               __builtin_shuffle(acc[2 * i], acc[2 * i + 1], lo + 8);
-      store(scores + t, fold_pairs(v));
-    }
-  }
-  for (; t < n; ++t) {
-    float s = 0;
-    for (int64_t d = 0; d < D; ++d)
-      s += q[d] * keys[t * D + d];
-    scores[t] = s;
-  }
-}
-
-// out[D] = sum_t p[t] values[t] (values [n, D]).
-void mix_values(const float* p, const float* values, int64_t n, int64_t D, float* out) {
-  std::fill(out, out + D, 0.0f);
-  int64_t t = 0;
-  if (D == 8) {
-    // Two values a vector, p[t] on lanes 0-7 and p[t + 1] on 8-15, spread from one load of
-    // sixteen weights; four sums, so that consecutive additions do not wait on each other.
-    const i16 pair[8] = {{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},
-                         {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
-                         {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5},
-                         {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
-                         {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9},
-                         {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
-                         {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13},
-                         {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
-    v16 acc[4] = {};
-    for (; t + kLanes <= n; t += kLanes) {
-      const v16 weights = load(p + t);
-      for (int i = 0; i < 8; ++i)
-        acc[i % 4] += __builtin_shuffle(weights, pair[i]) * load(values + (t + 2 * i) * 8);
-    }
-    const v16 all = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (int d = 0; d < 8; ++d)
-      out[d] = all[d] + all[d + 8];
-  } else if (D % kLanes == 0) {
-    for (; t < n; ++t) {
-      for (int64_t d = 0; d < D; d += kLanes)
-        store(out + d, load(out + d) + p[t] * load(values + t * D + d));
-    }
-  }
-  for (; t < n; ++t) {
-    for (int64_t d = 0; d < D; ++d)
-      out[d] += p[t] * values[t * D + d];
-  }
-}
-
-// exp(scale * scores[t] - max) for t < n in place, 0 from n to n rounded up to 16 (`scores`
-// has room); returns 1 / their sum, the softmax's normaliser, which the caller applies to the
-// mixed values instead of to every weight.
-float softmax_weights(float* scores, int64_t n, float scale) {
-  const float lowest = -std::numeric_limits<float>::infinity();
-  const v16 lane = lane_numbers();
-  v16 top = splat(lowest);
-  for (int64_t t = 0; t < n; t += kLanes) {
-    v16 v = load(scores + t) * scale;
-    v = lane < static_cast<float>(n - t) ? v : splat(lowest);
-    store(scores + t, v);
-    top = v > top ? v : top;
-  }
-  const float m = lanes_max(top);
-  v16 sum{};
-  for (int64_t t = 0; t < n; t += kLanes) {
-    v16 e = exp16(load(scores + t) - m);
-    e = lane < static_cast<float>(n - t) ? e : v16{};
-    store(scores + t, e);
-    sum += e;
-  }
-  return 1.0f / lanes_sum(sum);
-}
-
 // Scratch of one thread's block of rows, feature-major, columns padded to mp. Kept per thread
 // across steps (LibTorch's OpenMP threads live as long as the process), so a step allocates
 // nothing: what a padding column or a filler holds is never read into a real row, as every
@@ -294,35 +181,21 @@ struct Scratch {
     gate.resize(n(net.F));
     up.resize(n(net.F));
     out.resize(n(std::max(net.C, net.V)));
-    row.resize(static_cast<size_t>((net.H + 2 * net.K) * net.D));
-    scores.resize(static_cast<size_t>((net.L + kLanes) / kLanes * kLanes));
+    row.resize(static_cast<size_t>(2 * (net.H + net.K) * net.D));
+    scores.resize(static_cast<size_t>(cpu_attention::scores_size(net.L)));
   }
   std::vector<float> x, h, q, k, v, attn, gate, up, out, row, scores;
 };
 
-// Starts loading one head's cached keys and values [lo, pos) into L2 (pos < 0: nothing). A
-// step reads every running sequence's whole cache, more than L2 keeps between steps, in
-// stretches (a head's, ~2.5 KiB for stories260K) too short for the hardware prefetcher to
-// ramp up on.
-void prefetch_head(const Net& net, const Layer& layer, int64_t slot, int64_t g, int64_t pos) {
-  if (pos < 0 || pos == net.L - 1) return;
-  const int64_t lo = net.window > 0 ? std::max<int64_t>(0, pos - net.window + 1) : 0;
-  const int64_t base = ((slot * net.K + g) * net.L + lo) * net.D;
-  for (int64_t i = 0; i < (pos - lo) * net.D; i += 16) {
-    __builtin_prefetch(layer.keys + base + i, 0, 2);
-    __builtin_prefetch(layer.values + base + i, 0, 2);
-  }
-}
-
-// Attention of column c (slot `slot`, at `pos`) in one layer: its key and value go into the
-// slot, its heads attend over the slot's keys [lo, pos]. next_pos: the next row's position,
-// or -1 when this is the block's last.
-void attend_row(const Net& net, const Layer& layer, Scratch& s, int64_t mp, int64_t c, int64_t slot,
-                int64_t pos, int64_t next_pos) {
-  const int64_t H = net.H, K = net.K, D = net.D, G = H / K;
+// Attention of column c (a sequence with block table `table`, at `pos`) in one layer: rotary
+// on its query and key, then rollout/cpu_attention.h. next_*: the block's next row, or null.
+void attend_row(const Net& net, const Layer& layer, Scratch& s, int64_t mp, int64_t c,
+                const int64_t* table, int64_t pos, const int64_t* next_table, int64_t next_pos) {
+  const int64_t H = net.H, K = net.K, D = net.D;
   float* q = s.row.data();
   float* k = q + H * D;
   float* v = k + K * D;
+  float* out = v + K * D;
   for (int64_t i = 0; i < H * D; ++i)
     q[i] = s.q[static_cast<size_t>(i * mp + c)];
   for (int64_t i = 0; i < K * D; ++i) {
@@ -333,35 +206,17 @@ void attend_row(const Net& net, const Layer& layer, Scratch& s, int64_t mp, int6
   const float* sin = net.sin + pos * D;
   for (int64_t h = 0; h < H; ++h)
     rope(q + h * D, cos, sin, D);
-  const int64_t lo = net.window > 0 ? std::max<int64_t>(0, pos - net.window + 1) : 0;
-  const int64_t n = pos - lo + 1;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  float out[512];
-  for (int64_t g = 0; g < K; ++g) {
-    // The next head's keys and values (or the next row's first) load while this one computes.
-    if (g + 1 < K) {
-      prefetch_head(net, layer, slot, g + 1, pos);
-    } else {
-      prefetch_head(net, layer, slot + 1, 0, next_pos);
-    }
+  for (int64_t g = 0; g < K; ++g)
     rope(k + g * D, cos, sin, D);
-    float* slot_keys = layer.keys + (slot * K + g) * net.L * D;
-    float* slot_values = layer.values + (slot * K + g) * net.L * D;
-    std::copy_n(k + g * D, D, slot_keys + pos * D);
-    std::copy_n(v + g * D, D, slot_values + pos * D);
-    for (int64_t h = g * G; h < (g + 1) * G; ++h) {
-      dot_keys(q + h * D, slot_keys + lo * D, n, D, s.scores.data());
-      const float norm = softmax_weights(s.scores.data(), n, scale);
-      mix_values(s.scores.data(), slot_values + lo * D, n, D, out);
-      for (int64_t d = 0; d < D; ++d)
-        s.attn[static_cast<size_t>((h * D + d) * mp + c)] = out[d] * norm;
-    }
-  }
+  cpu_attention::attend(layer.pool, table, pos, q, H, k, v, s.scores.data(), out, next_table,
+                        next_pos);
+  for (int64_t i = 0; i < H * D; ++i)
+    s.attn[static_cast<size_t>(i * mp + c)] = out[i];
 }
 
 // Rows [r0, r1) through the whole model into logits [R, V] (rows r0.. of `logits`).
-void forward_rows(const Net& net, const int64_t* ids, const int64_t* positions, int64_t r0,
-                  int64_t r1, float* logits) {
+void forward_rows(const Net& net, const int64_t* ids, const int64_t* positions,
+                  const int64_t* tables, int64_t r0, int64_t r1, float* logits) {
   const int64_t m = r1 - r0, mp = (m + kLanes - 1) / kLanes * kLanes;
   thread_local Scratch s;
   s.size_for(net, mp);
@@ -380,10 +235,9 @@ void forward_rows(const Net& net, const int64_t* ids, const int64_t* positions, 
     project(layer.k, s.h.data(), mp, s.k.data());
     project(layer.v, s.h.data(), mp, s.v.data());
     for (int64_t c = 0; c < m; ++c) {
-      // A filler (rollout/kv_slots.h) attends to nothing; its output is dropped.
-      if (positions[r0 + c] != net.L - 1)
-        attend_row(net, layer, s, mp, c, r0 + c, positions[r0 + c],
-                   c + 1 < m ? positions[r0 + c + 1] : -1);
+      const bool more = c + 1 < m;
+      attend_row(net, layer, s, mp, c, tables + (r0 + c) * net.T, positions[r0 + c],
+                 more ? tables + (r0 + c + 1) * net.T : nullptr, more ? positions[r0 + c + 1] : -1);
     }
     project_add(layer.o, s.attn.data(), mp, s.out.data(), s.x.data());
     rms_norm(s.x.data(), layer.mlp_norm, net.C, mp, net.eps, s.h.data());
@@ -406,10 +260,8 @@ FLYWHEEL_SIMD_END
 }  // namespace
 
 bool CpuDecodeStep::applies(const LlamaForCausalLM& model) {
-  if (!simd::available()) return false;
-  const auto& config = model->config();
   if (model->model->parameter_gather != nullptr ||
-      (config.head_dim != 8 && config.head_dim % simd::kLanes != 0) || config.head_dim > 512) {
+      !cpu_attention::available(model->config().head_dim, simd::kLanes)) {
     return false;
   }
   for (const auto& p : model->parameters()) {
@@ -418,10 +270,12 @@ bool CpuDecodeStep::applies(const LlamaForCausalLM& model) {
   return true;
 }
 
-CpuDecodeStep::CpuDecodeStep(LlamaForCausalLM& model, KVSlots& slots)
-    : model_(model), slots_(slots) {
-  TORCH_CHECK(applies(model), "CpuDecodeStep: the model is not float32 on an AVX-512 CPU");
-  const auto positions = torch::arange(slots.slot_length(), torch::kInt64).view({1, -1});
+CpuDecodeStep::CpuDecodeStep(LlamaForCausalLM& model, KVBlocks& blocks)
+    : model_(model), blocks_(blocks) {
+  TORCH_CHECK(applies(model) && blocks.kernel_layout(),
+              "CpuDecodeStep: the model is not float32 on an AVX-512 CPU, or its KV blocks are "
+              "not laid out for the CPU kernels");
+  const auto positions = torch::arange(blocks.max_seq_len(), torch::kInt64).view({1, -1});
   auto [cos, sin] = rope_cos_sin(rope_inv_freq(model->config()), positions);
   cos_ = cos[0].contiguous();
   sin_ = sin[0].contiguous();
@@ -438,15 +292,23 @@ bool CpuDecodeStep::worth(int64_t rows) const {
 }
 
 torch::Tensor CpuDecodeStep::run(const std::vector<int64_t>& ids,
-                                 const std::vector<int64_t>& positions) {
+                                 const std::vector<int64_t>& positions,
+                                 const std::vector<int64_t>& tables) {
   const auto& config = model_->config();
   const auto rows = static_cast<int64_t>(ids.size());
-  TORCH_CHECK(rows > 0 && rows <= slots_.slots() && rows == static_cast<int64_t>(positions.size()),
-              "CpuDecodeStep: ", rows, " rows for ", slots_.slots(), " slots");
+  const int64_t T = blocks_.table_width();
+  TORCH_CHECK(rows > 0 && rows == std::ssize(positions) && rows * T == std::ssize(tables),
+              "CpuDecodeStep: ", rows, " rows with ", positions.size(), " positions and ",
+              tables.size(), " table entries");
   for (int64_t r = 0; r < rows; ++r) {
     const auto id = ids[static_cast<size_t>(r)], pos = positions[static_cast<size_t>(r)];
-    TORCH_CHECK(id >= 0 && id < config.vocab_size && pos >= 0 && pos < slots_.slot_length(),
+    TORCH_CHECK(id >= 0 && id < config.vocab_size && pos >= 0 && pos < blocks_.max_seq_len(),
                 "CpuDecodeStep: row ", r, " has token ", id, " at position ", pos);
+    for (int64_t j = 0; j <= pos / blocks_.block_tokens(); ++j) {
+      const auto block = tables[static_cast<size_t>(r * T + j)];
+      TORCH_CHECK(block >= 0 && block < blocks_.blocks(), "CpuDecodeStep: row ", r, " reads block ",
+                  block, " of ", blocks_.blocks());
+    }
   }
   // The model may have changed since construction (cast, moved, sharded): every pointer is
   // checked as it is taken (floats()).
@@ -460,9 +322,9 @@ torch::Tensor CpuDecodeStep::run(const std::vector<int64_t>& ids,
   net.D = config.head_dim;
   net.F = config.intermediate_size;
   net.V = config.vocab_size;
-  net.L = slots_.slot_length();
+  net.L = blocks_.max_seq_len();
+  net.T = T;
   net.eps = static_cast<float>(config.rms_norm_eps);
-  net.window = config.sliding_window.value_or(0);
   auto& decoder = model_->model;
   net.embed = floats(decoder->embed_tokens->weight);
   net.norm = floats(decoder->norm->weight);
@@ -482,15 +344,17 @@ torch::Tensor CpuDecodeStep::run(const std::vector<int64_t>& ids,
     l.gate = projection(layer->mlp->gate_proj);
     l.up = projection(layer->mlp->up_proj);
     l.down = projection(layer->mlp->down_proj);
-    l.keys = slots_.keys(static_cast<int64_t>(i)).data_ptr<float>();
-    l.values = slots_.values(static_cast<int64_t>(i)).data_ptr<float>();
+    l.pool = blocks_.cpu_pool(static_cast<int64_t>(i), config.sliding_window);
     net.layers.push_back(l);
   }
-  auto logits = torch::empty({rows, net.V}, torch::kFloat32);
+  // Kept from step to step: a fresh [R, V] every step would be pages mapped and faulted in
+  // each time (it is past malloc's threshold for reusing freed memory).
+  if (logits_.size(0) < rows) logits_ = torch::empty({rows, net.V}, torch::kFloat32);
+  const auto logits = logits_.narrow(0, 0, rows);
   float* out = logits.data_ptr<float>();
   // One block of rows per thread, each through every layer on its own.
   at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
-    forward_rows(net, ids.data(), positions.data(), begin, end, out);
+    forward_rows(net, ids.data(), positions.data(), tables.data(), begin, end, out);
   });
   return logits;
 }

@@ -1,11 +1,11 @@
 // The rollout engine's decode step for a float32 model on the CPU: the whole forward of the
 // decoding rows, embedding to logits, as one pass per thread with no LibTorch call inside.
-//   R = decoding rows (slots [0, R), rollout/kv_slots.h); C = hidden; V = vocabulary
+//   R = decoding rows; T = block table entries (rollout/kv_blocks.h); C = hidden; V = vocabulary
 //
 // At decoding's small shapes a step built from ATen calls costs its calls, not its arithmetic:
 // a 64-row step of stories260K is ~40 MFLOP, a fraction of a millisecond on two cores, but it
 // took 1.7 ms in ~150 calls, each a parallel region whose threads meet at a barrier. Rows do
-// not interact until sampling (each attends only to its own slot), so here each thread takes a
+// not interact until sampling (each attends only to its own blocks), so here each thread takes a
 // block of rows through every layer alone: one parallel region per step, no barrier inside.
 //
 // Activations are kept feature-major ([features, rows], rows padded to a multiple of 16) so
@@ -26,17 +26,18 @@
 #include <cstdint>
 #include <vector>
 
-#include "rollout/kv_slots.h"
+#include "rollout/kv_blocks.h"
 #include "trainer/model/llama.h"
 
 namespace flywheel {
 
 class CpuDecodeStep {
  public:
-  // Whether `model` can take this step: float32 parameters on the CPU, not sharded.
+  // Whether `model` can take this step: float32 parameters on the CPU, not sharded (and the
+  // engine's KV blocks must be laid out for rollout/cpu_attention.h).
   static bool applies(const LlamaForCausalLM& model);
 
-  CpuDecodeStep(LlamaForCausalLM& model, KVSlots& slots);
+  CpuDecodeStep(LlamaForCausalLM& model, KVBlocks& blocks);
 
   // Whether a step of `rows` rows is faster here than on the composed path. Each thread reads
   // every weight once per step, so a model whose weights do not stay in cache pays that many
@@ -45,15 +46,17 @@ class CpuDecodeStep {
   // products split each weight matrix over the threads).
   bool worth(int64_t rows) const;
 
-  // The logits [R, V] of one step over slots [0, R): ids and positions [R], fillers at
-  // L - 1 as in rollout/kv_slots.h (they write where no real token is ever read).
-  torch::Tensor run(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions);
+  // The logits [R, V] of one step: ids and positions [R], the rows' block tables [R, T] (each
+  // covering its row's position). Valid until the next run, which reuses their memory.
+  torch::Tensor run(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
+                    const std::vector<int64_t>& tables);
 
  private:
   LlamaForCausalLM model_;
-  KVSlots& slots_;
-  torch::Tensor cos_, sin_;  // [L, D] float32: the rotary table at every slot position
+  KVBlocks& blocks_;
+  torch::Tensor cos_, sin_;  // [L, D] float32: the rotary table at every position a sequence has
   int64_t weight_bytes_ = 0;
+  torch::Tensor logits_ = torch::empty({0, 0});  // [rows of the largest step, V]
 };
 
 }  // namespace flywheel

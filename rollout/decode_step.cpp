@@ -20,14 +20,17 @@ torch::Tensor device_ints(const std::vector<int64_t>& values, const torch::Devic
 
 }  // namespace
 
-torch::Tensor slot_forward(LlamaForCausalLM& model, KVSlots& slots, const std::vector<int64_t>& ids,
-                           const std::vector<int64_t>& positions, int64_t rows, int64_t keys,
-                           std::vector<SlotSpan> spans) {
+torch::Tensor block_forward(LlamaForCausalLM& model, KVBlocks& blocks,
+                            const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
+                            int64_t rows, const std::vector<int64_t>& tables, int64_t keys,
+                            std::vector<BlockSpan> spans) {
   const auto device = model->model->embed_tokens->weight.device();
   const auto input = device_ints(ids, device).view({1, -1});        // [1, N]
   const auto where = device_ints(positions, device).view({1, -1});  // [1, N]
-  SlotAttention attention(slots, rows > 0 ? where[0].narrow(0, 0, rows) : torch::Tensor(), keys,
-                          std::move(spans), model->config().sliding_window);
+  BlockAttention attention(
+      blocks, rows > 0 ? where[0].narrow(0, 0, rows) : torch::Tensor(),
+      rows > 0 ? device_ints(tables, device).view({rows, -1}) : torch::Tensor(), keys,
+      std::move(spans), model->config().sliding_window);
   return model->model->forward(DecoderInput(input, where, {}, &attention))[0];  // [N, C]
 }
 
@@ -43,12 +46,13 @@ struct DecodeStep::Graphs {
 struct DecodeStep::Graphs {};
 #endif
 
-DecodeStep::DecodeStep(LlamaForCausalLM& model, KVSlots& slots, bool capture)
-    : model_(model), slots_(slots), buckets_(buckets(slots.slots())) {
+DecodeStep::DecodeStep(LlamaForCausalLM& model, KVBlocks& blocks, int64_t rows, bool capture)
+    : model_(model), blocks_(blocks), buckets_(buckets(rows)) {
   const auto device = model->model->embed_tokens->weight.device();
   const auto ints = torch::TensorOptions().dtype(torch::kInt64).device(device);
   ids_ = torch::zeros({buckets_.back()}, ints);
-  positions_ = torch::full({buckets_.back()}, slots.slot_length() - 1, ints);
+  positions_ = torch::zeros({buckets_.back()}, ints);
+  tables_ = torch::full({buckets_.back(), blocks.table_width()}, blocks.scratch(), ints);
   if (capture) {
     if (!FLYWHEEL_WITH_CUDA || !device.is_cuda()) {
       throw UserError("rollout: CUDA graphs need a model on a GPU (this one is on " + device.str() +
@@ -60,20 +64,20 @@ DecodeStep::DecodeStep(LlamaForCausalLM& model, KVSlots& slots, bool capture)
 
 DecodeStep::~DecodeStep() = default;
 
-std::vector<int64_t> DecodeStep::buckets(int64_t slots) {
+std::vector<int64_t> DecodeStep::buckets(int64_t rows) {
   std::vector<int64_t> out;
-  for (int64_t b = 1; b < std::min<int64_t>(slots, 32); b *= 2)
+  for (int64_t b = 1; b < std::min<int64_t>(rows, 32); b *= 2)
     out.push_back(b);
-  for (int64_t b = 32; b < slots; b += 32)
+  for (int64_t b = 32; b < rows; b += 32)
     out.push_back(b);
-  out.push_back(slots);
+  out.push_back(rows);
   return out;
 }
 
 torch::Tensor DecodeStep::forward(int64_t bucket) {
   const auto ids = ids_.narrow(0, 0, bucket), positions = positions_.narrow(0, 0, bucket);
-  SlotAttention attention(slots_, positions, slots_.slot_length(), {},
-                          model_->config().sliding_window, /*allow_fused=*/false);
+  BlockAttention attention(blocks_, positions, tables_.narrow(0, 0, bucket), blocks_.max_seq_len(),
+                           {}, model_->config().sliding_window, /*allow_fused=*/false);
   const auto hidden = model_->model->forward(
       DecoderInput(ids.view({1, bucket}), positions.view({1, bucket}), {}, &attention));
   return model_->logits(hidden[0]);  // [B, V]
@@ -87,18 +91,25 @@ std::vector<void*> DecodeStep::parameter_addresses() const {
 }
 
 torch::Tensor DecodeStep::run(const std::vector<int64_t>& ids,
-                              const std::vector<int64_t>& positions) {
+                              const std::vector<int64_t>& positions,
+                              const std::vector<int64_t>& tables) {
   const auto rows = static_cast<int64_t>(ids.size());
-  TORCH_CHECK(rows > 0 && rows == static_cast<int64_t>(positions.size()) && rows <= buckets_.back(),
-              "DecodeStep: ", rows, " rows for ", buckets_.back(), " slots");
+  const int64_t T = blocks_.table_width();
+  TORCH_CHECK(rows > 0 && rows == std::ssize(positions) && rows * T == std::ssize(tables) &&
+                  rows <= buckets_.back(),
+              "DecodeStep: ", rows, " rows for a step of at most ", buckets_.back());
   const auto bucket = *std::lower_bound(buckets_.begin(), buckets_.end(), rows);
   // The rows, then fillers up to the bucket: one upload each.
-  std::vector<int64_t> padded_ids(ids), padded_positions(positions);
+  std::vector<int64_t> padded_ids(ids), padded_positions(positions), padded_tables(tables);
   padded_ids.resize(static_cast<size_t>(bucket), 0);
-  padded_positions.resize(static_cast<size_t>(bucket), slots_.slot_length() - 1);
-  ids_.narrow(0, 0, bucket).copy_(torch::tensor(padded_ids, torch::kInt64), /*non_blocking=*/true);
-  positions_.narrow(0, 0, bucket)
-      .copy_(torch::tensor(padded_positions, torch::kInt64), /*non_blocking=*/true);
+  padded_positions.resize(static_cast<size_t>(bucket), 0);
+  padded_tables.resize(static_cast<size_t>(bucket * T), blocks_.scratch());
+  const auto upload = [&](torch::Tensor buffer, const std::vector<int64_t>& values) {
+    buffer.copy_(torch::tensor(values, torch::kInt64).view(buffer.sizes()), /*non_blocking=*/true);
+  };
+  upload(ids_.narrow(0, 0, bucket), padded_ids);
+  upload(positions_.narrow(0, 0, bucket), padded_positions);
+  upload(tables_.narrow(0, 0, bucket), padded_tables);
 #if FLYWHEEL_WITH_CUDA
   if (graphs_) return replay(bucket);
 #endif

@@ -12,38 +12,39 @@
 namespace flywheel {
 namespace {
 
-int64_t slot_length_for(const ModelConfig& config, const EngineOptions& o) {
+int64_t max_seq_len_for(const ModelConfig& config, const EngineOptions& o) {
   return o.max_seq_len > 0 ? o.max_seq_len : config.max_position_embeddings;
 }
 
-KVSlots make_slots(LlamaForCausalLM& model, const EngineOptions& o) {
+KVBlocks make_blocks(LlamaForCausalLM& model, const EngineOptions& o) {
   if (o.max_step_tokens < 1) throw UserError("rollout: max_step_tokens must be >= 1");
   if (o.max_num_seqs < 1) throw UserError("rollout: max_num_seqs must be >= 1");
+  if (o.kv_block_tokens < 1) throw UserError("rollout: kv_block_tokens must be >= 1");
   if (!(o.kv_cache_fraction >= 0 && o.kv_cache_fraction < 1)) {
     throw UserError("rollout: kv_cache_fraction must be in [0, 1), got " +
                     std::to_string(o.kv_cache_fraction));
   }
   const auto& config = model->config();
   const auto weight = model->model->embed_tokens->weight;
-  const int64_t length = slot_length_for(config, o);
+  const int64_t length = max_seq_len_for(config, o);
   const int64_t bytes =
       o.kv_cache_fraction > 0
           ? static_cast<int64_t>(o.kv_cache_fraction *
                                  static_cast<double>(free_device_memory(weight.device())))
           : o.kv_cache_mb << 20;
-  const int64_t fit = KVSlots::slots_in(config, length, bytes, weight.scalar_type());
-  // No more sequences in flight than one step's tokens: every running sequence then decodes
-  // in every step (the scheduler never has to leave one out).
-  const int64_t slots = std::min({o.max_num_seqs, o.max_step_tokens, fit});
-  if (slots < 1) {
-    const auto budget = o.kv_cache_fraction > 0
+  const int64_t blocks =
+      o.kv_blocks > 0 ? o.kv_blocks
+                      : KVBlocks::blocks_in(config, o.kv_block_tokens, bytes, weight.scalar_type());
+  if (blocks < KVBlocks::blocks_for(length, o.kv_block_tokens)) {
+    const auto budget = o.kv_blocks > 0 ? "kv_blocks " + std::to_string(o.kv_blocks)
+                        : o.kv_cache_fraction > 0
                             ? "kv_cache_fraction " + std::to_string(o.kv_cache_fraction) + " (" +
                                   std::to_string(bytes >> 20) + " MiB)"
                             : "kv_cache_mb " + std::to_string(o.kv_cache_mb);
     throw UserError("rollout: " + budget + " holds no sequence of " + std::to_string(length) +
                     " tokens (raise it, or lower max_seq_len)");
   }
-  return KVSlots(config, slots, length, weight.options().requires_grad(false));
+  return KVBlocks(config, blocks, o.kv_block_tokens, length, weight.options().requires_grad(false));
 }
 
 // Where the earliest of `stops` begins in `text`, and which one; npos when none is there.
@@ -83,22 +84,30 @@ EngineOptions sized_engine_options(const LlamaForCausalLM& model, int64_t max_nu
   EngineOptions options;
   options.max_num_seqs = std::max<int64_t>(1, max_num_seqs);
   options.max_seq_len = max_seq_len;
-  const auto bytes = KVSlots::bytes_for(model->config(), options.max_num_seqs, max_seq_len,
-                                        model->model->embed_tokens->weight.scalar_type());
+  const auto per_seq = KVBlocks::blocks_for(max_seq_len, options.kv_block_tokens);
+  const auto bytes =
+      KVBlocks::bytes_for(model->config(), options.max_num_seqs * per_seq, options.kv_block_tokens,
+                          model->model->embed_tokens->weight.scalar_type());
   options.kv_cache_mb = (bytes + (1 << 20) - 1) >> 20;
   return options;
 }
 
 Engine::Engine(LlamaForCausalLM& model, const EngineOptions& options, const Tokenizer* tokenizer)
-    : model_(model), options_(options), tokenizer_(tokenizer), slots_(make_slots(model, options)) {
+    : model_(model),
+      options_(options),
+      tokenizer_(tokenizer),
+      blocks_(make_blocks(model, options)),
+      // No more sequences in flight than one step's tokens: every running sequence then
+      // decodes in every step (the scheduler never has to leave one out).
+      max_running_(std::min(options.max_num_seqs, options.max_step_tokens)) {
   // Not for a model whose parameters are sharded (ZeRO-3): its forward gathers each layer,
   // which a graph cannot replay.
   const bool graphs = model->model->embed_tokens->weight.device().is_cuda() &&
                       options.cuda_graphs && model->model->parameter_gather == nullptr;
   if (graphs || options.fixed_shape_decode) {
-    decode_step_ = std::make_unique<DecodeStep>(model_, slots_, graphs);
-  } else if (CpuDecodeStep::applies(model)) {
-    cpu_step_ = std::make_unique<CpuDecodeStep>(model_, slots_);
+    decode_step_ = std::make_unique<DecodeStep>(model_, blocks_, max_running_, graphs);
+  } else if (CpuDecodeStep::applies(model) && blocks_.kernel_layout()) {
+    cpu_step_ = std::make_unique<CpuDecodeStep>(model_, blocks_);
   }
 }
 
@@ -124,20 +133,32 @@ void Engine::validate(const Request& r) const {
     throw UserError("every token is a stop token: nothing can be drawn before min_new_tokens");
   }
   if (r.n < 1) throw UserError("n must be >= 1, got " + std::to_string(r.n));
-  if (r.n > slots_.slots()) {
-    throw UserError("n = " + std::to_string(r.n) + " samples need as many slots; the " +
-                    "KV budget holds " + std::to_string(slots_.slots()));
+  if (r.n > max_running_) {
+    throw UserError("n = " + std::to_string(r.n) + " samples run together, but at most " +
+                    std::to_string(max_running_) +
+                    " sequences are in flight (max_num_seqs, max_step_tokens)");
   }
   if (r.max_new_tokens < 1) throw UserError("max_new_tokens must be >= 1");
   if (r.min_new_tokens < 0 || r.min_new_tokens > r.max_new_tokens) {
     throw UserError("min_new_tokens must be in [0, max_new_tokens]");
   }
-  const auto need = static_cast<int64_t>(r.prompt.size()) + r.max_new_tokens;
-  if (need > slots_.slot_length()) {
-    throw UserError("a prompt of " + std::to_string(r.prompt.size()) + " tokens and " +
+  const auto prompt = std::ssize(r.prompt), need = prompt + r.max_new_tokens;
+  if (need > blocks_.max_seq_len()) {
+    throw UserError("a prompt of " + std::to_string(prompt) + " tokens and " +
                     std::to_string(r.max_new_tokens) + " new ones exceed the " +
-                    std::to_string(slots_.slot_length()) +
+                    std::to_string(blocks_.max_seq_len()) +
                     " tokens a sequence may hold (the model's context, or max_seq_len)");
+  }
+  // A sequence must fit the KV memory alone (so that preempting the others lets it finish),
+  // and a request's samples must enter together: its prompt, and a copy of the prompt's last
+  // block for each sample past the first.
+  const int64_t B = blocks_.block_tokens();
+  const int64_t alone = KVBlocks::blocks_for(need, B);
+  const int64_t entry = KVBlocks::blocks_for(prompt, B) + (prompt % B != 0 ? r.n - 1 : 0);
+  if (std::max(alone, entry) > blocks_.blocks()) {
+    throw UserError("the KV memory holds " + std::to_string(blocks_.blocks()) + " blocks of " +
+                    std::to_string(B) + " tokens; this request needs " +
+                    std::to_string(std::max(alone, entry)) + " (raise kv_cache_mb)");
   }
   for (const auto& s : r.stop_strings) {
     if (s.empty()) throw UserError("empty stop string");
@@ -157,8 +178,8 @@ std::vector<std::vector<Completion>> Engine::generate(const std::vector<Request>
       throw UserError("rollout: request " + std::to_string(i) + ": " + e.what());
     }
   }
-  slots_.release_all();
-  Run run{requests, {}, Scheduler(slots_, options_.max_step_tokens), {}, {}};
+  blocks_.release_all();
+  Run run{requests, {}, Scheduler(blocks_, options_.max_step_tokens, max_running_), {}, {}};
   run.progress.requests = static_cast<int64_t>(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
     const auto& r = requests[i];
@@ -180,6 +201,7 @@ std::vector<std::vector<Completion>> Engine::generate(const std::vector<Request>
     }
   }
   stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stats_.preemptions += run.scheduler.preemptions();
   if (decode_step_) stats_.graph_captures = decode_step_->captures();
   std::vector<std::vector<Completion>> out(requests.size());
   for (size_t k = 0; k < run.seqs.size(); ++k)
@@ -191,47 +213,58 @@ bool Engine::step(Run& run) {
   auto& scheduler = run.scheduler;
   const auto plan = scheduler.next();
   if (plan.spans.empty()) return false;
-  // The forward's layout (rollout/kv_slots.h): one row per slot [0, R) first, fillers where a
-  // slot decodes nothing, then the longer spans; and for each span, the row it samples at.
-  int64_t rows = 0;
-  for (const auto& span : plan.spans) {
-    if (span.count == 1) rows = std::max(rows, span.slot + 1);
-  }
-  std::vector<int64_t> ids(static_cast<size_t>(rows), 0);
-  std::vector<int64_t> positions(static_cast<size_t>(rows), slots_.slot_length() - 1);
-  std::vector<SlotSpan> spans;
+  // The forward's layout (rollout/kv_blocks.h): the spans of one token first, as rows with
+  // their block tables, then the longer spans; and for each span, the row it samples at.
+  const int64_t T = blocks_.table_width();
+  std::vector<int64_t> ids, positions, tables;
+  std::vector<BlockSpan> spans;
   std::vector<int64_t> last_row(plan.spans.size());
   int64_t keys = 1;
   for (size_t i = 0; i < plan.spans.size(); ++i) {
     const auto& span = plan.spans[i];
-    const auto& tokens = run.seqs[plan.seqs[i]].tokens;
-    if (span.start < scheduler.seq(plan.seqs[i]).prompt) stats_.prompt_tokens += span.count;
-    if (span.count == 1) {
-      ids[static_cast<size_t>(span.slot)] = tokens[static_cast<size_t>(span.start)];
-      positions[static_cast<size_t>(span.slot)] = span.start;
-      keys = std::max(keys, span.start + 1);
-      last_row[i] = span.slot;
-      continue;
-    }
-    const auto offset = static_cast<int64_t>(ids.size());
-    spans.push_back({span.slot, span.start, span.count, offset});
+    if (span.count != 1) continue;
+    const auto& seq = scheduler.seq(span.seq);
+    last_row[i] = std::ssize(ids);
+    ids.push_back(run.seqs[span.seq].tokens[static_cast<size_t>(span.start)]);
+    positions.push_back(span.start);
+    tables.insert(tables.end(), seq.blocks.begin(), seq.blocks.end());
+    tables.resize(tables.size() + static_cast<size_t>(T - std::ssize(seq.blocks)),
+                  blocks_.scratch());
+    keys = std::max(keys, span.start + 1);
+  }
+  const auto rows = std::ssize(ids);
+  for (size_t i = 0; i < plan.spans.size(); ++i) {
+    const auto& span = plan.spans[i];
+    if (span.count == 1) continue;
+    const auto& tokens = run.seqs[span.seq].tokens;
+    const auto offset = std::ssize(ids);
+    spans.push_back({scheduler.seq(span.seq).blocks, span.start, span.count, offset});
     for (int64_t t = span.start; t < span.start + span.count; ++t) {
       ids.push_back(tokens[static_cast<size_t>(t)]);
       positions.push_back(t);
     }
     last_row[i] = offset + span.count - 1;
   }
+  for (const auto& span : plan.spans) {
+    // Tokens a preempted sequence had cached before are computed again; prompt tokens count
+    // the first time.
+    const auto& seq = scheduler.seq(span.seq);
+    const auto again = std::clamp<int64_t>(seq.high - span.start, 0, span.count);
+    stats_.recomputed_tokens += again;
+    stats_.prompt_tokens +=
+        std::max<int64_t>(0, std::min(span.start + span.count, seq.prompt) - (span.start + again));
+  }
   torch::Tensor hidden, all_logits;
   if (decode_step_ && spans.empty()) {
-    all_logits = decode_step_->run(ids, positions);  // [B, V]
+    all_logits = decode_step_->run(ids, positions, tables);  // [B, V]
   } else if (cpu_step_ && spans.empty() && cpu_step_->worth(rows)) {
-    all_logits = cpu_step_->run(ids, positions);  // [R, V]
+    all_logits = cpu_step_->run(ids, positions, tables);  // [R, V]
   } else {
-    hidden = slot_forward(model_, slots_, ids, positions, rows, keys, std::move(spans));
+    hidden = block_forward(model_, blocks_, ids, positions, rows, tables, keys, std::move(spans));
   }
   ++stats_.steps;
-  // The step's keys and values are in; a prompt that just finished is now forked into its
-  // siblings' slots, and they sample from its row too.
+  // The step's keys and values are in; a prompt that just finished is now forked to its
+  // siblings, and they sample from its row too.
   const auto who = scheduler.computed(plan);
   if (who.empty()) return true;
   // The rows sampled at, each once through the head (a fork's samples share a row), then one
@@ -246,8 +279,13 @@ bool Engine::step(Run& run) {
   const auto index = [&](const std::vector<int64_t>& v) {
     return torch::tensor(v, torch::kInt64).to(device, /*non_blocking=*/true);
   };
-  auto logits = all_logits.defined() ? all_logits.index_select(0, index(rows_once))
-                                     : model_->logits(hidden.index_select(0, index(rows_once)));
+  // A step whose rows all sample, in order (every decoding step of a fused or graphed run),
+  // takes its logits as they are.
+  const bool every_row =
+      all_logits.defined() && std::ssize(rows_once) == rows && rows_once.back() == rows - 1;
+  auto logits = every_row              ? all_logits.narrow(0, 0, std::ssize(rows_once))
+                : all_logits.defined() ? all_logits.index_select(0, index(rows_once))
+                                       : model_->logits(hidden.index_select(0, index(rows_once)));
   if (rows_once.size() < who.size()) logits = logits.index_select(0, index(row_of));
   std::vector<RowSampling> draws;
   for (const auto& s : who) {

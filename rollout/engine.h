@@ -3,9 +3,10 @@
 //
 // One loop. Each step is one forward of the tokens the scheduler picks within a token budget
 // (rollout/scheduler.h: decoding sequences, prompts in chunks, waiting requests admitted as
-// slots free up), laid end to end: the projections and MLPs run on all of them at once, the
-// attention per sequence over its slot (rollout/kv_slots.h). Sequences that finish leave at
-// once. A request's n samples share its prefill. Logits are computed only for the positions
+// KV blocks free up, sequences preempted when they run out), laid end to end: the
+// projections and MLPs run on all of them at once, the attention per sequence over its blocks
+// (rollout/kv_blocks.h). Sequences that finish leave at once. A request's n samples share its
+// prefill and its prompt's blocks. Logits are computed only for the positions
 // that sample (a CUDA graph's fixed-shape step computes them for all its rows), and all the
 // rows of a step are sampled together (rollout/sampler.h). On a GPU, steps that only decode
 // replay CUDA graphs (rollout/decode_step.h); on a CPU with AVX-512, a float32 model's run as
@@ -20,7 +21,7 @@
 
 #include "rollout/cpu_decode_step.h"
 #include "rollout/decode_step.h"
-#include "rollout/kv_slots.h"
+#include "rollout/kv_blocks.h"
 #include "rollout/sampler.h"
 #include "rollout/scheduler.h"
 #include "trainer/model/llama.h"
@@ -51,11 +52,14 @@ struct Completion {
 };
 
 struct EngineOptions {
-  int64_t kv_cache_mb = 256;       // KV memory for all slots
+  int64_t kv_cache_mb = 256;       // KV memory for all sequences
   double kv_cache_fraction = 0;    // > 0: this fraction of the device's free memory instead
                                    // (on the CPU, of MemAvailable)
-  int64_t max_seq_len = 0;         // tokens per slot (prompt + new); 0: the model's context
-  int64_t max_num_seqs = 256;      // slots at most
+  int64_t kv_block_tokens = 16;    // tokens a KV block holds
+  int64_t kv_blocks = 0;           // > 0: exactly this many blocks, whatever the budget says
+  int64_t max_seq_len = 0;         // tokens a sequence may hold (prompt + new); 0: the model's
+                                   // context
+  int64_t max_num_seqs = 256;      // sequences in flight at most
   int64_t max_step_tokens = 2048;  // token budget of one forward
   bool cuda_graphs = true;         // on a GPU, steps that only decode replay CUDA graphs
   // Steps that only decode run at the graphs' fixed shapes on any device (eagerly on the
@@ -63,13 +67,15 @@ struct EngineOptions {
   bool fixed_shape_decode = false;
 };
 
-// Options whose KV memory holds exactly `max_num_seqs` sequences of `max_seq_len` tokens (prompt
-// + new) of `model`, no more: for callers that know their whole workload up front.
+// Options whose KV memory holds `max_num_seqs` sequences of `max_seq_len` tokens (prompt + new)
+// of `model` at once, no more: for callers that know their whole workload up front (it never
+// preempts).
 EngineOptions sized_engine_options(const LlamaForCausalLM& model, int64_t max_num_seqs,
                                    int64_t max_seq_len);
 
 struct EngineStats {
   int64_t steps = 0, prompt_tokens = 0, generated_tokens = 0;
+  int64_t preemptions = 0, recomputed_tokens = 0;  // tokens computed again after preemption
   int64_t graph_captures = 0;
   double seconds = 0;
 };
@@ -94,12 +100,14 @@ class Engine {
   std::vector<std::vector<Completion>> generate(const std::vector<Request>& requests,
                                                 const ProgressFn& progress = {});
   // UserError saying what is wrong with `r`: an empty prompt, an id outside the vocabulary, a
-  // prompt and new tokens that do not fit a slot, more samples than slots, parameters out of
-  // range, stop strings without a tokenizer.
+  // prompt and new tokens longer than a sequence may be or than the KV memory holds, more
+  // samples than sequences in flight, parameters out of range, stop strings without a
+  // tokenizer.
   void validate(const Request& r) const;
 
-  int64_t slots() const { return slots_.slots(); }
-  int64_t slot_length() const { return slots_.slot_length(); }
+  int64_t max_running() const { return max_running_; }  // sequences in flight at most
+  int64_t max_seq_len() const { return blocks_.max_seq_len(); }
+  int64_t kv_blocks() const { return blocks_.blocks(); }
   const EngineStats& stats() const { return stats_; }
 
  private:
@@ -113,7 +121,8 @@ class Engine {
   LlamaForCausalLM model_;
   EngineOptions options_;
   const Tokenizer* tokenizer_;
-  KVSlots slots_;
+  KVBlocks blocks_;
+  int64_t max_running_;
   std::unique_ptr<DecodeStep> decode_step_;  // null: decode steps run like any other
   std::unique_ptr<CpuDecodeStep> cpu_step_;  // null: as decode_step_
   EngineStats stats_;

@@ -1,5 +1,7 @@
 #include "rollout/sampler.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -50,6 +52,59 @@ void log_softmax_row(const float* x, int64_t n, float* out) {
     out[t] = (x[t] - m) - log_sum;
 }
 
+// Row r of logits x [R, V], whose parameters set only a temperature, sampled into out[r], in
+// the scratch given.
+void sample_plain_row(const torch::Tensor& x, int64_t r, const std::vector<RowSampling>& rows,
+                      std::vector<float>& model, std::vector<float>& scores, std::vector<float>& lp,
+                      std::vector<float>& cdf, std::vector<SampledToken>& out) {
+  const int64_t V = x.size(1);
+  const auto& row = rows[static_cast<size_t>(r)];
+  std::copy_n(x.data_ptr<float>() + r * V, V, scores.data());
+  log_softmax_row(scores.data(), V, model.data());
+  std::copy_n(model.data(), V, scores.data());
+  if (row.banned != nullptr) {
+    for (auto id : *row.banned) {
+      TORCH_CHECK(id >= 0 && id < V, "sample_rows: banned id ", id, " outside [0, ", V, ") in row ",
+                  r);
+      scores[static_cast<size_t>(id)] = kNegInf;
+    }
+  }
+  int64_t token = 0;
+  double logprob = 0;  // greedy: a point mass
+  if (row.params->greedy()) {
+    token = std::max_element(scores.begin(), scores.begin() + V) - scores.begin();
+  } else {
+    if (row.params->temperature != 1.0) {
+      const auto t = static_cast<float>(row.params->temperature);
+      for (int64_t i = 0; i < V; ++i)
+        scores[static_cast<size_t>(i)] /= t;
+    }
+    log_softmax_row(scores.data(), V, lp.data());
+    // The cumulative distribution summed in double, as ATen's CPU scan does, and the token
+    // where u x total falls (rollout/sampler.h, inverse_cdf).
+    double running = 0;
+    for (int64_t i = 0; i < V; i += kLanes) {
+      const v16 p = exp16(load(lp.data() + i));
+      for (int64_t j = i; j < std::min(V, i + kLanes); ++j) {
+        // exp16 clamps at e^-87.3; a masked token has exactly no mass.
+        running += lp[static_cast<size_t>(j)] == kNegInf ? 0.0 : p[j - i];
+        cdf[static_cast<size_t>(j)] = static_cast<float>(running);
+      }
+    }
+    const float total = cdf.back();
+    const float threshold =
+        std::min(static_cast<float>(stream_uniform(row.stream, row.draw) * total),
+                 std::nextafter(total, 0.0f));
+    token =
+        std::min<int64_t>(std::upper_bound(cdf.begin(), cdf.end(), threshold) - cdf.begin(), V - 1);
+    logprob = lp[static_cast<size_t>(token)];
+  }
+  const double model_logprob = model[static_cast<size_t>(token)];
+  TORCH_CHECK(std::isfinite(model_logprob), "sample_rows: the logits of row ", r,
+              " are not finite (NaN or inf): the model's output is broken");
+  out[static_cast<size_t>(r)] = {token, logprob, model_logprob};
+}
+
 // sample_rows for the rows of float32 CPU logits that pass temperature_only(), into `out`: each
 // row's stages in one pass over it, with no LibTorch call; the same arithmetic as the staged
 // path (to the float32 rounding of exp: a draw within an ulp of a boundary of the cumulative
@@ -64,62 +119,19 @@ std::vector<int64_t> sample_plain_rows_cpu(const torch::Tensor& logits,
                                            std::vector<SampledToken>& out) {
   const auto x = logits.contiguous();
   const int64_t R = x.size(0), V = x.size(1);
-  // Rows padded to whole vectors, so that loads past V stay inside the buffer.
-  const int64_t stride = (V + kLanes - 1) / kLanes * kLanes;
-  std::vector<float> model(static_cast<size_t>(stride)), scores(model.size()), lp(model.size());
-  std::vector<float> cdf(static_cast<size_t>(V));
-  std::vector<int64_t> staged;
-  for (int64_t r = 0; r < R; ++r) {
-    const auto& row = rows[static_cast<size_t>(r)];
-    if (!temperature_only(*row.params, V)) {
-      staged.push_back(r);
-      continue;
-    }
-    std::copy_n(x.data_ptr<float>() + r * V, V, scores.data());
-    log_softmax_row(scores.data(), V, model.data());
-    std::copy_n(model.data(), V, scores.data());
-    if (row.banned != nullptr) {
-      for (auto id : *row.banned) {
-        TORCH_CHECK(id >= 0 && id < V, "sample_rows: banned id ", id, " outside [0, ", V,
-                    ") in row ", r);
-        scores[static_cast<size_t>(id)] = kNegInf;
-      }
-    }
-    int64_t token = 0;
-    double logprob = 0;  // greedy: a point mass
-    if (row.params->greedy()) {
-      token = std::max_element(scores.begin(), scores.begin() + V) - scores.begin();
-    } else {
-      if (row.params->temperature != 1.0) {
-        const auto t = static_cast<float>(row.params->temperature);
-        for (int64_t i = 0; i < V; ++i)
-          scores[static_cast<size_t>(i)] /= t;
-      }
-      log_softmax_row(scores.data(), V, lp.data());
-      // The cumulative distribution summed in double, as ATen's CPU scan does, and the token
-      // where u x total falls (rollout/sampler.h, inverse_cdf).
-      double running = 0;
-      for (int64_t i = 0; i < V; i += kLanes) {
-        const v16 p = exp16(load(lp.data() + i));
-        for (int64_t j = i; j < std::min(V, i + kLanes); ++j) {
-          // exp16 clamps at e^-87.3; a masked token has exactly no mass.
-          running += lp[static_cast<size_t>(j)] == kNegInf ? 0.0 : p[j - i];
-          cdf[static_cast<size_t>(j)] = static_cast<float>(running);
-        }
-      }
-      const float total = cdf.back();
-      const float threshold =
-          std::min(static_cast<float>(stream_uniform(row.stream, row.draw) * total),
-                   std::nextafter(total, 0.0f));
-      token = std::min<int64_t>(std::upper_bound(cdf.begin(), cdf.end(), threshold) - cdf.begin(),
-                                V - 1);
-      logprob = lp[static_cast<size_t>(token)];
-    }
-    const double model_logprob = model[static_cast<size_t>(token)];
-    TORCH_CHECK(std::isfinite(model_logprob), "sample_rows: the logits of row ", r,
-                " are not finite (NaN or inf): the model's output is broken");
-    out[static_cast<size_t>(r)] = {token, logprob, model_logprob};
-  }
+  std::vector<int64_t> staged, plain;
+  for (int64_t r = 0; r < R; ++r)
+    (temperature_only(*rows[static_cast<size_t>(r)].params, V) ? plain : staged).push_back(r);
+  // Rows are independent: spread over LibTorch's threads, a few thousand logits a task.
+  const auto grain = std::max<int64_t>(1, 16384 / V);
+  at::parallel_for(0, std::ssize(plain), grain, [&](int64_t begin, int64_t end) {
+    // Rows padded to whole vectors, so that loads past V stay inside the buffer.
+    const int64_t stride = (V + kLanes - 1) / kLanes * kLanes;
+    std::vector<float> model(static_cast<size_t>(stride)), scores(model.size()), lp(model.size());
+    std::vector<float> cdf(static_cast<size_t>(V));
+    for (int64_t i = begin; i < end; ++i)
+      sample_plain_row(x, plain[static_cast<size_t>(i)], rows, model, scores, lp, cdf, out);
+  });
   return staged;
 }
 

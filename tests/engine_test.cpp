@@ -1,8 +1,10 @@
 // The rollout engine against full recomputation: greedy continuations of prompts of very
-// different lengths, run together under a small token budget and few slots (chunked prompts,
-// requests admitted mid-flight as others finish), equal each prompt decoded alone with a full
-// forward per token; its log-probs equal the trainer's; samples do not depend on the batch;
-// n samples share one prefill; stop strings across token boundaries; min_new_tokens.
+// different lengths, run together under a small token budget and few sequences in flight
+// (chunked prompts, requests admitted mid-flight as others finish), and under KV memory so
+// small that sequences are preempted and recomputed, equal each prompt decoded alone with a
+// full forward per token; its log-probs equal the trainer's; samples do not depend on the
+// batch or on preemption; n samples share one prefill; stop strings across token boundaries;
+// min_new_tokens.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -56,13 +58,16 @@ std::vector<std::vector<int64_t>> prompts_of(const std::vector<int64_t>& lengths
   return out;
 }
 
-void expect_greedy_matches_recompute(LlamaForCausalLM model, bool fixed_shape = false) {
+// kv_blocks > 0: that little KV memory (blocks of 16 tokens), so that sequences are preempted.
+void expect_greedy_matches_recompute(LlamaForCausalLM model, bool fixed_shape = false,
+                                     int64_t kv_blocks = 0) {
   const auto eos = model->config().eos_token_ids;
   const auto prompts = prompts_of({1, 7, 33, 64, 110, 2, 90}, model->config().vocab_size);
   EngineOptions options;
-  options.max_num_seqs = 3;      // requests wait for slots and enter as others leave
+  options.max_num_seqs = 3;      // requests wait for a place and enter as others leave
   options.max_step_tokens = 48;  // long prompts go in chunks, beside decoding sequences
   options.max_seq_len = 160;
+  options.kv_blocks = kv_blocks;
   options.fixed_shape_decode = fixed_shape;
   Engine engine(model, options);
   std::vector<Request> requests;
@@ -83,10 +88,24 @@ void expect_greedy_matches_recompute(LlamaForCausalLM model, bool fixed_shape = 
     EXPECT_EQ(got[i][0].finish_reason, want.size() < 48 ? "stop" : "length");
     lengths.insert(got[i][0].token_ids.size());
   }
-  std::printf("%zu prompts, %lld steps, %lld prompt + %lld generated tokens, %zu lengths\n",
-              prompts.size(), static_cast<long long>(engine.stats().steps),
-              static_cast<long long>(engine.stats().prompt_tokens),
-              static_cast<long long>(engine.stats().generated_tokens), lengths.size());
+  const auto& stats = engine.stats();
+  std::printf(
+      "%zu prompts, %lld steps, %lld prompt + %lld generated tokens, %zu lengths, %lld "
+      "preemptions (%lld tokens recomputed)\n",
+      prompts.size(), static_cast<long long>(stats.steps),
+      static_cast<long long>(stats.prompt_tokens), static_cast<long long>(stats.generated_tokens),
+      lengths.size(), static_cast<long long>(stats.preemptions),
+      static_cast<long long>(stats.recomputed_tokens));
+  int64_t prompt_tokens = 0;
+  for (const auto& p : prompts)
+    prompt_tokens += std::ssize(p);
+  EXPECT_EQ(stats.prompt_tokens, prompt_tokens);  // recomputation is counted apart
+  if (kv_blocks > 0) {
+    EXPECT_GT(stats.preemptions, 0);
+    EXPECT_GT(stats.recomputed_tokens, 0);
+  } else {
+    EXPECT_EQ(stats.preemptions, 0);
+  }
 }
 
 TEST(Engine, GreedyMatchesFullRecomputationOnLlamaTiny) {
@@ -99,18 +118,29 @@ TEST(Engine, GreedyMatchesFullRecomputationOnStories260K) {
   expect_greedy_matches_recompute(load_causal_lm(stories_dir()));
 }
 
-// Decode steps at the fixed shapes CUDA graphs capture (rows padded to a bucket, every slot
-// position attended under the mask), run eagerly here: the same continuations.
+// Decode steps at the fixed shapes CUDA graphs capture (rows padded to a bucket, every position
+// a table can hold attended under the mask), run eagerly here: the same continuations.
 TEST(Engine, FixedShapeDecodeStepsMatchFullRecomputation) {
   FLYWHEEL_REQUIRE_PATH(stories_dir());
   expect_greedy_matches_recompute(load_causal_lm(stories_dir()), /*fixed_shape=*/true);
 }
 
-// Requests of n = 2 greedy samples under a small step budget and few slots: prompts go in
-// chunks while their second sample waits for the fork, and sequences finishing meanwhile move
-// others between slots (waiting siblings and half-computed prompts included). Every sample
-// still equals the full recomputation.
-TEST(Engine, ForksAndMovesBetweenSlotsKeepEverySampleExact) {
+// 12 blocks of 16 tokens hold one 110-token prompt and its 48 new tokens, and little beside:
+// sequences run out of blocks mid-decode, are preempted and recomputed, on every path (fused
+// CPU steps, composed, fixed shapes); the continuations are still the full recomputation's.
+TEST(Engine, PreemptedSequencesContinueExactly) {
+  FLYWHEEL_REQUIRE_PATH(stories_dir());
+  expect_greedy_matches_recompute(load_causal_lm(stories_dir()), false, /*kv_blocks=*/12);
+  expect_greedy_matches_recompute(load_causal_lm(stories_dir()), /*fixed_shape=*/true, 12);
+  FLYWHEEL_REQUIRE_PATH(tiny_dir());
+  expect_greedy_matches_recompute(load_causal_lm(tiny_dir()), false, 12);
+}
+
+// Requests of n = 2 greedy samples under a small step budget and few places: prompts go in
+// chunks while their second sample waits for the fork, sequences finish at different times;
+// and again with KV memory so small that forked samples are preempted and recomputed alone.
+// Every sample still equals the full recomputation.
+TEST(Engine, ForkedSamplesStayExactUnderPreemption) {
   FLYWHEEL_REQUIRE_PATH(stories_dir());
   auto model = load_causal_lm(stories_dir());
   const auto prompts = prompts_of({3, 40, 2, 57, 9, 31}, model->config().vocab_size);
@@ -118,7 +148,6 @@ TEST(Engine, ForksAndMovesBetweenSlotsKeepEverySampleExact) {
   options.max_num_seqs = 5;
   options.max_step_tokens = 12;
   options.max_seq_len = 100;
-  Engine engine(model, options);
   std::vector<Request> requests;
   std::vector<int64_t> lengths = {5, 30, 12, 20, 3, 25};  // different finishing times
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -129,14 +158,19 @@ TEST(Engine, ForksAndMovesBetweenSlotsKeepEverySampleExact) {
     r.n = 2;
     requests.push_back(r);
   }
-  const auto got = engine.generate(requests);
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    const auto want = greedy_by_recompute(model, prompts[i], lengths[i], {});
-    ASSERT_EQ(got[i].size(), 2u);
-    EXPECT_EQ(got[i][0].token_ids, want) << "request " << i << ", sample 0";
-    EXPECT_EQ(got[i][1].token_ids, want) << "request " << i << ", sample 1";
+  for (const int64_t blocks : {0, 8}) {
+    options.kv_blocks = blocks;
+    Engine engine(model, options);
+    const auto got = engine.generate(requests);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const auto want = greedy_by_recompute(model, prompts[i], lengths[i], {});
+      ASSERT_EQ(got[i].size(), 2u);
+      EXPECT_EQ(got[i][0].token_ids, want) << "request " << i << ", sample 0, blocks " << blocks;
+      EXPECT_EQ(got[i][1].token_ids, want) << "request " << i << ", sample 1, blocks " << blocks;
+    }
+    EXPECT_EQ(engine.stats().prompt_tokens, 3 + 40 + 2 + 57 + 9 + 31);  // each prompt once
+    EXPECT_EQ(engine.stats().preemptions > 0, blocks > 0);
   }
-  EXPECT_EQ(engine.stats().prompt_tokens, 3 + 40 + 2 + 57 + 9 + 31);  // each prompt once
 }
 
 // A sliding-window model (Mistral): every engine token attends only the window, as the full
@@ -159,10 +193,12 @@ TEST(Engine, SlidingWindowMatchesFullRecomputation) {
 }
 
 // The fused CPU decode step (rollout/cpu_decode_step.h) against the composed forward over the
-// same KV slots: rows at very different positions (and fillers among them), for head sizes of each
-// of its kernels (8, and multiples of 16), grouped-query attention, biases and a sliding window.
-// The logits and the keys and values written agree to float32 rounding (a filler's logits are
-// whatever its scratch held: dropped, never compared).
+// same KV blocks: rows at very different positions, each in blocks scattered over the memory
+// (tables padded with the scratch block), for head sizes of each of its kernels (8, and
+// multiples of 16), grouped-query attention, biases and a sliding window. The logits and the
+// keys and values written agree to float32 rounding. The composed forward's rows also take the
+// CPU attention kernel (rollout/cpu_attention.h) unless told not to: that path and the gathered
+// SDPA one are compared too.
 TEST(Engine, FusedCpuDecodeStepMatchesTheComposedForward) {
   struct Variant {
     int64_t head_dim, heads, kv_heads;
@@ -186,84 +222,109 @@ TEST(Engine, FusedCpuDecodeStepMatchesTheComposedForward) {
     init_weights(*model, 0.3, 11);
     if (!CpuDecodeStep::applies(model)) GTEST_SKIP() << "this CPU has no AVX-512";
     const c10::InferenceMode inference;
-    // 70 rows, so that each thread's block spans several column vectors; 0: a filler slot.
+    // 70 rows, so that each thread's block spans several column vectors.
+    constexpr int64_t kB = 16, kL = 96, kT = kL / kB;
     std::vector<int64_t> lengths;
     for (int64_t r = 0; r < 70; ++r)
-      lengths.push_back(r % 9 == 4 ? 0 : 1 + (r * 37) % 70);
-    const auto rows = static_cast<int64_t>(lengths.size());
-    std::vector<int64_t> real_rows;
-    for (int64_t r = 0; r < rows; ++r) {
-      if (lengths[static_cast<size_t>(r)] > 0) real_rows.push_back(r);
-    }
+      lengths.push_back(1 + (r * 37) % 70);
+    const auto rows = std::ssize(lengths);
     const auto prompts = prompts_of(lengths, config.vocab_size);
-    std::vector<KVSlots> slots;
-    for (int copy = 0; copy < 2; ++copy) {
-      slots.emplace_back(config, rows, 96, torch::TensorOptions().dtype(torch::kFloat32));
-      for (auto r : real_rows) {
+    // Block j of every row before block j + 1 of any: each row's blocks lie far apart.
+    std::vector<std::vector<int64_t>> tables(static_cast<size_t>(rows));
+    int64_t next_block = 0;
+    for (int64_t j = 0; j < kT; ++j) {
+      for (int64_t r = 0; r < rows; ++r) {
+        if (j * kB <= lengths[static_cast<size_t>(r)])
+          tables[static_cast<size_t>(r)].push_back(next_block++);
+      }
+    }
+    std::vector<int64_t> flat;
+    for (const auto& t : tables) {
+      flat.insert(flat.end(), t.begin(), t.end());
+      flat.resize(flat.size() + static_cast<size_t>(kT) - t.size(), next_block);  // scratch
+    }
+    // Each row's prompt into its blocks; then one decode step of every row.
+    const auto prefilled = [&](LlamaForCausalLM& m, torch::Dtype dtype) {
+      KVBlocks kv(config, next_block, kB, kL, torch::TensorOptions().dtype(dtype));
+      for (int64_t r = 0; r < rows; ++r) {
         const auto& p = prompts[static_cast<size_t>(r)];
         std::vector<int64_t> positions(p.size());
         std::iota(positions.begin(), positions.end(), 0);
-        slot_forward(model, slots.back(), p, positions, 0, 1,
-                     {{r, 0, static_cast<int64_t>(p.size()), 0}});
+        block_forward(m, kv, p, positions, 0, {}, 1,
+                      {{tables[static_cast<size_t>(r)], 0, std::ssize(p), 0}});
       }
-    }
+      return kv;
+    };
     std::vector<int64_t> ids, positions;
     for (int64_t r = 0; r < rows; ++r) {
-      const auto n = lengths[static_cast<size_t>(r)];
-      ids.push_back(n > 0 ? 3 + r : 0);
-      positions.push_back(n > 0 ? n : 95);  // a filler sits at L - 1
+      ids.push_back(3 + r);
+      positions.push_back(lengths[static_cast<size_t>(r)]);
     }
+    auto composed_kv = prefilled(model, torch::kFloat32);
     const auto composed =
-        model->logits(slot_forward(model, slots[0], ids, positions, rows, 71, {}));
-    CpuDecodeStep step(model, slots[1]);
-    const auto fused = step.run(ids, positions);
+        model->logits(block_forward(model, composed_kv, ids, positions, rows, flat, 71, {}));
+    auto fused_kv = prefilled(model, torch::kFloat32);
+    CpuDecodeStep step(model, fused_kv);
+    const auto fused = step.run(ids, positions, flat);
     // The same step again on one thread (it rewrites the same keys and values): the split of
     // rows among threads changes nothing, bit for bit.
     const auto threads = at::get_num_threads();
     at::set_num_threads(1);
-    const auto alone = step.run(ids, positions);
+    const auto alone = step.run(ids, positions, flat);
     at::set_num_threads(threads);
-    const auto real = torch::tensor(real_rows);
-    const double diff = (fused.index({real}) - composed.index({real})).abs().max().item<double>();
-    std::printf("head_dim %lld: fused vs composed logits max |diff| %.3g (logits up to %.3g)\n",
-                static_cast<long long>(v.head_dim), diff,
-                composed.index({real}).abs().max().item<double>());
+    // The composed forward's rows through the gathered SDPA call instead of the CPU kernel.
+    auto gathered_kv = prefilled(model, torch::kFloat32);
+    torch::Tensor gathered;
+    {
+      const auto device_ints = [](const std::vector<int64_t>& x) {
+        return torch::tensor(x, torch::kInt64);
+      };
+      BlockAttention attention(gathered_kv, device_ints(positions),
+                               device_ints(flat).view({rows, kT}), 71, {}, config.sliding_window,
+                               /*allow_fused=*/false);
+      gathered = model->logits(model->model->forward(
+          DecoderInput(device_ints(ids).view({1, -1}), device_ints(positions).view({1, -1}), {},
+                       &attention))[0]);
+    }
+    const double diff = (fused - composed).abs().max().item<double>();
+    const double gathered_diff = (gathered - composed).abs().max().item<double>();
+    std::printf(
+        "head_dim %lld: fused vs composed logits max |diff| %.3g, gathered vs composed %.3g "
+        "(logits up to %.3g)\n",
+        static_cast<long long>(v.head_dim), diff, gathered_diff,
+        composed.abs().max().item<double>());
     EXPECT_LT(diff, 1e-4) << "head_dim " << v.head_dim;
-    EXPECT_TRUE(torch::equal(fused.index({real}), alone.index({real})))
-        << "head_dim " << v.head_dim;
+    EXPECT_LT(gathered_diff, 1e-4) << "head_dim " << v.head_dim;
+    EXPECT_TRUE(torch::equal(fused, alone)) << "head_dim " << v.head_dim;
     // Both float32 paths against the same model in float64: neither rounds more than the other.
     {
       LlamaForCausalLM m64(config);
       init_weights(*m64, 0.3, 11);
       m64->to(torch::kFloat64);
-      KVSlots s64(config, rows, 96, torch::TensorOptions().dtype(torch::kFloat64));
-      for (auto r : real_rows) {
-        const auto& p = prompts[static_cast<size_t>(r)];
-        std::vector<int64_t> pos(p.size());
-        std::iota(pos.begin(), pos.end(), 0);
-        slot_forward(m64, s64, p, pos, 0, 1, {{r, 0, static_cast<int64_t>(p.size()), 0}});
-      }
-      const auto exact =
-          m64->logits(slot_forward(m64, s64, ids, positions, rows, 71, {})).index({real});
-      const double fused_error =
-          (fused.index({real}).to(torch::kFloat64) - exact).abs().max().item<double>();
+      auto kv64 = prefilled(m64, torch::kFloat64);
+      const auto exact = m64->logits(block_forward(m64, kv64, ids, positions, rows, flat, 71, {}));
+      const double fused_error = (fused.to(torch::kFloat64) - exact).abs().max().item<double>();
       const double composed_error =
-          (composed.index({real}).to(torch::kFloat64) - exact).abs().max().item<double>();
+          (composed.to(torch::kFloat64) - exact).abs().max().item<double>();
       std::printf("  vs float64: fused %.3g, composed %.3g\n", fused_error, composed_error);
       EXPECT_LT(fused_error, 2 * composed_error + 1e-6) << "head_dim " << v.head_dim;
     }
+    // Every block but the scratch one (which nobody reads) holds the same keys and values.
     for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
-      const auto& written = real;
-      EXPECT_LT((slots[0].keys(l).index({written}) - slots[1].keys(l).index({written}))
-                    .abs()
-                    .max()
-                    .item<double>(),
-                3e-5);
-      EXPECT_LT((slots[0].values(l).index({written}) - slots[1].values(l).index({written}))
-                    .abs()
-                    .max()
-                    .item<double>(),
-                3e-5);
+      for (auto* kv : {&fused_kv, &gathered_kv}) {
+        EXPECT_LT(
+            (composed_kv.keys(l).narrow(1, 0, next_block) - kv->keys(l).narrow(1, 0, next_block))
+                .abs()
+                .max()
+                .item<double>(),
+            3e-5);
+        EXPECT_LT((composed_kv.values(l).narrow(1, 0, next_block) -
+                   kv->values(l).narrow(1, 0, next_block))
+                      .abs()
+                      .max()
+                      .item<double>(),
+                  3e-5);
+      }
     }
   }
 }
@@ -423,9 +484,21 @@ TEST(Engine, BadRequestsAreUserErrors) {
   EXPECT_THROW(engine.generate({r}), UserError);
   options.kv_cache_fraction = 1.5;
   EXPECT_THROW(Engine(model, options), UserError);
-  // A fraction of the device's free memory (on the CPU, of MemAvailable) sizes the slots.
+  // A fraction of the device's free memory (on the CPU, of MemAvailable) sizes the blocks.
   options.kv_cache_fraction = 0.01;
-  EXPECT_GE(Engine(model, options).slots(), 1);
+  EXPECT_GE(Engine(model, options).kv_blocks(), 4);
+  // A request that does not fit the KV memory alone could never finish: refused.
+  options.kv_cache_fraction = 0;
+  options.kv_blocks = 4;  // 64 tokens
+  options.kv_block_tokens = 16;
+  Engine small(model, options);
+  r = Request();
+  r.prompt = std::vector<int64_t>(40, 5);
+  r.max_new_tokens = 20;
+  EXPECT_NO_THROW(small.validate(r));
+  r.max_new_tokens = 24;  // 64 tokens hold 40 + 24, but not with room for 3 copies of ...
+  r.n = 4;                // ... the prompt's last block for the other samples: 3 + 3 > 4
+  EXPECT_THROW(small.validate(r), UserError);
 }
 
 // The trainer's model in bfloat16 generates as it is (no float32 copy): its engine log-probs

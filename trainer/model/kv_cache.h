@@ -3,8 +3,8 @@
 //   D = head dim
 // AttentionCache is what the decoder's layers talk to; KVCache is the simple one: one batch
 // decoding in lockstep, all rows sharing one write position, ragged prompts handled by left
-// padding plus the attention mask. The rollout engine keeps each sequence in a slot of its own
-// (rollout/kv_slots.h).
+// padding plus the attention mask. The rollout engine keeps each sequence in KV blocks of its
+// own (rollout/kv_blocks.h).
 #pragma once
 
 #include <torch/torch.h>

@@ -1,0 +1,188 @@
+#include "rollout/cpu_attention.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "rollout/simd.h"
+
+namespace flywheel::cpu_attention {
+namespace {
+
+int64_t window_start(const Pool& pool, int64_t pos) {
+  return pool.window > 0 ? std::max<int64_t>(0, pos - pool.window + 1) : 0;
+}
+
+// Head g's part of block `block`: D x B floats.
+float* block_of(float* base, const Pool& pool, int64_t g, int64_t block) {
+  return base + (g * pool.P1 + block) * pool.B * pool.D;
+}
+
+// Starts loading into L2 what head g of a token at `pos` will read. A step reads every running
+// sequence's whole cache, more than L2 keeps between steps, in stretches (a head's block) too
+// short for the hardware prefetcher to ramp up on.
+void prefetch(const Pool& pool, const int64_t* table, int64_t pos, int64_t g) {
+  const int64_t lo = window_start(pool, pos), floats = pool.B * pool.D;
+  for (int64_t j = lo / pool.B; j <= pos / pool.B; ++j) {
+    const float* keys = block_of(pool.keys, pool, g, table[j]);
+    const float* values = block_of(pool.values, pool, g, table[j]);
+    for (int64_t i = 0; i < floats; i += 16) {
+      __builtin_prefetch(keys + i, 0, 2);
+      __builtin_prefetch(values + i, 0, 2);
+    }
+  }
+}
+
+FLYWHEEL_SIMD_BEGIN
+using namespace simd;
+
+// The sums of eight vectors' lanes, in lanes 0-7 (and again in 8-15): pairs of vectors folded
+// into one, halving the partial sums of each, three times, then adjacent lanes.
+inline v16 fold8(const v16 a[8]) {
+  const i16 halves = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+  const i16 quarters = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+  const i16 eighths = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+  const i16 evens = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+  v16 w[4], r[2];
+  for (int i = 0; i < 4; ++i)  // dims 2i, 2i + 1: 8 partial sums each
+    w[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], halves) +
+           __builtin_shuffle(a[2 * i], a[2 * i + 1], halves + 8);
+  for (int i = 0; i < 2; ++i)  // four dims, 4 each
+    r[i] = __builtin_shuffle(w[2 * i], w[2 * i + 1], quarters) +
+           __builtin_shuffle(w[2 * i], w[2 * i + 1], quarters + 4);
+  const v16 s = __builtin_shuffle(r[0], r[1], eighths) +  // eight dims, 2 each
+                __builtin_shuffle(r[0], r[1], eighths + 2);
+  return __builtin_shuffle(s, s, evens) + __builtin_shuffle(s, s, evens + 1);
+}
+
+// Softmax weights of scores[i], i in [0, n16) (a multiple of 16), of which only [first, end)
+// are real: exp(scale * score - max) there, 0 elsewhere. Returns 1 / their sum, the
+// normaliser, which the caller applies to the mixed values instead of to every weight.
+float softmax_weights(float* scores, int64_t first, int64_t end, int64_t n16, float scale) {
+  const float lowest = -std::numeric_limits<float>::infinity();
+  const v16 lane = lane_numbers();
+  const auto real = [&](int64_t i) {
+    return lane >= static_cast<float>(first - i) && lane < static_cast<float>(end - i);
+  };
+  v16 top = splat(lowest);
+  for (int64_t i = 0; i < n16; i += kLanes) {
+    v16 v = load(scores + i) * scale;
+    v = real(i) ? v : splat(lowest);
+    store(scores + i, v);
+    top = v > top ? v : top;
+  }
+  const float m = lanes_max(top);
+  v16 sum{};
+  for (int64_t i = 0; i < n16; i += kLanes) {
+    v16 e = exp16(load(scores + i) - m);
+    e = real(i) ? e : v16{};
+    store(scores + i, e);
+    sum += e;
+  }
+  return 1.0f / lanes_sum(sum);
+}
+
+FLYWHEEL_SIMD_END
+
+}  // namespace
+
+bool available(int64_t head_dim, int64_t block_tokens) {
+  return simd::available() && (head_dim == 8 || head_dim % simd::kLanes == 0) && head_dim <= 512 &&
+         block_tokens % simd::kLanes == 0;
+}
+
+int64_t scores_size(int64_t max_seq_len) {
+  return (max_seq_len + 2 * simd::kLanes) / simd::kLanes * simd::kLanes;
+}
+
+FLYWHEEL_SIMD_BEGIN
+
+void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q, int64_t H,
+            const float* k, const float* v, float* scores, float* out, const int64_t* next_table,
+            int64_t next_pos) {
+  const int64_t K = pool.K, D = pool.D, B = pool.B, G = H / K;
+  const bool tv = values_transposed(D);
+  // Positions [c0, end) in chunks of 16, each inside one block (B is a multiple of 16); the
+  // real ones are [lo, end).
+  const int64_t lo = window_start(pool, pos), c0 = lo / kLanes * kLanes, end = pos + 1;
+  const int64_t n16 = (end - c0 + kLanes - 1) / kLanes * kLanes;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const int64_t block = table[pos / B], at = pos % B;
+  // The next token's keys and values, all heads, load while this one computes: a head's alone
+  // computes in less time than its blocks take to arrive from memory.
+  if (next_table != nullptr) {
+    for (int64_t g = 0; g < K; ++g)
+      prefetch(pool, next_table, next_pos, g);
+  }
+  for (int64_t g = 0; g < K; ++g) {
+    float* new_keys = block_of(pool.keys, pool, g, block);
+    float* new_values = block_of(pool.values, pool, g, block);
+    for (int64_t d = 0; d < D; ++d) {
+      new_keys[d * B + at] = k[g * D + d];
+      if (tv) new_values[d * B + at] = v[g * D + d];
+    }
+    if (!tv) std::copy_n(v + g * D, D, new_values + at * D);
+    for (int64_t h = g * G; h < (g + 1) * G; ++h) {
+      const float* qh = q + h * D;
+      for (int64_t t = c0; t < end; t += kLanes) {
+        const float* keys = block_of(pool.keys, pool, g, table[t / B]) + t % B;
+        v16 acc[4] = {};  // four chains of multiply-adds, not one
+        for (int64_t d = 0; d < D; d += 4) {
+          for (int i = 0; i < 4; ++i)
+            acc[i] += qh[d + i] * load(keys + (d + i) * B);
+        }
+        store(scores + (t - c0), (acc[0] + acc[1]) + (acc[2] + acc[3]));
+      }
+      const float norm = softmax_weights(scores, lo - c0, end - c0, n16, scale);
+      float* o = out + h * D;
+      if (tv) {
+        v16 acc[8] = {};
+        for (int64_t t = c0; t < end; t += kLanes) {
+          const float* values = block_of(pool.values, pool, g, table[t / B]) + t % B;
+          const v16 p = load(scores + (t - c0));
+          for (int d = 0; d < 8; ++d)
+            acc[d] += p * load(values + d * B);
+        }
+        const v16 sums = fold8(acc) * norm;
+        for (int d = 0; d < 8; ++d)
+          o[d] = sums[d];
+      } else {
+        std::fill(o, o + D, 0.0f);
+        for (int64_t t = lo; t < end; ++t) {
+          const float* values = block_of(pool.values, pool, g, table[t / B]) + t % B * D;
+          const float p = scores[t - c0];
+          for (int64_t d = 0; d < D; d += kLanes)
+            store(o + d, load(o + d) + p * load(values + d));
+        }
+        for (int64_t d = 0; d < D; d += kLanes)
+          store(o + d, load(o + d) * norm);
+      }
+    }
+  }
+}
+
+FLYWHEEL_SIMD_END
+
+void attend_rows(const Pool& pool, const float* q, const float* k, const float* v, int64_t R,
+                 int64_t H, const int64_t* tables, int64_t T, const int64_t* positions,
+                 float* out) {
+  const int64_t K = pool.K, D = pool.D;
+  int64_t longest = 0;
+  for (int64_t r = 0; r < R; ++r)
+    longest = std::max(longest, positions[r] + 1);
+  const auto grain = std::max<int64_t>(1, 32768 / (H * longest));
+  at::parallel_for(0, R, grain, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(static_cast<size_t>(scores_size(longest)));
+    for (int64_t r = begin; r < end; ++r) {
+      const bool more = r + 1 < end;
+      attend(pool, tables + r * T, positions[r], q + r * H * D, H, k + r * K * D, v + r * K * D,
+             scores.data(), out + r * H * D, more ? tables + (r + 1) * T : nullptr,
+             more ? positions[r + 1] : -1);
+    }
+  });
+}
+
+}  // namespace flywheel::cpu_attention
