@@ -166,21 +166,33 @@ void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q,
 
 FLYWHEEL_SIMD_END
 
-void attend_rows(const Pool& pool, const float* q, const float* k, const float* v, int64_t R,
-                 int64_t H, const int64_t* tables, int64_t T, const int64_t* positions,
-                 float* out) {
+void attend_runs(const Pool& pool, const float* q, const float* k, const float* v, int64_t H,
+                 const std::vector<Run>& runs, float* out) {
   const int64_t K = pool.K, D = pool.D;
-  int64_t longest = 0;
-  for (int64_t r = 0; r < R; ++r)
-    longest = std::max(longest, positions[r] + 1);
-  const auto grain = std::max<int64_t>(1, 32768 / (H * longest));
-  at::parallel_for(0, R, grain, [&](int64_t begin, int64_t end) {
+  int64_t longest = 0, tokens = 0;
+  for (const auto& run : runs) {
+    longest = std::max(longest, run.start + run.count);
+    tokens += run.count;
+  }
+  // About 32k scores a task.
+  const auto grain =
+      std::max<int64_t>(1, 32768 * std::ssize(runs) / std::max<int64_t>(1, H * longest * tokens));
+  at::parallel_for(0, std::ssize(runs), grain, [&](int64_t begin, int64_t end) {
     std::vector<float> scores(static_cast<size_t>(scores_size(longest)));
     for (int64_t r = begin; r < end; ++r) {
-      const bool more = r + 1 < end;
-      attend(pool, tables + r * T, positions[r], q + r * H * D, H, k + r * K * D, v + r * K * D,
-             scores.data(), out + r * H * D, more ? tables + (r + 1) * T : nullptr,
-             more ? positions[r + 1] : -1);
+      const auto& run = runs[static_cast<size_t>(r)];
+      for (int64_t i = 0; i < run.count; ++i) {
+        const int64_t n = run.offset + i;
+        // Prefetched meanwhile: this run's next token, or the next run's first.
+        const Run* next = i + 1 < run.count ? &run
+                          : r + 1 < end     ? &runs[static_cast<size_t>(r + 1)]
+                                            : nullptr;
+        const int64_t next_pos = next == &run      ? run.start + i + 1
+                                 : next != nullptr ? next->start
+                                                   : -1;
+        attend(pool, run.table, run.start + i, q + n * H * D, H, k + n * K * D, v + n * K * D,
+               scores.data(), out + n * H * D, next != nullptr ? next->table : nullptr, next_pos);
+      }
     }
   });
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace flywheel::cpu_attention {
 
@@ -43,9 +44,18 @@ void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q,
             const float* k, const float* v, float* scores, float* out, const int64_t* next_table,
             int64_t next_pos);
 
-// The rows of a composed forward: q [R, H, D], k/v [R, K, D] contiguous, tables [R, T],
-// positions [R]; out [R, H, D]. Rows spread over LibTorch's threads.
-void attend_rows(const Pool& pool, const float* q, const float* k, const float* v, int64_t R,
-                 int64_t H, const int64_t* tables, int64_t T, const int64_t* positions, float* out);
+// A run of `count` consecutive tokens of one sequence in a forward: tokens [offset, offset +
+// count) of it, at positions [start, start + count), with block table `table`.
+struct Run {
+  const int64_t* table = nullptr;
+  int64_t offset = 0, start = 0, count = 0;
+};
+
+// The attention of a composed forward's N tokens, all of them in `runs`: q [N, H, D], k/v
+// [N, K, D] contiguous (rotary applied); out [N, H, D]. A run's tokens go in order, each
+// writing its key and value before it attends, which makes a prompt's attention causal; runs
+// spread over LibTorch's threads.
+void attend_runs(const Pool& pool, const float* q, const float* k, const float* v, int64_t H,
+                 const std::vector<Run>& runs, float* out);
 
 }  // namespace flywheel::cpu_attention

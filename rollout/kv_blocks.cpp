@@ -124,7 +124,10 @@ torch::Tensor gather_blocks(const torch::Tensor& pool, const torch::Tensor& inde
 BlockAttention::BlockAttention(KVBlocks& blocks, torch::Tensor positions, torch::Tensor tables,
                                int64_t keys, std::vector<BlockSpan> spans,
                                std::optional<int64_t> sliding_window, bool allow_fused)
-    : blocks_(blocks), window_(sliding_window), spans_(std::move(spans)) {
+    : blocks_(blocks),
+      kernel_(allow_fused && blocks.kernel_layout()),
+      window_(sliding_window),
+      spans_(std::move(spans)) {
   const int64_t B = blocks.block_tokens();
   const auto device = blocks.keys(0).device();
   const auto ints = torch::TensorOptions().dtype(torch::kInt64).device(device);
@@ -137,8 +140,12 @@ BlockAttention::BlockAttention(KVBlocks& blocks, torch::Tensor positions, torch:
                 tables.sizes());
     positions_ = positions;
     tables_ = tables;
-    fused_ = allow_fused && blocks.kernel_layout();
-    if (!fused_) {
+    if (kernel_) {
+      for (int64_t r = 0; r < rows_; ++r) {
+        runs_.push_back({tables.data_ptr<int64_t>() + r * tables.size(1), r,
+                         positions.data_ptr<int64_t>()[r], 1});
+      }
+    } else {
       // Where each row writes, and the blocks it reads, worked out on the device (a CUDA
       // graph replays these with the next step's positions and tables).
       write_block_ = tables.gather(1, positions.div(B, "floor").view({-1, 1})).view({-1});
@@ -155,6 +162,10 @@ BlockAttention::BlockAttention(KVBlocks& blocks, torch::Tensor positions, torch:
                     std::ssize(s.blocks) >= KVBlocks::blocks_for(S, B),
                 "BlockAttention: a span of ", s.count, " tokens at ", s.start, " with ",
                 s.blocks.size(), " blocks");
+    if (kernel_) {
+      runs_.push_back({s.blocks.data(), s.offset, s.start, s.count});
+      continue;
+    }
     std::vector<int64_t> where(static_cast<size_t>(2 * s.count));
     for (int64_t i = 0; i < s.count; ++i) {
       where[static_cast<size_t>(i)] = s.blocks[static_cast<size_t>((s.start + i) / B)];
@@ -187,15 +198,16 @@ torch::Tensor BlockAttention::attend(int64_t layer, const torch::Tensor& q, cons
   // projection then reads without a copy.
   auto out = torch::empty({1, q.size(2), H, D}, q.options());
   const auto heads_out = out.transpose(1, 2);  // [1, H, N, D]
-  if (rows_ > 0 && fused_) {
-    const auto rows_q = q[0].narrow(1, 0, rows_).transpose(0, 1).contiguous();  // [R, H, D]
-    const auto rows_k = k[0].narrow(1, 0, rows_).transpose(0, 1).contiguous();  // [R, K, D]
-    const auto rows_v = v[0].narrow(1, 0, rows_).transpose(0, 1).contiguous();
-    cpu_attention::attend_rows(blocks_.cpu_pool(layer, window_), rows_q.data_ptr<float>(),
-                               rows_k.data_ptr<float>(), rows_v.data_ptr<float>(), rows_, H,
-                               tables_.data_ptr<int64_t>(), tables_.size(1),
-                               positions_.data_ptr<int64_t>(), out.data_ptr<float>());
-  } else if (rows_ > 0) {
+  if (kernel_) {
+    // Every token through the CPU kernel, reading and writing the blocks in place.
+    const auto tokens = [](const torch::Tensor& x) { return x[0].transpose(0, 1).contiguous(); };
+    const auto all_q = tokens(q), all_k = tokens(k), all_v = tokens(v);  // [N, H or K, D]
+    cpu_attention::attend_runs(blocks_.cpu_pool(layer, window_), all_q.data_ptr<float>(),
+                               all_k.data_ptr<float>(), all_v.data_ptr<float>(), H, runs_,
+                               out.data_ptr<float>());
+    return heads_out;
+  }
+  if (rows_ > 0) {
     // Row r's key and value [K, R, D] into its block at its position.
     pool_k.index_put_({Slice(), write_block_, write_offset_}, k[0].narrow(1, 0, rows_));
     pool_v.index_put_({Slice(), write_block_, write_offset_}, v[0].narrow(1, 0, rows_));

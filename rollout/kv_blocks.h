@@ -81,16 +81,17 @@ struct BlockSpan {
 
 // The attention of one forward over KVBlocks (passed to the decoder as its cache). The
 // forward's first R tokens are rows, one token each of R sequences at their positions, with
-// their block tables [R, T] (padded with the scratch block): they attend together in one
-// batched call over their first `keys` positions. Longer spans (prompts, whole or in chunks,
-// and sequences recomputed after preemption) follow, each attending alone, causally, over its
-// cached tokens and itself. A model with a sliding window attends only that far back.
+// their block tables [R, T] (padded with the scratch block). Longer spans (prompts, whole or in
+// chunks, and sequences recomputed after preemption) follow, each over its cached tokens and
+// itself, causally. A model with a sliding window attends only that far back. On a CPU the
+// kernels run on (KVBlocks::kernel_layout()), every token goes through rollout/cpu_attention.h,
+// spans token by token; elsewhere the rows attend together in one batched call over their
+// blocks gathered (first `keys` positions), and each span in one call over its own.
 class BlockAttention final : public AttentionCache {
  public:
   // positions [R] and tables [R, T] int64 on the model's device (undefined when R = 0), with
-  // T * B >= keys > every row's position. Float32 rows on an AVX-512 CPU attend through the
-  // fused step's kernel (rollout/cpu_attention.h) unless `allow_fused` is false; others
-  // gather their blocks for one SDPA call.
+  // T * B >= keys > every row's position. allow_fused = false: the gathering path even where
+  // the CPU kernel would run (what a CUDA graph captures, tested on the CPU).
   BlockAttention(KVBlocks& blocks, torch::Tensor positions, torch::Tensor tables, int64_t keys,
                  std::vector<BlockSpan> spans, std::optional<int64_t> sliding_window,
                  bool allow_fused = true);
@@ -104,6 +105,7 @@ class BlockAttention final : public AttentionCache {
 
  private:
   KVBlocks& blocks_;
+  bool kernel_;  // every token attends through rollout/cpu_attention.h, reading blocks in place
   int64_t rows_ = 0, keys_ = 0;
   torch::Tensor positions_;     // [R] int64
   torch::Tensor tables_;        // [R, T] int64
@@ -111,9 +113,9 @@ class BlockAttention final : public AttentionCache {
   torch::Tensor write_block_;   // [R]: where each row's key and value go
   torch::Tensor write_offset_;  // [R]
   torch::Tensor row_mask_;      // [R, 1, 1, keys] bool
-  bool fused_ = false;          // the rows attend through attend_rows_cpu
   std::optional<int64_t> window_;
   std::vector<BlockSpan> spans_;            // the longer ones
+  std::vector<cpu_attention::Run> runs_;    // with kernel_: the rows', then the spans' tokens
   std::vector<torch::Tensor> span_blocks_;  // per span: its table [ceil(S / B)]
   std::vector<torch::Tensor> span_write_;   // per span: [2, count] block and offset
   std::vector<torch::Tensor> span_masks_;   // per span, or undefined when plain causal

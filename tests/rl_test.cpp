@@ -187,11 +187,11 @@ TEST(Ppo, AdaptiveKlController) {
 }
 
 // GRPO on the real model: the held-out greedy pass rate of "mention a dog" rises from 0.
-// Measured (6 iterations of 16 prompts x 8, seeds 1-5, with KV blocks): held-out 0 -> 1.0, 1.0,
-// 0.75, 1.0, 1.0; sampled pass rate first -> last iteration 0.07 -> 0.98, 0.03 -> 0.99,
-// 0.008 -> 0.20 (seed 3, the slowest), 0.03 -> 0.94, 0.016 -> 0.99. Seed 3 is the one run;
-// the thresholds sit below it. (Before KV blocks, whose attention rounds differently, seed 3
-// reached 0.38 and 0.969: at these sizes one flipped sample changes the whole run.)
+// Measured (6 iterations of 16 prompts x 8, seeds 1-5): held-out 0 -> 1.0 for every seed;
+// sampled pass rate first -> last iteration 0.07 -> 0.96, 0.03 -> 0.99, 0.008 -> 0.43 (seed 3,
+// the slowest), 0.03 -> 0.99, 0.016 -> 1.0. Seed 3 is the one run; the thresholds sit below it.
+// (At these sizes one flipped sample changes the whole run: with an attention that rounded
+// differently, seed 3 reached 0.20 and 0.75.)
 TEST(Rl, GrpoTeachesStories260KAConstraint) {
   FLYWHEEL_REQUIRE_PATH(stories());
   const auto dir = testing::make_temp_dir("grpo");
@@ -209,8 +209,8 @@ TEST(Rl, GrpoTeachesStories260KAConstraint) {
     }
   }
   EXPECT_EQ(before, 0.0) << run.output;
-  EXPECT_GE(after, 0.7) << run.output;
-  EXPECT_GE(last_train - first_train, 0.15) << run.output;
+  EXPECT_GE(after, 0.75) << run.output;
+  EXPECT_GE(last_train - first_train, 0.25) << run.output;
   EXPECT_TRUE(fs::exists(dir + "/run/model/model.safetensors"));
   fs::remove_all(dir);
 }
