@@ -101,8 +101,8 @@ int64_t scores_size(int64_t max_seq_len) {
 FLYWHEEL_SIMD_BEGIN
 
 void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q, int64_t H,
-            const float* k, const float* v, float* scores, float* out, const int64_t* next_table,
-            int64_t next_pos) {
+            const float* k, const float* v, int64_t stride, float* scores, float* out,
+            const int64_t* next_table, int64_t next_pos) {
   const int64_t K = pool.K, D = pool.D, B = pool.B, G = H / K;
   const bool tv = values_transposed(D);
   // Positions [c0, end) in chunks of 16, each inside one block (B is a multiple of 16); the
@@ -121,12 +121,13 @@ void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q,
     float* new_keys = block_of(pool.keys, pool, g, block);
     float* new_values = block_of(pool.values, pool, g, block);
     for (int64_t d = 0; d < D; ++d) {
-      new_keys[d * B + at] = k[g * D + d];
-      if (tv) new_values[d * B + at] = v[g * D + d];
+      new_keys[d * B + at] = k[(g * D + d) * stride];
+      new_values[tv ? d * B + at : at * D + d] = v[(g * D + d) * stride];
     }
-    if (!tv) std::copy_n(v + g * D, D, new_values + at * D);
     for (int64_t h = g * G; h < (g + 1) * G; ++h) {
-      const float* qh = q + h * D;
+      float qh[512], o[512];
+      for (int64_t d = 0; d < D; ++d)
+        qh[d] = q[(h * D + d) * stride];
       for (int64_t t = c0; t < end; t += kLanes) {
         const float* keys = block_of(pool.keys, pool, g, table[t / B]) + t % B;
         v16 acc[4] = {};  // four chains of multiply-adds, not one
@@ -137,7 +138,6 @@ void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q,
         store(scores + (t - c0), (acc[0] + acc[1]) + (acc[2] + acc[3]));
       }
       const float norm = softmax_weights(scores, lo - c0, end - c0, n16, scale);
-      float* o = out + h * D;
       if (tv) {
         v16 acc[8] = {};
         for (int64_t t = c0; t < end; t += kLanes) {
@@ -146,9 +146,7 @@ void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q,
           for (int d = 0; d < 8; ++d)
             acc[d] += p * load(values + d * B);
         }
-        const v16 sums = fold8(acc) * norm;
-        for (int d = 0; d < 8; ++d)
-          o[d] = sums[d];
+        store(o, fold8(acc) * norm);  // lanes 0-7; 8-15 repeat them
       } else {
         std::fill(o, o + D, 0.0f);
         for (int64_t t = lo; t < end; ++t) {
@@ -160,6 +158,8 @@ void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q,
         for (int64_t d = 0; d < D; d += kLanes)
           store(o + d, load(o + d) * norm);
       }
+      for (int64_t d = 0; d < D; ++d)
+        out[(h * D + d) * stride] = o[d];
     }
   }
 }
@@ -190,7 +190,7 @@ void attend_runs(const Pool& pool, const float* q, const float* k, const float* 
         const int64_t next_pos = next == &run      ? run.start + i + 1
                                  : next != nullptr ? next->start
                                                    : -1;
-        attend(pool, run.table, run.start + i, q + n * H * D, H, k + n * K * D, v + n * K * D,
+        attend(pool, run.table, run.start + i, q + n * H * D, H, k + n * K * D, v + n * K * D, 1,
                scores.data(), out + n * H * D, next != nullptr ? next->table : nullptr, next_pos);
       }
     }

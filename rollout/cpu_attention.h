@@ -37,12 +37,13 @@ int64_t scores_size(int64_t max_seq_len);
 
 // One token at `pos` of the sequence with block table `table`: its key and value k/v [K, D]
 // (rotary applied) go into its block, then its queries q [H, D] attend over the sequence's
-// positions [lo, pos] (lo: the window's start), into out [H, D]. scores: scores_size() floats.
-// next_table/next_pos: the token the caller does next, whose first head is prefetched while
-// this one's last computes (next_table null: none).
+// positions [lo, pos] (lo: the window's start), into out [H, D]. Feature f of q, k, v and out
+// is at [f * stride] (1: contiguous; the fused step's feature-major columns: its row stride).
+// scores: scores_size() floats. next_table/next_pos: the token the caller does next, whose keys
+// and values are prefetched meanwhile (next_table null: none).
 void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q, int64_t H,
-            const float* k, const float* v, float* scores, float* out, const int64_t* next_table,
-            int64_t next_pos);
+            const float* k, const float* v, int64_t stride, float* scores, float* out,
+            const int64_t* next_table, int64_t next_pos);
 
 // A run of `count` consecutive tokens of one sequence in a forward: tokens [offset, offset +
 // count) of it, at positions [start, start + count), with block table `table`.

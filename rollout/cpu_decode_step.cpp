@@ -154,14 +154,22 @@ void silu_mul(float* gate, const float* up, int64_t n) {
   }
 }
 
-// Rotary embedding of one head's D values at table row cos/sin (rotate-half layout,
-// trainer/model/rotary.h).
-void rope(float* x, const float* cos, const float* sin, int64_t D) {
+// Rotary embedding (rotate-half layout, trainer/model/rotary.h) of `heads` heads of feature-major
+// x [heads * D, mp], each column at its own position: cos/sin [D, mp] hold each column's table
+// row, so that sixteen columns turn at once.
+void rope_columns(float* x, int64_t heads, int64_t D, int64_t mp, const float* cos,
+                  const float* sin) {
   const int64_t half = D / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    const float a = x[i], b = x[i + half];
-    x[i] = a * cos[i] + -b * sin[i];
-    x[i + half] = b * cos[i + half] + a * sin[i + half];
+  for (int64_t h = 0; h < heads; ++h) {
+    float* xh = x + h * D * mp;
+    for (int64_t i = 0; i < half; ++i) {
+      for (int64_t c = 0; c < mp; c += kLanes) {
+        const v16 a = load(xh + i * mp + c), b = load(xh + (i + half) * mp + c);
+        store(xh + i * mp + c, a * load(cos + i * mp + c) - b * load(sin + i * mp + c));
+        store(xh + (i + half) * mp + c,
+              b * load(cos + (i + half) * mp + c) + a * load(sin + (i + half) * mp + c));
+      }
+    }
   }
 }
 
@@ -181,38 +189,12 @@ struct Scratch {
     gate.resize(n(net.F));
     up.resize(n(net.F));
     out.resize(n(std::max(net.C, net.V)));
-    row.resize(static_cast<size_t>(2 * (net.H + net.K) * net.D));
+    cos.resize(n(net.D));
+    sin.resize(n(net.D));
     scores.resize(static_cast<size_t>(cpu_attention::scores_size(net.L)));
   }
-  std::vector<float> x, h, q, k, v, attn, gate, up, out, row, scores;
+  std::vector<float> x, h, q, k, v, attn, gate, up, out, cos, sin, scores;
 };
-
-// Attention of column c (a sequence with block table `table`, at `pos`) in one layer: rotary
-// on its query and key, then rollout/cpu_attention.h. next_*: the block's next row, or null.
-void attend_row(const Net& net, const Layer& layer, Scratch& s, int64_t mp, int64_t c,
-                const int64_t* table, int64_t pos, const int64_t* next_table, int64_t next_pos) {
-  const int64_t H = net.H, K = net.K, D = net.D;
-  float* q = s.row.data();
-  float* k = q + H * D;
-  float* v = k + K * D;
-  float* out = v + K * D;
-  for (int64_t i = 0; i < H * D; ++i)
-    q[i] = s.q[static_cast<size_t>(i * mp + c)];
-  for (int64_t i = 0; i < K * D; ++i) {
-    k[i] = s.k[static_cast<size_t>(i * mp + c)];
-    v[i] = s.v[static_cast<size_t>(i * mp + c)];
-  }
-  const float* cos = net.cos + pos * D;
-  const float* sin = net.sin + pos * D;
-  for (int64_t h = 0; h < H; ++h)
-    rope(q + h * D, cos, sin, D);
-  for (int64_t g = 0; g < K; ++g)
-    rope(k + g * D, cos, sin, D);
-  cpu_attention::attend(layer.pool, table, pos, q, H, k, v, s.scores.data(), out, next_table,
-                        next_pos);
-  for (int64_t i = 0; i < H * D; ++i)
-    s.attn[static_cast<size_t>(i * mp + c)] = out[i];
-}
 
 // Rows [r0, r1) through the whole model into logits [R, V] (rows r0.. of `logits`).
 void forward_rows(const Net& net, const int64_t* ids, const int64_t* positions,
@@ -229,15 +211,28 @@ void forward_rows(const Net& net, const int64_t* ids, const int64_t* positions,
     // slow to compute with even where nobody reads them.
     std::fill(x + m, x + mp, 0.0f);
   }
+  // Each column's rotary table row, for every layer (padding columns: position 0).
+  for (int64_t c = 0; c < mp; ++c) {
+    const int64_t pos = c < m ? positions[r0 + c] : 0;
+    for (int64_t i = 0; i < net.D; ++i) {
+      s.cos[static_cast<size_t>(i * mp + c)] = net.cos[pos * net.D + i];
+      s.sin[static_cast<size_t>(i * mp + c)] = net.sin[pos * net.D + i];
+    }
+  }
   for (const auto& layer : net.layers) {
     rms_norm(s.x.data(), layer.attn_norm, net.C, mp, net.eps, s.h.data());
     project(layer.q, s.h.data(), mp, s.q.data());
     project(layer.k, s.h.data(), mp, s.k.data());
     project(layer.v, s.h.data(), mp, s.v.data());
+    rope_columns(s.q.data(), net.H, net.D, mp, s.cos.data(), s.sin.data());
+    rope_columns(s.k.data(), net.K, net.D, mp, s.cos.data(), s.sin.data());
+    // Each column's attention reads its features where they are (stride mp).
     for (int64_t c = 0; c < m; ++c) {
       const bool more = c + 1 < m;
-      attend_row(net, layer, s, mp, c, tables + (r0 + c) * net.T, positions[r0 + c],
-                 more ? tables + (r0 + c + 1) * net.T : nullptr, more ? positions[r0 + c + 1] : -1);
+      cpu_attention::attend(
+          layer.pool, tables + (r0 + c) * net.T, positions[r0 + c], s.q.data() + c, net.H,
+          s.k.data() + c, s.v.data() + c, mp, s.scores.data(), s.attn.data() + c,
+          more ? tables + (r0 + c + 1) * net.T : nullptr, more ? positions[r0 + c + 1] : -1);
     }
     project_add(layer.o, s.attn.data(), mp, s.out.data(), s.x.data());
     rms_norm(s.x.data(), layer.mlp_norm, net.C, mp, net.eps, s.h.data());
