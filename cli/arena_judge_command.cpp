@@ -3,7 +3,8 @@
 // a verifier or an LLM (trainer/arena/judges.h; an LLM in both orders), written as battles in
 // Chatbot Arena's format that `arena rate` and `arena winrate` read. Games without a verdict
 // are counted and reported, never written; the judge's position bias (first-position win rate,
-// consistency under swap) is printed and, with --stats, written as JSON.
+// consistency under swap) and length bias (the longer answer's win rate, by how much longer)
+// are printed and, with --stats, written as JSON.
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -82,13 +83,21 @@ void print_stats(const JudgeSpec& judge, const JudgeStats& s, bool swapped) {
                  static_cast<long long>(s.no_verdict), static_cast<long long>(s.ambiguous),
                  static_cast<long long>(s.unknown_label));
   std::fputs("\n", stderr);
-  if (!swapped) return;
   const auto rate = [](std::optional<double> r) {
     char buf[32];
     if (!r) return std::string("n/a");
     std::snprintf(buf, sizeof buf, "%.3f", *r);
     return std::string(buf);
   };
+  std::fprintf(stderr, "arena judge: length bias: the longer answer's win rate %s;",
+               rate(s.longer_win_rate()).c_str());
+  for (int b = 0; b < JudgeStats::kLengthBins; ++b) {
+    std::fprintf(stderr, " %d-%d%% longer: %s (%lld)", 100 * b / JudgeStats::kLengthBins,
+                 100 * (b + 1) / JudgeStats::kLengthBins, rate(s.longer_win_rate(b)).c_str(),
+                 static_cast<long long>(s.by_length_games[static_cast<size_t>(b)]));
+  }
+  std::fprintf(stderr, "; equal lengths %lld\n", static_cast<long long>(s.equal_length));
+  if (!swapped) return;
   std::fprintf(stderr,
                "arena judge: position bias: first-position win rate %s (0.5 = none), "
                "consistency under swap %s (%lld of %lld meetings with both orders parsed)\n",
@@ -104,7 +113,7 @@ int run_arena_judge(const std::vector<std::string>& argv) {
       {"judge", "SPEC", "rm:DIR (reward model), verifier:NAME (gsm8k, math, ...) or llm:DIR"},
       {"baseline", "NAME", "the player every other player meets"},
       {"out", "FILE", "battles JSONL (default DIR/battles.jsonl)"},
-      {"stats", "FILE", "the judge's counts and position bias as JSON"},
+      {"stats", "FILE", "the judge's counts, position and length bias as JSON"},
       {"judgments", "FILE", "every game, parsed or not, with the judge's output (JSONL)"},
       {"tie-band", "X", "rm: scores closer than X are a tie (default 0)"},
       {"rm-chat-template", "NAME", "rm: the template it was trained with (default auto; raw)"},

@@ -43,26 +43,6 @@ const std::vector<FlagSpec>& decontaminate_flags() {
   return kFlags;
 }
 
-std::vector<EvalRow> read_eval_sets(const std::vector<std::string>& paths,
-                                    const std::vector<std::string>& fields) {
-  std::vector<EvalRow> rows;
-  for (size_t set = 0; set < paths.size(); ++set) {
-    JsonlReader reader(paths[set]);
-    for (JsonlRecord rec; reader.next(&rec);) {
-      const std::string where = paths[set] + ":" + std::to_string(rec.line) + ": ";
-      rows.push_back({static_cast<int>(set), rec.line, row_texts(rec.value, fields, where)});
-    }
-  }
-  return rows;
-}
-
-struct SetReport {
-  int64_t instances = 0, too_short = 0;
-  std::set<int64_t> overlapping;     // eval lines
-  std::set<int64_t> training_lines;  // training rows overlapping this set
-  json pairs = json::array();
-};
-
 }  // namespace
 
 int run_decontaminate(const std::vector<std::string>& argv) {
@@ -92,67 +72,30 @@ int run_decontaminate(const std::vector<std::string>& argv) {
   if (out && *out == train)
     throw UserError("flywheel decontaminate: --out must differ from --train");
 
-  const auto start = std::chrono::steady_clock::now();
-  const NgramOverlapIndex index(read_eval_sets(evals, eval_fields), options);
-  const TrainingScan scan = scan_training_file(train, fields, index, threads);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-  std::vector<SetReport> sets(evals.size());
-  for (const auto& instance : index.instances()) {
-    ++sets[static_cast<size_t>(instance.set)].instances;
-    sets[static_cast<size_t>(instance.set)].too_short += instance.tokens < options.ngram;
-  }
-  std::set<int64_t> flagged;
-  for (const auto& m : scan.matches) {
-    const EvalInstance& instance = index.instances()[static_cast<size_t>(m.instance)];
-    SetReport& set = sets[static_cast<size_t>(instance.set)];
-    set.overlapping.insert(instance.line);
-    set.training_lines.insert(m.train_line);
-    set.pairs.push_back(
-        {{"eval_line", instance.line}, {"train_line", m.train_line}, {"overlap", m.fraction}});
-    flagged.insert(m.train_line);
-  }
+  const DecontaminationReport report =
+      decontaminate_files(train, evals, fields, eval_fields, options, threads);
   int64_t written = -1;
-  if (out) written = copy_jsonl_without_lines(train, *out, {flagged.begin(), flagged.end()});
-
-  auto fraction = [](const SetReport& s) {
-    return s.instances > 0 ? static_cast<double>(s.overlapping.size()) / s.instances : 0.0;
-  };
+  if (out) {
+    written = copy_jsonl_without_lines(train, *out, {report.flagged.begin(), report.flagged.end()});
+  }
   if (args.flag("json")) {
-    json report = {{"train", train},
-                   {"training_rows", scan.rows},
-                   {"flagged_rows", flagged.size()},
-                   {"ngram", options.ngram},
-                   {"threshold", options.threshold},
-                   {"seconds", seconds},
-                   {"eval_sets", json::array()}};
-    for (size_t k = 0; k < evals.size(); ++k) {
-      const SetReport& s = sets[k];
-      report["eval_sets"].push_back({{"path", evals[k]},
-                                     {"instances", s.instances},
-                                     {"too_short", s.too_short},
-                                     {"overlapping", s.overlapping.size()},
-                                     {"fraction", fraction(s)},
-                                     {"eval_lines", s.overlapping},
-                                     {"training_lines", s.training_lines},
-                                     {"pairs", s.pairs}});
-    }
-    if (out) report["out"] = {{"path", *out}, {"lines_written", written}};
-    std::cout << report.dump() << "\n";
+    json j = report.to_json();
+    if (out) j["out"] = {{"path", *out}, {"lines_written", written}};
+    std::cout << j.dump() << "\n";
     return 0;
   }
+  const double seconds = report.seconds;
+  const auto rows = report.training_rows;
   std::printf("decontaminate: %lld training rows in %.2f s (%.0f rows/s), %d-grams, threshold %g\n",
-              static_cast<long long>(scan.rows), seconds,
-              seconds > 0 ? static_cast<double>(scan.rows) / seconds : 0.0, options.ngram,
+              static_cast<long long>(rows), seconds,
+              seconds > 0 ? static_cast<double>(rows) / seconds : 0.0, options.ngram,
               options.threshold);
   std::printf("%-40s %10s %10s %12s %9s %14s\n", "eval set", "instances", "too short",
               "overlapping", "fraction", "training rows");
-  for (size_t k = 0; k < evals.size(); ++k) {
-    const SetReport& s = sets[k];
-    std::printf("%-40s %10lld %10lld %12zu %8.2f%% %14zu\n", evals[k].c_str(),
+  for (const EvalSetReport& s : report.sets) {
+    std::printf("%-40s %10lld %10lld %12zu %8.2f%% %14zu\n", s.path.c_str(),
                 static_cast<long long>(s.instances), static_cast<long long>(s.too_short),
-                s.overlapping.size(), 100 * fraction(s), s.training_lines.size());
+                s.overlapping.size(), 100 * s.fraction(), s.training_lines.size());
     if (s.training_lines.empty()) continue;
     // The first lines only: --json lists them all.
     std::string lines;
@@ -168,7 +111,7 @@ int run_decontaminate(const std::vector<std::string>& argv) {
   }
   if (out)
     std::printf("wrote %s: %lld lines, %zu overlapping rows dropped\n", out->c_str(),
-                static_cast<long long>(written), flagged.size());
+                static_cast<long long>(written), report.flagged.size());
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "trainer/core/error.h"
 #include "trainer/dist/communicator.h"
 #include "trainer/model/device.h"
+#include "trainer/train/decontamination.h"
 #include "trainer/train/recipe.h"
 
 namespace flywheel::cli {
@@ -52,6 +53,7 @@ int run_train(const std::vector<std::string>& argv) {
   // LibTorch seeds its global generators from the OS: seeded from the recipe, anything that
   // draws from them is reproducible, and a checkpoint's RNG state is the run's own.
   torch::manual_seed(recipe.seed);
+  decontaminate_recipe_data(recipe, *comm);
   run_recipe(recipe, args.flag("resume"), *comm);
   return 0;
 }

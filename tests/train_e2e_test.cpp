@@ -1,6 +1,7 @@
 // End-to-end training through the real binary on the real stories260K model: resumed runs
-// match uninterrupted ones step for step, damaged checkpoints are skipped, and the
-// quickstart pipeline learns (SFT loss falls, DPO preference accuracy on held-out pairs rises).
+// match uninterrupted ones step for step, damaged checkpoints are skipped, the quickstart
+// pipeline learns (SFT loss falls, DPO preference accuracy on held-out pairs rises), and a
+// recipe's data is decontaminated against its eval sets before training.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -98,6 +99,52 @@ TEST(TrainE2E, SftResumeMatchesUninterruptedRun) {
 TEST(TrainE2E, DpoResumeMatchesUninterruptedRun) {
   FLYWHEEL_REQUIRE_PATH(stories());
   check_resume_matches("dpo", "pairs.jsonl");
+}
+
+// data.decontaminate: the training rows that contain an instance of the recipe's eval set are
+// dropped before training (3-grams here: the stories' prompts are shorter than 8 words). The
+// eval set plants story 0's prompt, which the training file holds 5 times (lines 1, 9, 17, 25,
+// 33), and one text found nowhere.
+TEST(TrainE2E, DecontaminatesTheTrainingDataAgainstTheRecipesEvalSets) {
+  FLYWHEEL_REQUIRE_PATH(stories());
+  const auto dir = testing::make_temp_dir("decontaminate");
+  testing::write_story_data(dir);
+  {
+    std::ofstream eval(dir + "/eval.jsonl");
+    eval << nlohmann::json{{"prompt", "Once upon a time, there was a"},
+                           {"completion", " little girl named Lily."}}
+                .dump()
+         << "\n"
+         << nlohmann::json{{"prompt", "A purple elephant sang loudly at the moon tonight"},
+                           {"completion", " and then it slept."}}
+                .dump()
+         << "\n";
+  }
+  const auto recipe = write_recipe(dir, "sft", dir + "/sft.jsonl");
+  const std::string steps = " training.max_steps=2 checkpoint.every_steps=0";
+  auto r = run_flywheel("train " + recipe + " data.eval_file=" + dir +
+                        "/eval.jsonl data.decontaminate=true data.decontaminate_ngram=3" + steps);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("5 of 40 rows dropped"), std::string::npos) << r.output;
+  const std::string run = dir + "/sft_run";
+  nlohmann::json report;
+  std::ifstream(run + "/decontamination.json") >> report;
+  EXPECT_EQ(report["training_rows"], 40);
+  EXPECT_EQ(report["flagged_rows"], 5);
+  EXPECT_EQ(report["eval_sets"][0]["instances"], 2);
+  EXPECT_EQ(report["eval_sets"][0]["overlapping"], 1);
+  EXPECT_EQ(report["eval_sets"][0]["training_lines"], nlohmann::json({1, 9, 17, 25, 33}));
+  std::ifstream clean(run + "/decontaminated/sft.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(clean, line); ++lines)
+    EXPECT_EQ(line.find("Once upon a time"), std::string::npos) << line;
+  EXPECT_EQ(lines, 35);
+  // Asked for without an eval set: a user error naming the key.
+  r = run_flywheel("train " + recipe + " data.decontaminate=true" + steps);
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("data.decontaminate: the recipe has no eval set"), std::string::npos)
+      << r.output;
+  fs::remove_all(dir);
 }
 
 // Packed SFT with several rows per micro-batch: packed rows differ in length, and the batch

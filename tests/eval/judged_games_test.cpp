@@ -1,8 +1,9 @@
 // Judged games as battles: both orders of an LLM judge become two battles that read_battles
 // takes (positions kept), unparseable games are counted and never written, and the judge's
-// position bias is measured on hand-counted cases.
+// position and length bias are measured on hand-counted cases.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -100,6 +101,35 @@ TEST(JudgedGames, BothOrdersBecomeBattles) {
   EXPECT_EQ(s.b.lists, 2);
   EXPECT_EQ(s.b.bold, 1);
   std::remove(path.c_str());
+}
+
+// The longer answer's win rate, overall and by the length difference relative to the longer
+// answer, counted by hand: ties count half, equal lengths are left out.
+TEST(JudgedGames, LengthBiasByRelativeDifference) {
+  const ArenaAnswer b1 = answer("base", "1", "aaaa"), p1 = answer("policy", "1", "aaaaaaaa");
+  const ArenaAnswer b2 = answer("base", "2", "aaaaaaaaaa"), p2 = answer("policy", "2", "aaaaaaaaa");
+  const ArenaAnswer b3 = answer("base", "3", "abc"), p3 = answer("policy", "3", "xyz");
+  const ArenaAnswer b4 = answer("base", "4", "a"), p4 = answer("policy", "4", "aaaaaaaaaa");
+  JudgeStats stats;
+  stats.add_game(game(b1, p1, 1, "[[B>A]]"));          // 4 vs 8: 50% shorter; the longer wins
+  stats.add_game(game(p1, b1, 2, "[[A=B]]"));          // the same pair swapped: a tie
+  stats.add_game(game(b2, p2, 1, "[[A>B]]"));          // 10 vs 9: 10%; the longer wins
+  stats.add_game(game(b3, p3, 1, "[[A>B]]"));          // equal lengths: left out
+  stats.add_game(game(b4, p4, 1, "[[A>B]]"));          // 1 vs 10: 90%; the shorter wins
+  stats.add_game(game(b4, p4, 1, "no verdict here"));  // unparsed: left out
+  EXPECT_EQ(stats.equal_length, 1);
+  EXPECT_EQ(stats.by_length_games, (std::array<int64_t, 4>{1, 0, 2, 1}));
+  EXPECT_DOUBLE_EQ(*stats.longer_win_rate(), (1 + 0.5 + 1 + 0) / 4);
+  EXPECT_DOUBLE_EQ(*stats.longer_win_rate(0), 1.0);
+  EXPECT_FALSE(stats.longer_win_rate(1).has_value());
+  EXPECT_DOUBLE_EQ(*stats.longer_win_rate(2), 0.75);
+  EXPECT_DOUBLE_EQ(*stats.longer_win_rate(3), 0.0);
+  const auto j = stats.to_json()["length_bias"];
+  EXPECT_DOUBLE_EQ(j["longer_win_rate"].get<double>(), 0.625);
+  EXPECT_EQ(j["equal_length"], 1);
+  EXPECT_EQ(j["by_relative_difference"][2]["games"], 2);
+  EXPECT_DOUBLE_EQ(j["by_relative_difference"][2]["relative_difference_from"].get<double>(), 0.5);
+  EXPECT_TRUE(j["by_relative_difference"][1]["longer_win_rate"].is_null());
 }
 
 TEST(JudgedGames, SingleGameJudgesAndJudgmentLines) {

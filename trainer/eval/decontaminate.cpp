@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -306,6 +307,78 @@ int64_t copy_jsonl_without_lines(const std::string& in, const std::string& out,
   if (std::rename(tmp.c_str(), out.c_str()) != 0)
     throw UserError("cannot rename " + tmp + " to " + out + ": " + std::strerror(errno));
   return written;
+}
+
+std::vector<EvalRow> read_eval_sets(const std::vector<std::string>& paths,
+                                    const std::vector<std::string>& fields) {
+  std::vector<EvalRow> rows;
+  for (size_t set = 0; set < paths.size(); ++set) {
+    JsonlReader reader(paths[set]);
+    for (JsonlRecord rec; reader.next(&rec);) {
+      const std::string where = paths[set] + ":" + std::to_string(rec.line) + ": ";
+      rows.push_back({static_cast<int>(set), rec.line, row_texts(rec.value, fields, where)});
+    }
+  }
+  return rows;
+}
+
+double EvalSetReport::fraction() const {
+  return instances > 0 ? static_cast<double>(overlapping.size()) / static_cast<double>(instances)
+                       : 0.0;
+}
+
+nlohmann::json DecontaminationReport::to_json() const {
+  nlohmann::json out = {{"train", train},
+                        {"training_rows", training_rows},
+                        {"flagged_rows", flagged.size()},
+                        {"ngram", options.ngram},
+                        {"threshold", options.threshold},
+                        {"seconds", seconds},
+                        {"eval_sets", nlohmann::json::array()}};
+  for (const auto& s : sets) {
+    out["eval_sets"].push_back({{"path", s.path},
+                                {"instances", s.instances},
+                                {"too_short", s.too_short},
+                                {"overlapping", s.overlapping.size()},
+                                {"fraction", s.fraction()},
+                                {"eval_lines", s.overlapping},
+                                {"training_lines", s.training_lines},
+                                {"pairs", s.pairs}});
+  }
+  return out;
+}
+
+DecontaminationReport decontaminate_files(const std::string& train,
+                                          const std::vector<std::string>& evals,
+                                          const std::vector<std::string>& fields,
+                                          const std::vector<std::string>& eval_fields,
+                                          const DecontaminationOptions& options, int threads) {
+  DecontaminationReport report;
+  report.train = train;
+  report.options = options;
+  const auto start = std::chrono::steady_clock::now();
+  const NgramOverlapIndex index(read_eval_sets(evals, eval_fields), options);
+  const TrainingScan scan = scan_training_file(train, fields, index, threads);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.training_rows = scan.rows;
+  report.sets.resize(evals.size());
+  for (size_t k = 0; k < evals.size(); ++k)
+    report.sets[k].path = evals[k];
+  for (const auto& instance : index.instances()) {
+    auto& set = report.sets[static_cast<size_t>(instance.set)];
+    ++set.instances;
+    set.too_short += instance.tokens < options.ngram;
+  }
+  for (const auto& m : scan.matches) {
+    const EvalInstance& instance = index.instances()[static_cast<size_t>(m.instance)];
+    auto& set = report.sets[static_cast<size_t>(instance.set)];
+    set.overlapping.insert(instance.line);
+    set.training_lines.insert(m.train_line);
+    set.pairs.push_back(
+        {{"eval_line", instance.line}, {"train_line", m.train_line}, {"overlap", m.fraction}});
+    report.flagged.insert(m.train_line);
+  }
+  return report;
 }
 
 }  // namespace flywheel

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -114,5 +115,39 @@ TrainingScan scan_training_file(const std::string& path, const std::vector<std::
 // Returns the number of lines written.
 int64_t copy_jsonl_without_lines(const std::string& in, const std::string& out,
                                  const std::vector<int64_t>& drop);
+
+// The eval rows of `paths` (set k = paths[k]), their texts by row_texts with `fields`.
+std::vector<EvalRow> read_eval_sets(const std::vector<std::string>& paths,
+                                    const std::vector<std::string>& fields);
+
+// What a training file holds of each eval set.
+struct EvalSetReport {
+  std::string path;
+  int64_t instances = 0, too_short = 0;            // too short: fewer than n tokens
+  std::set<int64_t> overlapping;                   // eval lines found in some training row
+  std::set<int64_t> training_lines;                // training rows containing one of them
+  nlohmann::json pairs = nlohmann::json::array();  // {eval_line, train_line, overlap}
+  double fraction() const;                         // overlapping / instances
+};
+
+struct DecontaminationReport {
+  std::string train;
+  int64_t training_rows = 0;
+  std::set<int64_t> flagged;  // training lines overlapping any eval set
+  DecontaminationOptions options;
+  double seconds = 0;  // index and scan
+  std::vector<EvalSetReport> sets;
+  // {train, training_rows, flagged_rows, ngram, threshold, seconds, eval_sets: [{path,
+  // instances, too_short, overlapping, fraction, eval_lines, training_lines, pairs}]}
+  nlohmann::json to_json() const;
+};
+
+// Indexes the eval sets and scans the training file (threads as scan_training_file).
+// eval_fields: the eval rows' fields, when they differ from the training rows' `fields`.
+DecontaminationReport decontaminate_files(const std::string& train,
+                                          const std::vector<std::string>& evals,
+                                          const std::vector<std::string>& fields,
+                                          const std::vector<std::string>& eval_fields,
+                                          const DecontaminationOptions& options, int threads);
 
 }  // namespace flywheel

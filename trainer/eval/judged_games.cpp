@@ -1,5 +1,7 @@
 #include "trainer/eval/judged_games.h"
 
+#include <algorithm>
+
 #include "trainer/eval/style_control.h"
 
 namespace flywheel {
@@ -68,7 +70,8 @@ void JudgeStats::add_game(const JudgedGame& g) {
     return;
   }
   ++parsed;
-  switch (g.verdict.verdict->outcome) {
+  const Outcome outcome = g.verdict.verdict->outcome;
+  switch (outcome) {
     case Outcome::kA:
       ++first_wins;
       break;
@@ -78,6 +81,21 @@ void JudgeStats::add_game(const JudgedGame& g) {
     default:
       ++ties;
   }
+  const BattleStyle style = measure_battle_style(g.a->answer, g.b->answer);
+  const int64_t la = style.a.length, lb = style.b.length;
+  if (la == lb) {
+    ++equal_length;
+    return;
+  }
+  const int64_t longer = std::max(la, lb);
+  const int bin = std::min<int>(
+      kLengthBins - 1, static_cast<int>(kLengthBins * (longer - std::min(la, lb)) / longer));
+  ++by_length_games[static_cast<size_t>(bin)];
+  const bool a_longer = la > lb;
+  by_length_longer_half_wins[static_cast<size_t>(bin)] +=
+      outcome == Outcome::kA   ? (a_longer ? 2 : 0)
+      : outcome == Outcome::kB ? (a_longer ? 0 : 2)
+                               : 1;
 }
 
 void JudgeStats::add_meeting(const JudgedGame& first, const JudgedGame& swapped) {
@@ -96,6 +114,17 @@ std::optional<double> JudgeStats::first_position_win_rate() const {
 std::optional<double> JudgeStats::consistency_rate() const {
   if (both_parsed == 0) return std::nullopt;
   return static_cast<double>(consistent) / static_cast<double>(both_parsed);
+}
+
+std::optional<double> JudgeStats::longer_win_rate(int bin) const {
+  int64_t n = 0, half_wins = 0;
+  for (int b = 0; b < kLengthBins; ++b) {
+    if (bin >= 0 && b != bin) continue;
+    n += by_length_games[static_cast<size_t>(b)];
+    half_wins += by_length_longer_half_wins[static_cast<size_t>(b)];
+  }
+  if (n == 0) return std::nullopt;
+  return 0.5 * static_cast<double>(half_wins) / static_cast<double>(n);
 }
 
 ordered_json JudgeStats::to_json() const {
@@ -118,6 +147,16 @@ ordered_json JudgeStats::to_json() const {
     out["consistent"] = consistent;
     out["consistency_rate"] = rate(consistency_rate());
   }
+  ordered_json bins = ordered_json::array();
+  for (int b = 0; b < kLengthBins; ++b) {
+    bins.push_back({{"relative_difference_from", static_cast<double>(b) / kLengthBins},
+                    {"to", static_cast<double>(b + 1) / kLengthBins},
+                    {"games", by_length_games[static_cast<size_t>(b)]},
+                    {"longer_win_rate", rate(longer_win_rate(b))}});
+  }
+  out["length_bias"] = {{"longer_win_rate", rate(longer_win_rate())},
+                        {"equal_length", equal_length},
+                        {"by_relative_difference", bins}};
   return out;
 }
 

@@ -11,7 +11,15 @@
 //   first-position win rate  (games won by A + ½ ties) / parsed games; 0.5 for an unbiased judge
 //   consistency rate         of the meetings whose two games both parsed, the share where both
 //                            orders pick the same model (or both call a tie)
+// Length bias, over every judge's parsed games whose answers differ in length (code points):
+//   longer win rate          (games the longer answer won + ½ ties) / those games; overall and
+//                            by the length difference relative to the longer answer, in
+//                            quarters (under 25%, 25-50%, 50-75%, 75% and more). A judge that
+//                            ignores length sits near the quality difference alone; reward
+//                            models and LLM judges drift up with the difference.
 #pragma once
+
+#include <array>
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +54,11 @@ struct JudgeStats {
   int64_t no_verdict = 0, ambiguous = 0, unknown_label = 0;  // unparseable, by reason
   int64_t first_wins = 0, second_wins = 0, ties = 0;         // parsed games, by position
   int64_t meetings = 0, both_parsed = 0, consistent = 0;     // swapped pairs (game 1 + game 2)
+  // Length bias: parsed games by the relative length difference's quarter, and the longer
+  // answer's wins in them (ties count half: twice the wins, plus the ties, halved later).
+  static constexpr int kLengthBins = 4;
+  int64_t equal_length = 0;
+  std::array<int64_t, kLengthBins> by_length_games{}, by_length_longer_half_wins{};
 
   void add_game(const JudgedGame& game);
   // A meeting's two games (game 1: baseline first; game 2: swapped); counts consistency only.
@@ -54,6 +67,8 @@ struct JudgeStats {
   int64_t unparseable() const { return games - parsed; }
   std::optional<double> first_position_win_rate() const;
   std::optional<double> consistency_rate() const;
+  // Over all bins (bin < 0), or one.
+  std::optional<double> longer_win_rate(int bin = -1) const;
   nlohmann::ordered_json to_json() const;
 };
 

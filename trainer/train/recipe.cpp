@@ -232,6 +232,10 @@ void parse_data(Section s, DataSection* d) {
   s.boolean("group_by_length", &d->group_by_length);
   s.boolean("token_cache", &d->token_cache);
   s.string("cache_dir", &d->cache_dir);
+  s.boolean("decontaminate", &d->decontaminate);
+  s.integer("decontaminate_ngram", &d->decontaminate_ngram, 1);
+  s.number("decontaminate_threshold", &d->decontaminate_threshold, 0.0, 1.0);
+  if (d->decontaminate_threshold >= 1.0) s.fail("decontaminate_threshold", "a number in [0, 1)");
   s.finish();
 }
 
@@ -446,6 +450,11 @@ std::string recipe_to_yaml(const Recipe& r) {
     kv("group_by_length", r.data.group_by_length);
     kv("token_cache", r.data.token_cache);
     if (!r.data.cache_dir.empty()) kv("cache_dir", r.data.cache_dir);
+    kv("decontaminate", r.data.decontaminate);
+    if (r.data.decontaminate) {
+      kv("decontaminate_ngram", r.data.decontaminate_ngram);
+      kv("decontaminate_threshold", r.data.decontaminate_threshold);
+    }
   });
   section("training", [&] {
     const auto& t = r.training;

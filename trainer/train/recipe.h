@@ -34,6 +34,12 @@ struct DataSection {
   // in cache_dir ("" = default_token_cache_dir()); false: every rank tokenizes into memory.
   bool token_cache = true;
   std::string cache_dir;
+  // Before training, drop the training rows that contain an instance of the recipe's eval sets
+  // (data.eval_file, eval.generation_file) by Tulu 3's n-gram rule (trainer/eval/decontaminate.h,
+  // trainer/train/decontamination.h).
+  bool decontaminate = false;
+  int64_t decontaminate_ngram = 8;
+  double decontaminate_threshold = 0.5;
 };
 
 struct TrainingSection {
