@@ -105,12 +105,101 @@ void print_stats(const JudgeSpec& judge, const JudgeStats& s, bool swapped) {
                static_cast<long long>(s.consistent), static_cast<long long>(s.both_parsed));
 }
 
+// The cascade's battles, judgments and statistics (trainer/arena/judges.h, judge_cascade).
+int run_cascade(const Args& args, const std::string& dir, const std::vector<std::string>& judges,
+                const std::string& baseline, const std::vector<Matchup>& matchups,
+                const JudgeOptions& options) {
+  const std::vector<std::string> trusts = args.get_all("trust");
+  if (trusts.size() != judges.size()) {
+    throw UserError(
+        std::string("flywheel ") + kCommand + ": a cascade of " + std::to_string(judges.size()) +
+        " judges needs as many --trust thresholds, got " + std::to_string(trusts.size()));
+  }
+  std::vector<CascadeStage> stages;
+  for (size_t k = 0; k < judges.size(); ++k) {
+    CascadeStage stage{parse_judge_spec(judges[k]), 0};
+    try {
+      size_t used = 0;
+      stage.trust = std::stod(trusts[k], &used);
+      if (used != trusts[k].size()) throw std::invalid_argument(trusts[k]);
+    } catch (const std::exception&) {
+      throw UserError(std::string("flywheel ") + kCommand + ": --trust expects a number, got '" +
+                      trusts[k] + "'");
+    }
+    if (!(stage.trust >= 0 && stage.trust <= 1))
+      throw UserError(std::string("flywheel ") + kCommand + ": --trust must be in [0, 1]");
+    stages.push_back(std::move(stage));
+  }
+  CascadeOptions cascade;
+  cascade.annotators = args.get_int("annotators", 5, 1);
+  cascade.temperature = args.get_double("annotator-temperature", 1.0);
+  if (!(cascade.temperature > 0))
+    throw UserError(std::string("flywheel ") + kCommand + ": --annotator-temperature must be > 0");
+  cascade.last_decides = args.flag("last-judge-decides");
+  const CascadeResult result = judge_cascade(stages, matchups, options, cascade);
+
+  std::string name = "cascade";
+  for (const auto& j : judges)
+    name += (name == "cascade" ? ":" : ",") + j;
+  JudgeStats stats;
+  std::string battles, judgments;
+  for (const JudgedGame& g : result.games) {
+    stats.add_game(g);
+    battles += json_line(battle_json(g, name));
+    judgments += json_line(judgment_json(g, name));
+  }
+  const std::string out = args.get("out").value_or(dir + "/battles.jsonl");
+  write_file_atomic(out, battles);
+  if (auto path = args.get("judgments")) write_file_atomic(*path, judgments);
+  const auto total = std::ssize(matchups);
+  const double abstention =
+      total > 0 ? static_cast<double>(result.abstained) / static_cast<double>(total) : 0.0;
+  ordered_json stages_json = ordered_json::array();
+  for (size_t k = 0; k < stages.size(); ++k) {
+    std::fprintf(stderr, "arena judge: stage %zu %s (trust %g): %lld matchups, %lld decided\n",
+                 k + 1, stages[k].judge.text.c_str(), stages[k].trust,
+                 static_cast<long long>(k < result.asked.size() ? result.asked[k] : 0),
+                 static_cast<long long>(k < result.trusted.size() ? result.trusted[k] : 0));
+    stages_json.push_back({{"judge", stages[k].judge.text},
+                           {"trust", stages[k].trust},
+                           {"matchups", k < result.asked.size() ? result.asked[k] : 0},
+                           {"trusted", k < result.trusted.size() ? result.trusted[k] : 0}});
+  }
+  std::fprintf(stderr,
+               "arena judge: %lld of %lld matchups decided, %lld abstained on (%.1f%%); %zu "
+               "battles written to %s\n",
+               static_cast<long long>(std::ssize(result.games)), static_cast<long long>(total),
+               static_cast<long long>(result.abstained), 100 * abstention, result.games.size(),
+               out.c_str());
+  if (auto path = args.get("stats")) {
+    ordered_json j = {{"judge", name},
+                      {"baseline", baseline},
+                      {"verdict_format", verdict_format_name(options.verdict_format)},
+                      {"annotators", cascade.annotators},
+                      {"matchups", total},
+                      {"abstained", result.abstained},
+                      {"abstention_rate", abstention},
+                      {"stages", stages_json}};
+    j.update(stats.to_json());
+    write_file_atomic(*path, j.dump(2) + "\n");
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_arena_judge(const std::vector<std::string>& argv) {
   const std::vector<FlagSpec> specs = {
       {"answers", "DIR", "the arena directory `arena answer` wrote (DIR/answers/*.jsonl)"},
-      {"judge", "SPEC", "rm:DIR (reward model), verifier:NAME (gsm8k, math, ...) or llm:DIR"},
+      {"judge", "SPEC",
+       "rm:DIR (reward model), verifier:NAME (gsm8k, math, ...) or llm:DIR; repeated (with "
+       "--trust): a cascade of LLM judges"},
+      {"trust", "L",
+       "cascade: the confidence threshold of each --judge in turn (from arena calibrate); "
+       "below it the matchup goes to the next judge, after the last it is abstained on"},
+      {"annotators", "N", "cascade: sampled verdicts per order and judge (default 5)"},
+      {"annotator-temperature", "T", "cascade: their sampling temperature (default 1.0)"},
+      {"last-judge-decides", "", "cascade: the last judge's majority stands below its threshold"},
       {"baseline", "NAME", "the player every other player meets"},
       {"out", "FILE", "battles JSONL (default DIR/battles.jsonl)"},
       {"stats", "FILE", "the judge's counts, position and length bias as JSON"},
@@ -136,7 +225,11 @@ int run_arena_judge(const std::vector<std::string>& argv) {
     return 0;
   }
   const std::string dir = args.require("answers");
-  const JudgeSpec judge = parse_judge_spec(args.require("judge"));
+  const std::vector<std::string> judge_texts = args.get_all("judge");
+  if (judge_texts.empty())
+    throw UserError(std::string("flywheel ") + kCommand + ": --judge is required");
+  const bool cascade = judge_texts.size() > 1 || args.get("trust");
+  const JudgeSpec judge = parse_judge_spec(judge_texts[0]);
   const std::string baseline = args.require("baseline");
   JudgeOptions options;
   options.tie_band = args.get_double("tie-band", 0.0);
@@ -158,6 +251,7 @@ int run_arena_judge(const std::vector<std::string>& argv) {
     throw UserError(std::string("flywheel ") + kCommand + ": " + dir +
                     "/answers holds the baseline only; there is nobody to judge");
   const std::vector<Matchup> matchups = matchups_of(answers, baseline, dir);
+  if (cascade) return run_cascade(args, dir, judge_texts, baseline, matchups, options);
 
   const std::vector<JudgedGame> games = judge_matchups(judge, matchups, options);
   const bool swapped = judge.kind == JudgeKind::kLlm;

@@ -118,6 +118,49 @@ TEST(Arena, AnswerJudgeRateMine) {
   EXPECT_EQ(judgments[0]["model_a"], "greedy");  // game 1: the baseline first
   EXPECT_EQ(judgments[1]["model_b"], "greedy");  // game 2: swapped
   EXPECT_NE(llm.output.find("position bias"), std::string::npos) << llm.output;
+  EXPECT_NE(llm.output.find("length bias"), std::string::npos) << llm.output;
+
+  // A cascade of two LLM judges (Trust or Escalate), 2 sampled verdicts per order each: every
+  // matchup is decided at the first stage whose confidence reaches its threshold, or abstained
+  // on; stories260K writes few verdicts, so most are, and with --last-judge-decides only those
+  // without a single vote are.
+  for (const bool last_decides : {false, true}) {
+    const auto run = run_flywheel(
+        "arena judge --answers " + arena + " --judge llm:" + model + " --judge llm:" + model +
+        " --trust 0.9 --trust 0.6 --annotators 2 --baseline greedy --max-new-tokens 16 --out " +
+        work + "/cascade.jsonl --stats " + work + "/cascade_stats.json" +
+        (last_decides ? " --last-judge-decides" : ""));
+    ASSERT_EQ(run.status, 0) << run.output;
+    const json c = json::parse(slurp(work + "/cascade_stats.json"));
+    EXPECT_EQ(c["matchups"], 6);
+    EXPECT_EQ(c["stages"][0]["matchups"], 6);
+    const int first = c["stages"][0]["trusted"], second_asked = c["stages"][1]["matchups"];
+    EXPECT_EQ(second_asked, 6 - first);
+    const auto cascade_battles = read_lines(work + "/cascade.jsonl");
+    EXPECT_EQ(static_cast<int>(cascade_battles.size()) + c["abstained"].get<int>(), 6);
+    EXPECT_DOUBLE_EQ(c["abstention_rate"].get<double>(), c["abstained"].get<int>() / 6.0);
+    for (const auto& b : cascade_battles) {
+      const auto& d = b["details"];
+      const double trust = d["stage"] == 1 ? 0.9 : 0.6;
+      if (d["trusted"].get<bool>()) {
+        EXPECT_GE(d["confidence"].get<double>(), trust) << b.dump();
+      }
+      EXPECT_EQ(b["model_a"], "greedy");
+      EXPECT_GT(d["votes"]["greedy"].get<int>() +
+                    d["votes"][b["model_b"].get<std::string>()].get<int>() +
+                    d["votes"]["tie"].get<int>(),
+                0);
+    }
+    if (!last_decides) {
+      EXPECT_EQ(c["stages"][1]["trusted"].get<int>() + first,
+                static_cast<int>(cascade_battles.size()));
+    }
+  }
+  const auto mismatch = run_flywheel("arena judge --answers " + arena + " --judge llm:" + model +
+                                     " --judge llm:" + model + " --trust 0.9 --baseline greedy");
+  EXPECT_EQ(mismatch.status, 2);
+  EXPECT_NE(mismatch.output.find("needs as many --trust thresholds"), std::string::npos)
+      << mismatch.output;
 
   // A reward model (stories260K with a seeded score head, saved as Hugging Face writes one):
   // one game per matchup, all decided; twin's answers are greedy's, so those games are ties.

@@ -1,8 +1,10 @@
 #include "trainer/arena/judges.h"
 
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "trainer/core/error.h"
 #include "trainer/data/examples.h"
@@ -199,6 +201,102 @@ std::vector<JudgedGame> judge_matchups(const JudgeSpec& judge, const std::vector
       return judge_with_llm(judge.target, matchups, options);
   }
   return {};
+}
+
+CascadeResult judge_cascade(const std::vector<CascadeStage>& stages,
+                            const std::vector<Matchup>& matchups, const JudgeOptions& options,
+                            const CascadeOptions& cascade) {
+  if (stages.empty()) throw UserError("a judge cascade needs at least one judge");
+  if (cascade.annotators < 1) throw UserError("--annotators must be >= 1");
+  check_judge_template(options.judge_template, "--judge-template");
+  CascadeResult result;
+  std::vector<const Matchup*> open;  // not decided yet
+  for (const auto& m : matchups)
+    open.push_back(&m);
+  std::map<const Matchup*, JudgedGame> decided_games;
+  const int64_t n = cascade.annotators;
+  for (size_t k = 0; k < stages.size() && !open.empty(); ++k) {
+    const CascadeStage& stage = stages[k];
+    if (stage.judge.kind != JudgeKind::kLlm) {
+      throw UserError("--judge " + stage.judge.text +
+                      ": a cascade's judges are LLM judges (llm:DIR), whose confidence comes "
+                      "from their sampled verdicts");
+    }
+    ChatModel judge(stage.judge.target, options.load);
+    // Each matchup's prompt in both orders, each `n` times: request seeds differ by index.
+    std::vector<ordered_json> prompts;
+    std::vector<std::string> where;
+    for (const Matchup* m : open) {
+      const std::string question = question_text(m->baseline->messages);
+      for (int order = 0; order < 2; ++order) {
+        const ArenaAnswer* a = order == 0 ? m->baseline : m->player;
+        const ArenaAnswer* b = order == 0 ? m->player : m->baseline;
+        const ordered_json prompt =
+            ordered_json::array({{{"role", "user"},
+                                  {"content", fill_judge_template(options.judge_template, question,
+                                                                  a->answer, b->answer)}}});
+        for (int64_t j = 0; j < n; ++j) {
+          prompts.push_back(prompt);
+          where.push_back(matchup_name(*m) + ", order " + std::to_string(order + 1));
+        }
+      }
+    }
+    ReplyOptions reply = options.reply;
+    reply.sampling.temperature = cascade.temperature;
+    const std::vector<Completion> outputs = judge.reply(prompts, where, reply);
+    const bool last = k + 1 == stages.size();
+    std::vector<const Matchup*> next;
+    result.asked.push_back(std::ssize(open));
+    result.trusted.push_back(0);
+    for (size_t i = 0; i < open.size(); ++i) {
+      std::vector<Preference> votes[2];
+      std::array<int64_t, 3> counts{};  // for the baseline, for the player, ties
+      for (int order = 0; order < 2; ++order) {
+        for (int64_t j = 0; j < n; ++j) {
+          const auto& text =
+              outputs[static_cast<size_t>((static_cast<int64_t>(i) * 2 + order) * n + j)].text;
+          const ParsedVerdict v = parse_verdict(text, options.verdict_format);
+          if (!v.verdict) continue;
+          const Outcome o = v.verdict->outcome;
+          const Preference p = o == Outcome::kA   ? Preference::kFirst
+                               : o == Outcome::kB ? Preference::kSecond
+                                                  : Preference::kTie;
+          votes[order].push_back(p);
+          ++counts[p == Preference::kTie ? 2 : (p == Preference::kFirst) == (order == 0) ? 0 : 1];
+        }
+      }
+      std::optional<Consensus> consensus;
+      if (!votes[0].empty() || !votes[1].empty())
+        consensus = simulated_annotator_confidence(votes[0], votes[1]);
+      const bool trusted = consensus && consensus->confidence >= stage.trust;
+      if (!trusted && !(last && cascade.last_decides && consensus)) {
+        next.push_back(open[i]);
+        continue;
+      }
+      result.trusted.back() += trusted;
+      JudgedGame g;
+      g.a = open[i]->baseline;
+      g.b = open[i]->player;
+      g.verdict = consensus->majority == Preference::kFirst    ? decided(Outcome::kA, "A>B")
+                  : consensus->majority == Preference::kSecond ? decided(Outcome::kB, "B>A")
+                                                               : decided(Outcome::kTie, "A=B");
+      g.details = {
+          {"stage", static_cast<int64_t>(k) + 1},
+          {"judge", stage.judge.text},
+          {"confidence", consensus->confidence},
+          {"trusted", trusted},
+          {"annotators", n},
+          {"votes", {{g.a->player, counts[0]}, {g.b->player, counts[1]}, {"tie", counts[2]}}}};
+      decided_games.emplace(open[i], std::move(g));
+    }
+    open = std::move(next);
+  }
+  result.abstained = std::ssize(open);
+  for (const auto& m : matchups) {
+    if (auto it = decided_games.find(&m); it != decided_games.end())
+      result.games.push_back(std::move(it->second));
+  }
+  return result;
 }
 
 }  // namespace flywheel

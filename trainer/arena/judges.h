@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "trainer/arena/chat_model.h"
+#include "trainer/eval/calibration.h"
 #include "trainer/eval/judged_games.h"
 #include "verifiers/verifier.h"
 
@@ -64,5 +65,37 @@ struct JudgeOptions {
 // (game 1 with the baseline as A, then game 2 swapped).
 std::vector<JudgedGame> judge_matchups(const JudgeSpec& judge, const std::vector<Matchup>& matchups,
                                        const JudgeOptions& options);
+
+// ---- a cascade of LLM judges with calibrated abstention (Trust or Escalate) ----
+//
+// Each stage is an LLM judge and the threshold λ `arena calibrate` found for it. A stage asks
+// its judge `annotators` times in each order (sampled at `temperature`: the simulated
+// annotators) and takes their consensus (trainer/eval/calibration.h,
+// simulated_annotator_confidence; unparseable replies are no vote). A matchup whose
+// confidence reaches the stage's λ is decided there; the others go on to the next stage, and
+// after the last one they are abstained on (or, with last_decides, the last stage's majority
+// stands). Each decided matchup is one game, the baseline shown as A, its details naming the
+// stage, the confidence and the votes.
+struct CascadeStage {
+  JudgeSpec judge;
+  double trust = 0;  // λ
+};
+
+struct CascadeOptions {
+  int64_t annotators = 5;    // replies per order
+  double temperature = 1.0;  // how they are sampled
+  bool last_decides = false;
+};
+
+struct CascadeResult {
+  std::vector<JudgedGame> games;        // the decided matchups, in matchup order
+  std::vector<int64_t> asked, trusted;  // per stage: matchups it judged, and decided
+  int64_t abstained = 0;
+};
+
+// UserError when a stage is not an LLM judge, or for the errors judge_matchups gives.
+CascadeResult judge_cascade(const std::vector<CascadeStage>& stages,
+                            const std::vector<Matchup>& matchups, const JudgeOptions& options,
+                            const CascadeOptions& cascade);
 
 }  // namespace flywheel
