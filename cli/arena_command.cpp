@@ -28,6 +28,8 @@ const std::vector<Subcommand>& subcommands() {
       {"calibrate", "a judge's confidence threshold with a guaranteed human agreement",
        run_arena_calibrate},
       {"mine", "DPO pairs from the battles a policy lost", run_arena_mine},
+      {"flywheel", "answer, judge, mine and train DPO for K rounds; rate every round's policy",
+       run_arena_flywheel},
   };
   return kSubcommands;
 }

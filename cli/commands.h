@@ -23,6 +23,7 @@ int run_arena(const std::vector<std::string>& argv);  // dispatches to the arena
 int run_arena_answer(const std::vector<std::string>& argv);
 int run_arena_judge(const std::vector<std::string>& argv);
 int run_arena_mine(const std::vector<std::string>& argv);
+int run_arena_flywheel(const std::vector<std::string>& argv);
 int run_arena_rate(const std::vector<std::string>& argv);
 int run_arena_winrate(const std::vector<std::string>& argv);
 int run_arena_calibrate(const std::vector<std::string>& argv);

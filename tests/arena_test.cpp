@@ -2,7 +2,7 @@
 // greedy model, one sampled player, the cache), `arena judge` with an LLM judge (the same tiny
 // model: it rarely writes a verdict, and every game it leaves without one must be counted, not
 // guessed), a reward model and a verifier, then `arena rate`, `arena winrate` and `arena mine`,
-// whose pairs the DPO loader must read.
+// whose pairs the DPO loader must read; and the flywheel that chains them with DPO training.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -237,6 +237,71 @@ TEST(Arena, AnswerJudgeRateMine) {
                                    " --baseline greedy");
   EXPECT_EQ(not_rm.status, 2);
   EXPECT_NE(not_rm.output.find("not a reward model"), std::string::npos) << not_rm.output;
+  std::filesystem::remove_all(work);
+}
+
+// The data flywheel chained (arena flywheel): the policy (stories260K) meets an opponent (its
+// weights perturbed) on four prompts, judged by a reward model; the questions it lost become
+// DPO pairs and two steps of DPO make the next policy; after 2 rounds every round's policy is
+// rated with the opponent.
+TEST(Arena, FlywheelRoundsTrainOnTheirLosses) {
+  const std::string model = testing::models_dir() + "/stories260K";
+  FLYWHEEL_REQUIRE_PATH(model);
+  const std::string work = testing::make_temp_dir("flywheel");
+  {
+    std::ofstream out(work + "/prompts.jsonl");
+    for (const char* p : {"Once upon a time", "The dog", "Lily saw a", "One day, Tom"})
+      out << json{{"prompt", p}}.dump() << "\n";
+  }
+  const auto tokenizer = model + "/tokenizer.model";
+  {
+    auto opponent = load_causal_lm(model);
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(5);
+    for (auto& p : opponent->parameters())
+      p.add_(torch::randn_like(p) * 0.05);
+    save_pretrained(work + "/opp", *opponent, opponent->config());
+    std::filesystem::copy_file(tokenizer, work + "/opp/tokenizer.model");
+    auto rm = load_reward_model(model, torch::kFloat32, torch::kCPU, 0.5, 11);
+    save_pretrained(work + "/rm", *rm, rm->config());
+    std::filesystem::copy_file(tokenizer, work + "/rm/tokenizer.model");
+  }
+  std::ofstream(work + "/dpo.yaml")
+      << "trainer: dpo\nseed: 3\noutput_dir: " << work << "/unused\nmodel:\n  path: " << model
+      << "\ndata:\n  train_file: " << work << "/prompts.jsonl\n  max_length: 64\n"
+      << "training:\n  max_steps: 2\n  micro_batch_size: 2\n  learning_rate: 1.0e-3\n"
+      << "loss:\n  type: dpo\n  beta: 0.1\nlogging:\n  progress: lines\n"
+      << "checkpoint:\n  every_steps: 0\n";
+  const auto r =
+      run_flywheel("arena flywheel --recipe " + work + "/dpo.yaml --prompts " + work +
+                   "/prompts.jsonl --opponents opp=" + work + "/opp --judge rm:" + work +
+                   "/rm --iterations 2 --out " + work + "/fly --max-new-tokens 12 --bootstrap 10");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string fly = work + "/fly";
+  // Round 0: 4 battles (one game each: a reward model), and the policy's losses as pairs.
+  EXPECT_EQ(read_lines(fly + "/round-0/battles.jsonl").size(), 4u);
+  const auto pairs = read_lines(fly + "/round-0/pairs.jsonl");
+  ASSERT_FALSE(pairs.empty()) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(fly + "/round-0/run/model/model.safetensors"));
+  // The opponent answered once; later rounds reuse its answers.
+  EXPECT_EQ(slurp(fly + "/round-0/arena/answers/opp.jsonl"),
+            slurp(fly + "/round-1/arena/answers/opp.jsonl"));
+  const json ratings = json::parse(slurp(fly + "/ratings.json"));
+  std::set<std::string> players;
+  for (const auto& p : ratings["players"])
+    players.insert(p["name"].get<std::string>());
+  // iter0 and iter1 at least (round 1 may have lost nothing and stopped the flywheel).
+  EXPECT_TRUE(players.contains("iter0") && players.contains("iter1") && players.contains("opp"))
+      << ratings.dump();
+  // Not a DPO recipe: refused.
+  std::ofstream(work + "/sft.yaml")
+      << "trainer: sft\noutput_dir: " << work << "/unused\nmodel:\n  path: " << model
+      << "\ndata:\n  train_file: " << work << "/prompts.jsonl\n";
+  const auto sft = run_flywheel("arena flywheel --recipe " + work + "/sft.yaml --prompts " + work +
+                                "/prompts.jsonl --opponents opp=" + work +
+                                "/opp --judge rm:" + work + "/rm --out " + work + "/fly2");
+  EXPECT_EQ(sft.status, 2);
+  EXPECT_NE(sft.output.find("trainer must be dpo"), std::string::npos) << sft.output;
   std::filesystem::remove_all(work);
 }
 
