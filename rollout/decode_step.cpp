@@ -35,10 +35,12 @@ torch::Tensor block_forward(LlamaForCausalLM& model, KVBlocks& blocks,
 }
 
 #if FLYWHEEL_WITH_CUDA
-// One graph per bucket, all in one memory pool: replays never overlap, and each one's logits
-// are copied out before the next runs.
+// One graph per (rows, keys) bucket, all in one memory pool: replays never overlap, and each one's
+// logits are copied out before the next runs.
 struct DecodeStep::Graphs {
-  std::map<int64_t, std::pair<std::unique_ptr<at::cuda::CUDAGraph>, torch::Tensor>> by_bucket;
+  std::map<std::pair<int64_t, int64_t>,
+           std::pair<std::unique_ptr<at::cuda::CUDAGraph>, torch::Tensor>>
+      by_bucket;  // by (rows, keys)
   at::cuda::MempoolId_t pool = {0, 0};
   std::vector<void*> addresses;  // the parameters' at capture
 };
@@ -74,10 +76,19 @@ std::vector<int64_t> DecodeStep::buckets(int64_t rows) {
   return out;
 }
 
-torch::Tensor DecodeStep::forward(int64_t bucket) {
+int64_t DecodeStep::key_bucket(int64_t keys) const {
+  int64_t bucket = 16 * blocks_.block_tokens();
+  while (bucket < keys)
+    bucket *= 2;
+  return std::min(bucket, blocks_.max_seq_len());
+}
+
+torch::Tensor DecodeStep::forward(int64_t bucket, int64_t keys) {
   const auto ids = ids_.narrow(0, 0, bucket), positions = positions_.narrow(0, 0, bucket);
-  BlockAttention attention(blocks_, positions, tables_.narrow(0, 0, bucket), blocks_.max_seq_len(),
-                           {}, model_->config().sliding_window, /*allow_fused=*/false);
+  const auto tables =
+      tables_.narrow(0, 0, bucket).narrow(1, 0, KVBlocks::blocks_for(keys, blocks_.block_tokens()));
+  BlockAttention attention(blocks_, positions, tables, keys, {}, model_->config().sliding_window,
+                           /*allow_fused=*/false);
   const auto hidden = model_->model->forward(
       DecoderInput(ids.view({1, bucket}), positions.view({1, bucket}), {}, &attention));
   return model_->logits(hidden[0]);  // [B, V]
@@ -99,6 +110,7 @@ torch::Tensor DecodeStep::run(const std::vector<int64_t>& ids,
                   rows <= buckets_.back(),
               "DecodeStep: ", rows, " rows for a step of at most ", buckets_.back());
   const auto bucket = *std::lower_bound(buckets_.begin(), buckets_.end(), rows);
+  const auto keys = key_bucket(*std::max_element(positions.begin(), positions.end()) + 1);
   // The rows, then fillers up to the bucket: one upload each.
   std::vector<int64_t> padded_ids(ids), padded_positions(positions), padded_tables(tables);
   padded_ids.resize(static_cast<size_t>(bucket), 0);
@@ -111,19 +123,19 @@ torch::Tensor DecodeStep::run(const std::vector<int64_t>& ids,
   upload(positions_.narrow(0, 0, bucket), padded_positions);
   upload(tables_.narrow(0, 0, bucket), padded_tables);
 #if FLYWHEEL_WITH_CUDA
-  if (graphs_) return replay(bucket);
+  if (graphs_) return replay(bucket, keys);
 #endif
-  return forward(bucket);
+  return forward(bucket, keys);
 }
 
 #if FLYWHEEL_WITH_CUDA
-torch::Tensor DecodeStep::replay(int64_t bucket) {
+torch::Tensor DecodeStep::replay(int64_t bucket, int64_t keys) {
   auto& g = *graphs_;
   if (const auto now = parameter_addresses(); now != g.addresses) {
     g.by_bucket.clear();  // the parameters moved: what was captured reads stale memory
     g.addresses = now;
   }
-  auto it = g.by_bucket.find(bucket);
+  auto it = g.by_bucket.find({bucket, keys});
   if (it == g.by_bucket.end()) {
     // Captured on a side stream after one eager run there (kernels pick their algorithms and
     // workspaces outside the capture); the inputs are in place before either starts.
@@ -133,12 +145,12 @@ torch::Tensor DecodeStep::replay(int64_t bucket) {
     torch::Tensor logits;
     {
       const c10::cuda::CUDAStreamGuard guard(stream);
-      forward(bucket);
+      forward(bucket, keys);
       stream.synchronize();
       if (g.pool.first == 0 && g.pool.second == 0) g.pool = at::cuda::graph_pool_handle();
       graph->capture_begin(g.pool);
       try {
-        logits = forward(bucket);
+        logits = forward(bucket, keys);
       } catch (...) {
         // End the capture, or the stream and the pool stay in capture mode for whatever
         // runs next.
@@ -152,7 +164,8 @@ torch::Tensor DecodeStep::replay(int64_t bucket) {
     }
     c10::cuda::device_synchronize();
     ++captures_;
-    it = g.by_bucket.emplace(bucket, std::make_pair(std::move(graph), logits)).first;
+    it = g.by_bucket.emplace(std::make_pair(bucket, keys), std::make_pair(std::move(graph), logits))
+             .first;
   }
   it->second.first->replay();
   return it->second.second;

@@ -1,11 +1,14 @@
 // The rollout engine's steps that only decode, at fixed shapes, so that on a GPU each shape
 // is a CUDA graph captured once and replayed.
-//   R = decoding rows; B = R rounded up to a bucket; L = the longest sequence; T = table entries
+//   R = decoding rows; B = R rounded up to a bucket; S = the step's longest row rounded up to a
+//   key bucket; T = table entries
 // A step of R rows runs as B rows (fillers beyond R, at position 0 with tables of nothing but
-// the scratch block, rollout/kv_blocks.h) attending all L positions their tables can hold
-// under the mask their positions give, so its shapes depend on B alone and its inputs are
-// three device buffers, ids and positions [B] and tables [B, T]. Buckets are 1, 2, 4, 8, 16,
-// 32, then every multiple of 32, up to the most sequences the engine runs at once.
+// the scratch block, rollout/kv_blocks.h) attending the first S positions of their tables under
+// the mask their positions give, so its shapes depend on (B, S) alone and its inputs are three
+// device buffers, ids and positions [B] and tables [B, T]. Row buckets are 1, 2, 4, 8, 16, 32,
+// then every multiple of 32, up to the most sequences the engine runs at once; key buckets are
+// powers of two from 16 blocks' worth up to the longest sequence: the blocks a step gathers
+// (SDPA reads them contiguous) grow with its longest row, not with the model's context.
 //
 // Captured graphs read the parameters and the KV blocks at the addresses they had at capture.
 // The trainer's optimizer updates parameters in place, so a graph sees new weights with no
@@ -46,6 +49,8 @@ class DecodeStep {
   DecodeStep& operator=(const DecodeStep&) = delete;
 
   static std::vector<int64_t> buckets(int64_t rows);
+  // The key bucket of a step whose longest row has `keys` positions.
+  int64_t key_bucket(int64_t keys) const;
   // The logits [B, V] of a step (its R rows first): ids and positions [R], tables [R, T].
   // Valid until the next run: on a GPU they are the graph's output, which its next replay
   // overwrites.
@@ -55,8 +60,9 @@ class DecodeStep {
 
  private:
   struct Graphs;
-  torch::Tensor forward(int64_t bucket);  // the fixed-shape step over the buffers -> [B, V]
-  torch::Tensor replay(int64_t bucket);   // forward() as a CUDA graph (CUDA builds only)
+  // The fixed-shape step over the buffers -> [B, V].
+  torch::Tensor forward(int64_t bucket, int64_t keys);
+  torch::Tensor replay(int64_t bucket, int64_t keys);  // forward() as a CUDA graph (CUDA only)
   std::vector<void*> parameter_addresses() const;
 
   LlamaForCausalLM model_;

@@ -149,16 +149,16 @@ void Engine::validate(const Request& r) const {
                     std::to_string(blocks_.max_seq_len()) +
                     " tokens a sequence may hold (the model's context, or max_seq_len)");
   }
-  // A sequence must fit the KV memory alone (so that preempting the others lets it finish),
-  // and a request's samples must enter together: its prompt, and a copy of the prompt's last
-  // block for each sample past the first.
+  // A sequence fits the KV memory alone (it holds one of max_seq_len tokens), so preempting
+  // the others lets it finish; but a request's samples must enter together: its prompt, and a
+  // copy of the prompt's last block for each sample past the first.
   const int64_t B = blocks_.block_tokens();
-  const int64_t alone = KVBlocks::blocks_for(need, B);
   const int64_t entry = KVBlocks::blocks_for(prompt, B) + (prompt % B != 0 ? r.n - 1 : 0);
-  if (std::max(alone, entry) > blocks_.blocks()) {
+  if (entry > blocks_.blocks()) {
     throw UserError("the KV memory holds " + std::to_string(blocks_.blocks()) + " blocks of " +
-                    std::to_string(B) + " tokens; this request needs " +
-                    std::to_string(std::max(alone, entry)) + " (raise kv_cache_mb)");
+                    std::to_string(B) + " tokens; the " + std::to_string(r.n) +
+                    " samples of this prompt need " + std::to_string(entry) +
+                    " to start (raise kv_cache_mb)");
   }
   for (const auto& s : r.stop_strings) {
     if (s.empty()) throw UserError("empty stop string");
@@ -212,7 +212,12 @@ std::vector<std::vector<Completion>> Engine::generate(const std::vector<Request>
 bool Engine::step(Run& run) {
   auto& scheduler = run.scheduler;
   const auto plan = scheduler.next();
-  if (plan.spans.empty()) return false;
+  if (plan.spans.empty()) {
+    // A plan can only be empty once every sequence is done; anything else would return
+    // completions cut short.
+    TORCH_CHECK(scheduler.idle(), "Engine: the scheduler planned nothing with sequences left");
+    return false;
+  }
   // The forward's layout (rollout/kv_blocks.h): the spans of one token first, as rows with
   // their block tables, then the longer spans; and for each span, the row it samples at.
   const int64_t T = blocks_.table_width();

@@ -23,10 +23,10 @@ KVBlocks::KVBlocks(const ModelConfig& config, int64_t blocks, int64_t block_toke
   const auto transposed = std::vector<int64_t>{K, blocks + 1, D, B};
   // Zeros, not empty: a batched attention reads (and masks) positions no sequence has written,
   // and a masked NaN would still poison the output (its weight is 0, but 0 x NaN is NaN).
+  values_transposed_ = kernel_layout_ && cpu_attention::values_transposed(D);
   for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
     keys_.push_back(torch::zeros(kernel_layout_ ? transposed : rows, options));
-    values_.push_back(torch::zeros(
-        kernel_layout_ && cpu_attention::values_transposed(D) ? transposed : rows, options));
+    values_.push_back(torch::zeros(values_transposed_ ? transposed : rows, options));
   }
   release_all();
 }
@@ -85,7 +85,7 @@ torch::Tensor KVBlocks::keys(int64_t layer) const {
 
 torch::Tensor KVBlocks::values(int64_t layer) const {
   const auto& v = values_[static_cast<size_t>(layer)];
-  return kernel_layout_ && cpu_attention::values_transposed(v.size(2)) ? v.transpose(2, 3) : v;
+  return values_transposed_ ? v.transpose(2, 3) : v;
 }
 
 cpu_attention::Pool KVBlocks::cpu_pool(int64_t layer, std::optional<int64_t> window) {

@@ -47,9 +47,10 @@ class KVBlocks {
   int64_t free_blocks() const { return static_cast<int64_t>(free_.size()); }
 
   std::optional<int64_t> allocate();  // a free block, held once; empty when none is free
-  void share(int64_t block);          // one more holder
-  void release(int64_t block);        // one holder fewer; free when none is left
-  void release_all();                 // every block free (a new generate() call)
+  int64_t holders(int64_t block) const { return refs_[static_cast<size_t>(block)]; }
+  void share(int64_t block);    // one more holder
+  void release(int64_t block);  // one holder fewer; free when none is left
+  void release_all();           // every block free (a new generate() call)
   // Copies block `from`'s keys and values into `to` in every layer.
   void copy_block(int64_t from, int64_t to);
 
@@ -64,8 +65,9 @@ class KVBlocks {
  private:
   std::vector<torch::Tensor> keys_, values_;  // per layer, as stored
   bool kernel_layout_ = false;
-  std::vector<int32_t> refs_;  // per block: its holders
-  std::vector<int64_t> free_;  // a stack, lowest block on top
+  bool values_transposed_ = false;  // stored [K, P + 1, D, B] (the kernel layout when D = 8)
+  std::vector<int32_t> refs_;       // per block: its holders
+  std::vector<int64_t> free_;       // a stack, lowest block on top
   int64_t block_tokens_, max_seq_len_;
 };
 

@@ -91,11 +91,19 @@ Scheduler::Step Scheduler::next() {
       ++i;
       continue;
     }
-    // No room: the last sequence admitted that may go, goes (k itself may, so one does; it
-    // is at i or after, so the ones before keep their spans).
-    size_t victim = running_.size() - 1;
-    while (!preemptible(running_[victim]))
-      --victim;
+    // No room: the last sequence admitted (from k on: the ones before keep their spans) that
+    // may go and would free a block goes; if none would (later samples holding only blocks
+    // their siblings share), k itself steps aside rather than preempting them for nothing.
+    size_t victim = i;
+    for (size_t j = running_.size(); j-- > i;) {
+      const auto& held = seqs_[running_[j]].blocks;
+      if (preemptible(running_[j]) && std::any_of(held.begin(), held.end(), [&](int64_t b) {
+            return blocks_.holders(b) == 1;
+          })) {
+        victim = j;
+        break;
+      }
+    }
     preempt(running_[victim]);
   }
   // Prompts in flight, and recomputed sequences, in chunks: their blocks are theirs already.

@@ -12,10 +12,11 @@
 // the partly filled last one (fork).
 //
 // A decoding sequence takes a block whenever it crosses into one. When none is free, the
-// sequence admitted last is preempted (the one asking, if it is the last): its blocks are
-// released and it goes back to the head of the queue, to be recomputed (prompt and what it
-// generated, as one prefill) when blocks free up. Samples whose prompt is still being
-// computed are never preempted; they hold only their prompt, which they were given on entry.
+// sequence admitted last (after the one asking, or the one asking) that would free a block is
+// preempted, else the one asking: its blocks are released and it goes back to the head of the
+// queue, to be recomputed (prompt and what it generated, as one prefill) when blocks free up.
+// Samples whose prompt is still being computed are never preempted; they hold only their prompt,
+// which they were given on entry.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +58,8 @@ class Scheduler {
   const Sequence& seq(size_t k) const { return seqs_[k]; }
   size_t first_of(size_t request) const { return first_[request]; }
   int64_t preemptions() const { return preemptions_; }
+  // Nothing running, preempted or waiting: every sequence is done.
+  bool idle() const { return running_.empty() && preempted_.empty() && waiting_.empty(); }
 
   // The next forward's spans; none once every sequence is done.
   Step next();

@@ -58,9 +58,9 @@ std::vector<std::vector<int64_t>> prompts_of(const std::vector<int64_t>& lengths
   return out;
 }
 
-// kv_blocks > 0: that little KV memory (blocks of 16 tokens), so that sequences are preempted.
+// kv_blocks > 0: that little KV memory, so that sequences are preempted.
 void expect_greedy_matches_recompute(LlamaForCausalLM model, bool fixed_shape = false,
-                                     int64_t kv_blocks = 0) {
+                                     int64_t kv_blocks = 0, int64_t block_tokens = 16) {
   const auto eos = model->config().eos_token_ids;
   const auto prompts = prompts_of({1, 7, 33, 64, 110, 2, 90}, model->config().vocab_size);
   EngineOptions options;
@@ -68,6 +68,7 @@ void expect_greedy_matches_recompute(LlamaForCausalLM model, bool fixed_shape = 
   options.max_step_tokens = 48;  // long prompts go in chunks, beside decoding sequences
   options.max_seq_len = 160;
   options.kv_blocks = kv_blocks;
+  options.kv_block_tokens = block_tokens;
   options.fixed_shape_decode = fixed_shape;
   Engine engine(model, options);
   std::vector<Request> requests;
@@ -118,11 +119,15 @@ TEST(Engine, GreedyMatchesFullRecomputationOnStories260K) {
   expect_greedy_matches_recompute(load_causal_lm(stories_dir()));
 }
 
-// Decode steps at the fixed shapes CUDA graphs capture (rows padded to a bucket, every position
-// a table can hold attended under the mask), run eagerly here: the same continuations.
+// Decode steps at the fixed shapes CUDA graphs capture (rows padded to a bucket, the first
+// key-bucket positions of the tables attended under the mask), run eagerly here: the same
+// continuations. With blocks of 4 tokens the key buckets are 64, 128 and 160 positions, which
+// the sequences cross as they grow (and the blocks are stored as the GPU stores them: 4 is no
+// multiple of the CPU kernels' 16).
 TEST(Engine, FixedShapeDecodeStepsMatchFullRecomputation) {
   FLYWHEEL_REQUIRE_PATH(stories_dir());
   expect_greedy_matches_recompute(load_causal_lm(stories_dir()), /*fixed_shape=*/true);
+  expect_greedy_matches_recompute(load_causal_lm(stories_dir()), true, 0, /*block_tokens=*/4);
 }
 
 // 12 blocks of 16 tokens hold one 110-token prompt and its 48 new tokens, and little beside:
