@@ -118,11 +118,13 @@ void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q,
       prefetch(pool, next_table, next_pos, g);
   }
   for (int64_t g = 0; g < K; ++g) {
-    float* new_keys = block_of(pool.keys, pool, g, block);
-    float* new_values = block_of(pool.values, pool, g, block);
-    for (int64_t d = 0; d < D; ++d) {
-      new_keys[d * B + at] = k[(g * D + d) * stride];
-      new_values[tv ? d * B + at : at * D + d] = v[(g * D + d) * stride];
+    if (k != nullptr) {
+      float* new_keys = block_of(pool.keys, pool, g, block);
+      float* new_values = block_of(pool.values, pool, g, block);
+      for (int64_t d = 0; d < D; ++d) {
+        new_keys[d * B + at] = k[(g * D + d) * stride];
+        new_values[tv ? d * B + at : at * D + d] = v[(g * D + d) * stride];
+      }
     }
     for (int64_t h = g * G; h < (g + 1) * G; ++h) {
       float qh[512], o[512];
@@ -168,31 +170,51 @@ FLYWHEEL_SIMD_END
 
 void attend_runs(const Pool& pool, const float* q, const float* k, const float* v, int64_t H,
                  const std::vector<Run>& runs, float* out) {
-  const int64_t K = pool.K, D = pool.D;
-  int64_t longest = 0, tokens = 0;
+  const int64_t K = pool.K, D = pool.D, B = pool.B;
+  const bool tv = values_transposed(D);
+  int64_t longest = 0;
+  std::vector<int64_t> first{0};  // runs' first tokens in the flattened order, then the total
   for (const auto& run : runs) {
     longest = std::max(longest, run.start + run.count);
-    tokens += run.count;
+    first.push_back(first.back() + run.count);
   }
-  // About 32k scores a task.
-  const auto grain =
-      std::max<int64_t>(1, 32768 * std::ssize(runs) / std::max<int64_t>(1, H * longest * tokens));
-  at::parallel_for(0, std::ssize(runs), grain, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(scores_size(longest)));
+  // Every key and value first (runs write disjoint blocks): then each token, which reads only
+  // positions up to its own, attends on its own, and a long prompt spreads over the threads as
+  // well as many short ones.
+  at::parallel_for(0, std::ssize(runs), 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const auto& run = runs[static_cast<size_t>(r)];
       for (int64_t i = 0; i < run.count; ++i) {
-        const int64_t n = run.offset + i;
-        // Prefetched meanwhile: this run's next token, or the next run's first.
-        const Run* next = i + 1 < run.count ? &run
-                          : r + 1 < end     ? &runs[static_cast<size_t>(r + 1)]
-                                            : nullptr;
-        const int64_t next_pos = next == &run      ? run.start + i + 1
-                                 : next != nullptr ? next->start
-                                                   : -1;
-        attend(pool, run.table, run.start + i, q + n * H * D, H, k + n * K * D, v + n * K * D, 1,
-               scores.data(), out + n * H * D, next != nullptr ? next->table : nullptr, next_pos);
+        const int64_t n = run.offset + i, pos = run.start + i, at = pos % B;
+        for (int64_t g = 0; g < K; ++g) {
+          float* keys = block_of(pool.keys, pool, g, run.table[pos / B]);
+          float* values = block_of(pool.values, pool, g, run.table[pos / B]);
+          for (int64_t d = 0; d < D; ++d) {
+            keys[d * B + at] = k[n * K * D + g * D + d];
+            values[tv ? d * B + at : at * D + d] = v[n * K * D + g * D + d];
+          }
+        }
       }
+    }
+  });
+  // About 32k scores a task.
+  const auto grain = std::max<int64_t>(1, 32768 / (H * longest));
+  at::parallel_for(0, first.back(), grain, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(static_cast<size_t>(scores_size(longest)));
+    size_t r = static_cast<size_t>(std::upper_bound(first.begin(), first.end(), begin) -
+                                   first.begin() - 1);
+    for (int64_t t = begin; t < end; ++t) {
+      while (t >= first[r + 1])
+        ++r;
+      const auto& run = runs[r];
+      const int64_t i = t - first[r], n = run.offset + i;
+      // Prefetched meanwhile: the next token's keys and values (this run's, or the next run's).
+      const Run* next = t + 1 >= end ? nullptr : t + 1 < first[r + 1] ? &run : &runs[r + 1];
+      const int64_t next_pos = next == &run      ? run.start + i + 1
+                               : next != nullptr ? next->start
+                                                 : -1;
+      attend(pool, run.table, run.start + i, q + n * H * D, H, nullptr, nullptr, 1, scores.data(),
+             out + n * H * D, next != nullptr ? next->table : nullptr, next_pos);
     }
   });
 }

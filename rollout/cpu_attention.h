@@ -39,6 +39,7 @@ int64_t scores_size(int64_t max_seq_len);
 // (rotary applied) go into its block, then its queries q [H, D] attend over the sequence's
 // positions [lo, pos] (lo: the window's start), into out [H, D]. Feature f of q, k, v and out
 // is at [f * stride] (1: contiguous; the fused step's feature-major columns: its row stride).
+// k and v null: the token's key and value are in its block already.
 // scores: scores_size() floats. next_table/next_pos: the token the caller does next, whose keys
 // and values are prefetched meanwhile (next_table null: none).
 void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q, int64_t H,
@@ -53,9 +54,9 @@ struct Run {
 };
 
 // The attention of a composed forward's N tokens, all of them in `runs`: q [N, H, D], k/v
-// [N, K, D] contiguous (rotary applied); out [N, H, D]. A run's tokens go in order, each
-// writing its key and value before it attends, which makes a prompt's attention causal; runs
-// spread over LibTorch's threads.
+// [N, K, D] contiguous (rotary applied); out [N, H, D]. Every token's key and value are
+// written first; then each token attends to its sequence's positions up to its own (a prompt's
+// attention is causal), tokens spread over LibTorch's threads.
 void attend_runs(const Pool& pool, const float* q, const float* k, const float* v, int64_t H,
                  const std::vector<Run>& runs, float* out);
 
