@@ -18,11 +18,36 @@
 
 namespace flywheel::testing {
 
-// A file under a fresh per-test directory, holding `text`.
+// The directory of the running test's temporary files.
+inline std::filesystem::path temp_dir_of(const ::testing::TestInfo& info) {
+  return std::filesystem::temp_directory_path() /
+         ("flywheel-eval-" + std::string(info.test_suite_name()) + "-" + info.name());
+}
+
+// Removes each test's temporary directory when the test ends (only its own: CTest runs other
+// tests in other processes at the same time).
+class TempDirCleaner : public ::testing::EmptyTestEventListener {
+ public:
+  void OnTestEnd(const ::testing::TestInfo& info) override {
+    std::error_code ignored;
+    std::filesystem::remove_all(temp_dir_of(info), ignored);
+  }
+};
+
+// Registered once per test binary, the first time write_temp is called.
+inline void clean_temp_dirs_after_tests() {
+  static const bool registered = [] {
+    ::testing::UnitTest::GetInstance()->listeners().Append(new TempDirCleaner);
+    return true;
+  }();
+  (void)registered;
+}
+
+// A file under a fresh per-test directory, holding `text`; the directory goes when the test
+// ends.
 inline std::string write_temp(const std::string& name, const std::string& text) {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("flywheel-eval-" + std::string(info->test_suite_name()) + "-" + info->name());
+  clean_temp_dirs_after_tests();
+  const auto dir = temp_dir_of(*::testing::UnitTest::GetInstance()->current_test_info());
   std::filesystem::create_directories(dir);
   const auto path = dir / name;
   std::ofstream(path) << text;
