@@ -5,18 +5,15 @@
 // Per eval set it reports the instances that overlap some training row (count and fraction),
 // those too short to have an n-gram, and the training lines involved; --json prints everything,
 // each (eval line, training line, overlap) pair included.
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "trainer/core/error.h"
-#include "trainer/core/jsonl.h"
 #include "trainer/eval/decontaminate.h"
 
 namespace flywheel::cli {

@@ -37,8 +37,11 @@ void plot_leaderboard(const Leaderboard& board, const std::string& png_path,
   const fs::path target(png_path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   if (!fs::is_directory(dir)) throw UserError("--plot: no directory " + dir.string());
-  char scratch_name[] = "/tmp/flywheel-plot-XXXXXX";
-  if (mkdtemp(scratch_name) == nullptr) throw UserError("--plot: cannot make a temporary folder");
+  // A private folder for gnuplot's data and script, under TMPDIR like every temporary file.
+  std::string scratch_name = (fs::temp_directory_path() / "flywheel-plot-XXXXXX").string();
+  if (mkdtemp(scratch_name.data()) == nullptr)
+    throw UserError("--plot: cannot make a temporary folder in " +
+                    fs::temp_directory_path().string());
   const fs::path scratch(scratch_name);
   const fs::path partial = dir / ("." + target.filename().string() + ".partial.png");
   try {

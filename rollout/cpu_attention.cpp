@@ -36,6 +36,21 @@ void prefetch(const Pool& pool, const int64_t* table, int64_t pos, int64_t g) {
   }
 }
 
+// Token `pos`'s key and value k/v [K, D] (feature f at [f * stride]) into its block.
+void store_kv(const Pool& pool, const int64_t* table, int64_t pos, const float* k, const float* v,
+              int64_t stride) {
+  const int64_t D = pool.D, B = pool.B, at = pos % B;
+  const bool tv = values_transposed(D);
+  for (int64_t g = 0; g < pool.K; ++g) {
+    float* keys = block_of(pool.keys, pool, g, table[pos / B]);
+    float* values = block_of(pool.values, pool, g, table[pos / B]);
+    for (int64_t d = 0; d < D; ++d) {
+      keys[d * B + at] = k[(g * D + d) * stride];
+      values[tv ? d * B + at : at * D + d] = v[(g * D + d) * stride];
+    }
+  }
+}
+
 FLYWHEEL_SIMD_BEGIN
 using namespace simd;
 
@@ -110,22 +125,14 @@ void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q,
   const int64_t lo = window_start(pool, pos), c0 = lo / kLanes * kLanes, end = pos + 1;
   const int64_t n16 = (end - c0 + kLanes - 1) / kLanes * kLanes;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  const int64_t block = table[pos / B], at = pos % B;
   // The next token's keys and values, all heads, load while this one computes: a head's alone
   // computes in less time than its blocks take to arrive from memory.
   if (next_table != nullptr) {
     for (int64_t g = 0; g < K; ++g)
       prefetch(pool, next_table, next_pos, g);
   }
+  if (k != nullptr) store_kv(pool, table, pos, k, v, stride);
   for (int64_t g = 0; g < K; ++g) {
-    if (k != nullptr) {
-      float* new_keys = block_of(pool.keys, pool, g, block);
-      float* new_values = block_of(pool.values, pool, g, block);
-      for (int64_t d = 0; d < D; ++d) {
-        new_keys[d * B + at] = k[(g * D + d) * stride];
-        new_values[tv ? d * B + at : at * D + d] = v[(g * D + d) * stride];
-      }
-    }
     for (int64_t h = g * G; h < (g + 1) * G; ++h) {
       float qh[512], o[512];
       for (int64_t d = 0; d < D; ++d)
@@ -170,8 +177,7 @@ FLYWHEEL_SIMD_END
 
 void attend_runs(const Pool& pool, const float* q, const float* k, const float* v, int64_t H,
                  const std::vector<Run>& runs, float* out) {
-  const int64_t K = pool.K, D = pool.D, B = pool.B;
-  const bool tv = values_transposed(D);
+  const int64_t K = pool.K, D = pool.D;
   int64_t longest = 0;
   std::vector<int64_t> first{0};  // runs' first tokens in the flattened order, then the total
   for (const auto& run : runs) {
@@ -185,15 +191,8 @@ void attend_runs(const Pool& pool, const float* q, const float* k, const float* 
     for (int64_t r = begin; r < end; ++r) {
       const auto& run = runs[static_cast<size_t>(r)];
       for (int64_t i = 0; i < run.count; ++i) {
-        const int64_t n = run.offset + i, pos = run.start + i, at = pos % B;
-        for (int64_t g = 0; g < K; ++g) {
-          float* keys = block_of(pool.keys, pool, g, run.table[pos / B]);
-          float* values = block_of(pool.values, pool, g, run.table[pos / B]);
-          for (int64_t d = 0; d < D; ++d) {
-            keys[d * B + at] = k[n * K * D + g * D + d];
-            values[tv ? d * B + at : at * D + d] = v[n * K * D + g * D + d];
-          }
-        }
+        const int64_t n = run.offset + i;
+        store_kv(pool, run.table, run.start + i, k + n * K * D, v + n * K * D, 1);
       }
     }
   });

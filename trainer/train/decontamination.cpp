@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
+#include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/core/error.h"
 #include "trainer/eval/decontaminate.h"
 
@@ -41,13 +41,7 @@ void decontaminate_recipe_data(Recipe& recipe, Communicator& comm) {
     auto j = report.to_json();
     j["out"] = {{"path", clean}, {"lines_written", written}};
     const fs::path json_path = fs::path(recipe.output_dir) / "decontamination.json";
-    const fs::path tmp = json_path.string() + ".tmp";
-    {
-      std::ofstream out(tmp);
-      out << j.dump(2) << "\n";
-      if (!out.flush()) throw UserError("cannot write " + tmp.string());
-    }
-    fs::rename(tmp, json_path);
+    write_file_atomic(json_path.string(), j.dump(2) + "\n");
     for (const EvalSetReport& s : report.sets) {
       std::fprintf(stderr,
                    "decontaminate: %s: %zu of %lld instances (%.2f%%) found in %zu training "
