@@ -13,14 +13,11 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "cli/rating_plot.h"
 #include "trainer/core/error.h"
 #include "trainer/eval/arena_hard.h"
 #include "trainer/eval/battles.h"
-#include "trainer/eval/bootstrap.h"
 #include "trainer/eval/leaderboard.h"
-#include "trainer/eval/online_elo.h"
-#include "trainer/eval/rating.h"
+#include "trainer/eval/rating_plot.h"
 
 namespace flywheel::cli {
 namespace {
@@ -125,25 +122,10 @@ int run_arena_rate(const std::vector<std::string>& argv) {
   if (log.battles().empty()) throw UserError(std::string("flywheel ") + kCommand + ": no battles");
   const double read_s = seconds_since(start);
 
-  int32_t units = 0;
-  std::vector<int32_t> unit_of_battle = resampling_units(log, boot_options.unit, &units);
-  const Rater rater(log, options, std::move(unit_of_battle), units);
-  const RatingFit fit = rater.fit(std::vector<int32_t>(units, 1));
-  OnlineEloOptions elo_options;
-  elo_options.elo = options.elo;
-  const std::vector<double> online = online_elo(log, elo_options);
-  const double fit_s = seconds_since(start) - read_s;
-  const BootstrapResult boot = bootstrap_ratings(rater, boot_options);
-  const double boot_s = seconds_since(start) - read_s - fit_s;
-
-  LeaderboardInputs inputs;
-  inputs.log = &log;
-  inputs.fit = &fit;
-  inputs.boot = &boot;
-  inputs.online = &online;
-  inputs.options = &options;
-  inputs.baseline = baseline;
-  Leaderboard board = build_leaderboard(inputs);
+  RatedLog rated = rate_log(log, options, boot_options, baseline);
+  Leaderboard& board = rated.board;
+  const int32_t units = rated.units;
+  const double fit_s = rated.fit_seconds, boot_s = rated.bootstrap_seconds;
   if (arena_hard.null_games > 0)
     board.warnings.push_back("Arena-Hard: " + std::to_string(arena_hard.null_games) + " of " +
                              std::to_string(arena_hard.games + arena_hard.null_games) +

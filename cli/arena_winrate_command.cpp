@@ -44,94 +44,6 @@ const std::vector<FlagSpec>& winrate_flags() {
   return kFlags;
 }
 
-// A question_id as a key: strings as they are, numbers as JSON writes them (as battles.h keys
-// prompts).
-std::string instruction_key(const json& v, const std::string& where) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number()) return v.dump();
-  throw UserError(where + "\"question_id\" must be a string or a number");
-}
-
-std::string string_field(const json& row, const char* key, const std::string& where) {
-  if (!row.contains(key) || !row[key].is_string())
-    throw UserError(where + "expected a string \"" + key + "\"");
-  return row[key].get<std::string>();
-}
-
-double number_field(const json& object, const char* key, const std::string& where,
-                    const std::string& path_in_row) {
-  if (!object.contains(key) || !object[key].is_number() || object[key].get<double>() < 0)
-    throw UserError(where + "\"" + path_in_row + "\" must be a number >= 0");
-  return object[key].get<double>();
-}
-
-// The answers' lengths of a row: style's len_a / len_b, else conv_metadata's token sums.
-std::pair<double, double> answer_lengths(const json& row, const std::string& where) {
-  if (row.contains("style") && row["style"].is_object())
-    return {number_field(row["style"], "len_a", where, "style.len_a"),
-            number_field(row["style"], "len_b", where, "style.len_b")};
-  if (row.contains("conv_metadata") && row["conv_metadata"].is_object()) {
-    const json& meta = row["conv_metadata"];
-    return {
-        number_field(meta, "sum_assistant_a_tokens", where, "conv_metadata.sum_assistant_a_tokens"),
-        number_field(meta, "sum_assistant_b_tokens", where,
-                     "conv_metadata.sum_assistant_b_tokens")};
-  }
-  throw UserError(where +
-                  "--length-controlled needs the answers' lengths: \"style\" with \"len_a\" and "
-                  "\"len_b\", or \"conv_metadata\" with \"sum_assistant_a_tokens\" and "
-                  "\"sum_assistant_b_tokens\"");
-}
-
-struct ReadGames {
-  std::vector<BaselineGame> games;
-  int64_t battles = 0;
-};
-
-ReadGames read_games(const std::vector<std::string>& paths, const std::string& baseline,
-                     bool need_lengths) {
-  ReadGames out;
-  for (const auto& path : paths) {
-    JsonlReader reader(path);
-    for (JsonlRecord rec; reader.next(&rec);) {
-      const std::string where = path + ":" + std::to_string(rec.line) + ": ";
-      const json& row = rec.value;
-      if (!row.is_object()) throw UserError(where + "expected a JSON object");
-      ++out.battles;
-      const std::string a = string_field(row, "model_a", where);
-      const std::string b = string_field(row, "model_b", where);
-      const std::string winner = string_field(row, "winner", where);
-      double preference_for_a;
-      if (winner == "model_a") {
-        preference_for_a = 1;
-      } else if (winner == "model_b") {
-        preference_for_a = 0;
-      } else if (winner == "tie" || winner == "tie (bothbad)") {
-        preference_for_a = 0.5;
-      } else {
-        throw UserError(where +
-                        "\"winner\" must be model_a, model_b, tie or \"tie (bothbad)\", got \"" +
-                        winner + "\"");
-      }
-      if (a == b) throw UserError(where + "\"model_a\" and \"model_b\" are both \"" + a + "\"");
-      const std::string instruction = row.contains("question_id") && !row["question_id"].is_null()
-                                          ? instruction_key(row["question_id"], where)
-                                          : where;       // a prompt of its own
-      if ((a == baseline) == (b == baseline)) continue;  // not a game against the baseline
-      const auto [len_a, len_b] = need_lengths ? answer_lengths(row, where) : std::pair{0.0, 0.0};
-      const bool baseline_is_a = a == baseline;
-      BaselineGame g;
-      g.player = baseline_is_a ? b : a;
-      g.instruction = instruction;
-      g.preference = baseline_is_a ? 1 - preference_for_a : preference_for_a;
-      g.player_length = baseline_is_a ? len_b : len_a;
-      g.baseline_length = baseline_is_a ? len_a : len_b;
-      out.games.push_back(std::move(g));
-    }
-  }
-  return out;
-}
-
 InstructionDifficulty read_difficulty(const std::string& path) {
   InstructionDifficulty out;
   JsonlReader reader(path);
@@ -196,7 +108,7 @@ int run_arena_winrate(const std::vector<std::string>& argv) {
   if (!length_controlled && (args.get("difficulty") || !options.gamed_players.empty()))
     throw UserError("flywheel arena winrate: --difficulty and --gamed need --length-controlled");
 
-  const ReadGames read = read_games(paths, baseline, length_controlled);
+  const BaselineGamesRead read = read_baseline_games(paths, baseline, length_controlled);
   if (read.games.empty())
     throw UserError("flywheel arena winrate: no battle involves the baseline " + baseline);
 

@@ -1,8 +1,11 @@
 #include "cli/run_recipe.h"
 
+#include <cstdio>
+#include <memory>
 #include <optional>
 
 #include "rollout/generation_eval.h"
+#include "trainer/arena/run_arena.h"
 #include "trainer/core/error.h"
 #include "trainer/rl/rl_loop.h"
 #include "trainer/train/objective.h"
@@ -12,14 +15,32 @@
 namespace flywheel::cli {
 
 RecipeResult run_recipe(const Recipe& recipe, bool resume, Communicator& comm) {
+  // The arena (eval.arena) runs on rank 0, on the policy's own weights.
+  std::unique_ptr<RunArena> arena;
+  const auto make_arena = [&](LlamaForCausalLM policy) {
+    if (!recipe.eval.arena.enabled()) return StepEvaluation{};
+    if (!comm.is_main()) return RunArena::follower_hook(recipe);
+    if (const auto warning = arena_judge_warning(recipe); !warning.empty())
+      std::fprintf(stderr, "warning: %s\n", warning.c_str());
+    arena = std::make_unique<RunArena>(recipe, std::move(policy));
+    return arena->hook();
+  };
   if (recipe.is_rl()) {
-    const auto summary = run_rl(recipe, {.resume = resume, .comm = &comm});
+    const auto summary = run_rl(recipe, {.resume = resume, .comm = &comm, .arena = make_arena});
     return {summary.eval_before, summary.eval_after};
   }
   auto objective = make_objective(recipe, resume, comm);
   TrainOptions options;
   options.resume = resume;
   options.comm = &comm;
+  if (recipe.eval.arena.enabled()) {
+    LlamaForCausalLM* policy = objective->policy();
+    if (policy == nullptr) {
+      throw UserError(recipe.source +
+                      ": eval.arena needs a generating model (trainer: " + recipe.trainer + ")");
+    }
+    options.arena = make_arena(*policy);
+  }
 
   // Held-out accuracy by generation, when the recipe asks for it.
   std::optional<Tokenizer> tokenizer;

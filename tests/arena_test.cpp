@@ -305,5 +305,86 @@ TEST(Arena, FlywheelRoundsTrainOnTheirLosses) {
   std::filesystem::remove_all(work);
 }
 
+// The arena inside a training run (eval.arena): GRPO teaches stories260K to mention a dog, and
+// every round (steps 0, 2, 4, 6) the policy's greedy answers to the held-out prompts play the
+// starting model (baseline "base") and every earlier checkpoint, judged by the ifeval verifier.
+// The ratings are refitted over the whole run with base anchored at 1000; the best-rated
+// checkpoint is kept besides the last; a run stopped at step 2 and resumed plays exactly the
+// same battles. Measured, step 6's rating and win rate against base in its round (seeds 1-5):
+// 1919, 1601, 2522, 2522, 1617 and 100% for every seed (it passes every prompt, base none; 2522
+// is the cap of a player that won every game); step 0 at base's 1000 (every game a tie
+// (bothbad)). Checkpoints that win every game tie for best; the earliest of them is kept.
+TEST(Arena, InsideARunRatesEveryCheckpoint) {
+  const std::string model = testing::models_dir() + "/stories260K";
+  FLYWHEEL_REQUIRE_PATH(model);
+  const std::string source = FLYWHEEL_SOURCE_DIR;
+  const std::string prompts = source + "/recipes/stories260K/data/constraint_eval.jsonl";
+  const std::string work = testing::make_temp_dir("run-arena");
+  const std::string args =
+      "train " + source + "/recipes/stories260K/rlvr_constraint.yaml seed=3 model.path=" + model +
+      " data.train_file=" + source + "/recipes/stories260K/data/constraint_train.jsonl" +
+      " data.eval_file=" + prompts +
+      " logging.eval_every_steps=0 checkpoint.every_steps=0 checkpoint.keep_last=1"
+      " checkpoint.keep_best=arena rl.verifier=ifeval eval.arena.prompts=" +
+      prompts + " eval.arena.baselines=[base=" + model +
+      "] eval.arena.judges=verifier:ifeval eval.arena.every_steps=2 eval.arena.bootstrap=20"
+      " eval.arena.max_new_tokens=48 output_dir=";
+  const auto straight = run_flywheel(args + work + "/straight rl.iterations=6");
+  ASSERT_EQ(straight.status, 0) << straight.output;
+  // The judge is the run's own reward: said.
+  EXPECT_NE(straight.output.find("warning: eval.arena judges with verifier:ifeval, the reward "
+                                 "this run trains on"),
+            std::string::npos)
+      << straight.output;
+
+  const std::string arena = work + "/straight/arena";
+  std::map<int64_t, json> rated;  // step: its eval line
+  for (const auto& line : read_lines(work + "/straight/metrics.jsonl"))
+    if (line.contains("eval/arena/rating")) rated[line["step"].get<int64_t>()] = line;
+  ASSERT_EQ(rated.size(), 4u) << straight.output;
+  for (const int64_t step : {0, 2, 4, 6}) {
+    ASSERT_TRUE(rated.contains(step)) << step;
+    EXPECT_EQ(rated[step]["eval/arena/abstention_rate"], 0.0);  // a verifier always decides
+    EXPECT_TRUE(rated[step].contains("eval/arena/lc_win_rate"));
+  }
+  // The starting model ties base everywhere.
+  EXPECT_NEAR(rated[0]["eval/arena/rating"].get<double>(), 1000.0, 1e-6);
+  EXPECT_GT(rated[6]["eval/arena/rating"].get<double>(), 1400.0);
+  EXPECT_GT(rated[6]["eval/arena/win_rate"].get<double>(), 75.0);
+
+  // Round k plays base and the k earlier checkpoints, one game per prompt each.
+  const size_t n = read_lines(prompts).size();
+  EXPECT_EQ(read_lines(arena + "/battles.jsonl").size(), n * (1 + 2 + 3 + 4));
+  const json ratings = json::parse(slurp(arena + "/ratings.json"));
+  EXPECT_EQ(ratings["anchor"]["name"], "base");
+  ASSERT_EQ(ratings["steps"].size(), 4u);
+  int64_t best = -1;
+  double best_rating = -1e300;
+  for (const auto& s : ratings["steps"]) {
+    if (s["step"].get<int64_t>() > 0 && s["rating"].get<double>() > best_rating) {
+      best = s["step"];
+      best_rating = s["rating"];
+    }
+  }
+  ASSERT_EQ(ratings["best"]["step"], best);
+  // keep_last 1 and the best: the best checkpoint and the last, nothing else.
+  std::set<std::string> kept;
+  for (const auto& e : std::filesystem::directory_iterator(work + "/straight/checkpoints"))
+    kept.insert(e.path().string());
+  EXPECT_TRUE(kept.contains(ratings["best"]["checkpoint"].get<std::string>()));
+  EXPECT_EQ(kept.size(), best == 6 ? 1u : 2u);
+  EXPECT_TRUE(std::filesystem::exists(arena + "/ratings_by_step.png"));
+  EXPECT_TRUE(std::filesystem::exists(arena + "/leaderboard.md"));
+
+  // Stopped after step 2 (its round played), resumed: the same battles and ratings.
+  const auto first = run_flywheel(args + work + "/resumed rl.iterations=2");
+  ASSERT_EQ(first.status, 0) << first.output;
+  const auto resumed = run_flywheel(args + work + "/resumed rl.iterations=6 --resume");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_EQ(slurp(work + "/resumed/arena/battles.jsonl"), slurp(arena + "/battles.jsonl"));
+  EXPECT_EQ(json::parse(slurp(work + "/resumed/arena/ratings.json"))["players"],
+            ratings["players"]);
+}
+
 }  // namespace
 }  // namespace flywheel

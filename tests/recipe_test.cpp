@@ -79,6 +79,37 @@ TEST_F(RecipeTest, ParsesTypedValuesAndOverrides) {
   EXPECT_EQ(recipe_to_yaml(again), recipe_to_yaml(r));
 }
 
+TEST_F(RecipeTest, ArenaSectionParsesAndPrintsBack) {
+  const auto path = write(
+      "eval:\n"
+      "  arena:\n"
+      "    prompts: " +
+      dir_ +
+      "/train.jsonl\n"
+      "    baselines: [base=" +
+      dir_ +
+      "]\n"
+      "    judges: verifier:gsm8k\n"
+      "    anchor: base=1200\n"
+      "    every_steps: 5\n"
+      "    previous_checkpoints: 2\n"
+      "checkpoint:\n"
+      "  keep_best: arena\n");
+  const auto r = load_recipe(path, {"eval.arena.bootstrap=20"});
+  const auto& a = r.eval.arena;
+  ASSERT_TRUE(a.enabled());
+  ASSERT_EQ(a.baselines.size(), 1u);
+  EXPECT_EQ(a.baselines[0], "base=" + fs::absolute(dir_).lexically_normal().string());
+  EXPECT_EQ(a.judges, std::vector<std::string>{"verifier:gsm8k"});  // a scalar: a list of one
+  EXPECT_EQ(a.anchor, "base=1200");
+  EXPECT_EQ(a.every_steps, 5);
+  EXPECT_EQ(a.previous_checkpoints, 2);
+  EXPECT_EQ(a.bootstrap, 20);
+  EXPECT_EQ(r.checkpoint.keep_best, "arena");
+  std::ofstream(dir_ + "/printed.yaml") << recipe_to_yaml(r);
+  EXPECT_EQ(recipe_to_yaml(load_recipe(dir_ + "/printed.yaml")), recipe_to_yaml(r));
+}
+
 TEST_F(RecipeTest, MistakesNameFileLineAndKey) {
   struct Case {
     std::string extra;
@@ -124,6 +155,34 @@ TEST_F(RecipeTest, MistakesNameFileLineAndKey) {
       {"",
        {"distributed.reduce_dtype=float16"},
        "key 'distributed.reduce_dtype': expected one of bfloat16, float32, got 'float16'"},
+      {"checkpoint:\n  keep_best: arena\n",
+       {},
+       "key 'checkpoint': expected eval.arena (its prompts, judges, baselines) with keep_best"},
+      {"checkpoint:\n  keep_best: loss\n", {}, "key 'checkpoint.keep_best': expected one of arena"},
+      {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n",
+       {},
+       "key 'eval.arena.judges' is missing: expected a judge"},
+      {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n    judges: [gpt4]\n",
+       {},
+       "recipe.yaml:11: key 'eval.arena.judges': expected rm:DIR, verifier:NAME or llm:DIR"},
+      {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n    judges: [rm:/no/rm]\n",
+       {},
+       "key 'eval.arena.judges': expected an existing path ('/no/rm' does not exist)"},
+      {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n    judges: [llm:" + dir_ +
+           ", llm:" + dir_ + "]\n    trust: [0.8]\n",
+       {},
+       "key 'eval.arena.trust': expected one threshold per judge of the cascade (2 judges)"},
+      {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n    judges: verifier:gsm8k\n" +
+           "    baselines: [base]\n",
+       {},
+       "key 'eval.arena.baselines': expected NAME=DIR entries"},
+      {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n    judges: verifier:gsm8k\n" +
+           "    anchor: base\n",
+       {},
+       "key 'eval.arena.anchor': expected NAME=RATING"},
+      {"eval:\n  arena:\n    judges: verifier:gsm8k\n",
+       {},
+       "key 'eval.arena.prompts' is missing: expected the arena's prompts"},
   };
   for (const auto& c : cases) {
     const auto err = error_of(c.extra, c.overrides);

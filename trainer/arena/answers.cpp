@@ -10,7 +10,9 @@ std::vector<ArenaAnswer> answer_prompts(ChatModel& model, const std::string& pla
   std::vector<nlohmann::ordered_json> conversations;
   std::vector<std::string> where;
   for (const auto& p : prompts) {
-    conversations.push_back(p.messages);
+    conversations.push_back(p.text_prompt && options.plain_text_prompts
+                                ? nlohmann::ordered_json(question_text(p.messages))
+                                : p.messages);
     where.push_back(p.where);
   }
   const std::vector<Completion> replies = model.reply(conversations, where, options);

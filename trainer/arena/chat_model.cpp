@@ -34,6 +34,9 @@ ChatModel::ChatModel(const std::string& dir, const LoadOptions& load)
       model_(load_causal_lm(dir, load)),
       tokenizer_(Tokenizer::from_dir(dir)) {}
 
+ChatModel::ChatModel(LlamaForCausalLM model, Tokenizer tokenizer, std::string name)
+    : dir_(std::move(name)), model_(std::move(model)), tokenizer_(std::move(tokenizer)) {}
+
 std::vector<Completion> ChatModel::reply(const std::vector<nlohmann::ordered_json>& conversations,
                                          const std::vector<std::string>& where,
                                          const ReplyOptions& options) {
@@ -44,9 +47,15 @@ std::vector<Completion> ChatModel::reply(const std::vector<nlohmann::ordered_jso
   for (size_t i = 0; i < conversations.size(); ++i) {
     Request r;
     try {
-      r.prompt = render_chat(options.chat_template, chat_messages(conversations[i]), tokenizer_,
-                             {/*add_bos=*/true, /*add_generation_prompt=*/true, kNoTraining})
-                     .ids;
+      if (conversations[i].is_string()) {
+        r.prompt = {tokenizer_.bos_id()};
+        const auto text = tokenizer_.encode(conversations[i].get<std::string>());
+        r.prompt.insert(r.prompt.end(), text.begin(), text.end());
+      } else {
+        r.prompt = render_chat(options.chat_template, chat_messages(conversations[i]), tokenizer_,
+                               {/*add_bos=*/true, /*add_generation_prompt=*/true, kNoTraining})
+                       .ids;
+      }
     } catch (const UserError& e) {
       throw UserError(where[i] + ": " + e.what());
     }

@@ -21,7 +21,10 @@ struct ReplyOptions {
   SamplingParams sampling = greedy_sampling();
   uint64_t seed = 0;
   std::string chat_template = kAutoChatTemplate;  // the model's own, else tulu
-  int64_t max_num_seqs = 256;                     // conversations in flight at most
+  // A prompt given as text (one user turn) goes in as BOS + its tokens, not through the
+  // template: how a training run reads a "prompt" string (the SFT loader, the RL loop).
+  bool plain_text_prompts = false;
+  int64_t max_num_seqs = 256;  // conversations in flight at most
 
   static SamplingParams greedy_sampling() {
     SamplingParams s;
@@ -34,8 +37,12 @@ class ChatModel {
  public:
   // UserError when `dir` has no tokenizer (tokenizer.json or tokenizer.model).
   ChatModel(const std::string& dir, const LoadOptions& load);
+  // A model already in memory (a training run's policy): its own parameters, no copy. `name`
+  // stands for the directory in messages.
+  ChatModel(LlamaForCausalLM model, Tokenizer tokenizer, std::string name);
 
-  // One reply to each conversation ([{"role", "content"}], ending with a user turn), in order.
+  // One reply to each conversation ([{"role", "content"}], ending with a user turn; or a string:
+  // plain text, BOS + its tokens), in order.
   // where[i] ("FILE:LINE" or a question id) prefixes the UserError for a conversation the
   // template cannot render or the context cannot hold with room for one new token.
   std::vector<Completion> reply(const std::vector<nlohmann::ordered_json>& conversations,

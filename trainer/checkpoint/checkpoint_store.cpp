@@ -20,12 +20,6 @@ using nlohmann::json;
 
 constexpr const char* kManifest = "manifest.json";
 
-std::string step_name(int64_t step) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
-  return buf;
-}
-
 // CRC-32 and size of a file, streamed.
 std::pair<uint32_t, uint64_t> crc_of(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -77,6 +71,12 @@ std::string verify_manifest(const std::string& dir) {
   return "";
 }
 
+std::string checkpoint_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
+  return buf;
+}
+
 CheckpointStore::CheckpointStore(std::string root, int64_t keep_last)
     : root_(std::move(root)), keep_last_(keep_last) {}
 
@@ -87,7 +87,7 @@ std::string CheckpointStore::save(int64_t step,
 }
 
 std::string CheckpointStore::staging_dir(int64_t step) const {
-  return (fs::path(root_) / (step_name(step) + ".tmp")).string();
+  return (fs::path(root_) / (checkpoint_name(step) + ".tmp")).string();
 }
 
 std::string CheckpointStore::begin(int64_t step) const {
@@ -98,7 +98,7 @@ std::string CheckpointStore::begin(int64_t step) const {
 }
 
 std::string CheckpointStore::commit(int64_t step) const {
-  const fs::path final_dir = fs::path(root_) / step_name(step);
+  const fs::path final_dir = fs::path(root_) / checkpoint_name(step);
   const fs::path tmp = staging_dir(step);
   json files = json::object();
   for (const auto& e : fs::recursive_directory_iterator(tmp)) {
@@ -118,11 +118,20 @@ std::string CheckpointStore::commit(int64_t step) const {
   fs::rename(tmp, final_dir);
   fsync_path(root_, true);
 
+  prune();
+  return final_dir.string();
+}
+
+void CheckpointStore::keep(std::optional<int64_t> step) {
+  kept_ = step;
+  prune();
+}
+
+void CheckpointStore::prune() const {
   auto all = list();
   for (size_t i = 0; i + static_cast<size_t>(keep_last_) < all.size(); ++i) {
-    fs::remove_all(all[i].dir);
+    if (all[i].step != kept_) fs::remove_all(all[i].dir);
   }
-  return final_dir.string();
 }
 
 std::vector<CheckpointRef> CheckpointStore::list() const {
@@ -142,7 +151,7 @@ std::vector<CheckpointRef> CheckpointStore::list() const {
 }
 
 std::optional<CheckpointRef> CheckpointStore::find(int64_t step) const {
-  const fs::path dir = fs::path(root_) / step_name(step);
+  const fs::path dir = fs::path(root_) / checkpoint_name(step);
   if (!fs::is_directory(dir) || !verify_manifest(dir.string()).empty()) return std::nullopt;
   return CheckpointRef{step, dir.string()};
 }

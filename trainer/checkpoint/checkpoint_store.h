@@ -14,6 +14,9 @@
 
 namespace flywheel {
 
+// "step-00000010": checkpoint `step`'s directory name under ROOT.
+std::string checkpoint_name(int64_t step);
+
 struct CheckpointRef {
   int64_t step;
   std::string dir;
@@ -24,7 +27,8 @@ class CheckpointStore {
   CheckpointStore(std::string root, int64_t keep_last);
 
   // Calls write(dir) on a fresh temporary directory, seals it and renames it into place, then
-  // removes the oldest checkpoints beyond keep_last. Returns the final directory.
+  // removes the oldest checkpoints beyond keep_last (but the one keep() names). Returns the
+  // final directory.
   std::string save(int64_t step, const std::function<void(const std::string& dir)>& write) const;
   // save() in two halves, for writers in several processes: begin() makes the fresh temporary
   // directory and returns it; once every file is in it, commit() seals and renames it.
@@ -42,9 +46,16 @@ class CheckpointStore {
   // All sealed checkpoint directories (verified or not), oldest first.
   std::vector<CheckpointRef> list() const;
 
+  // Keeps checkpoint `step` whatever its age (a best-rated one), or nothing when nullopt; the
+  // checkpoints beyond it and the last keep_last are removed now.
+  void keep(std::optional<int64_t> step);
+
  private:
+  void prune() const;
+
   std::string root_;
   int64_t keep_last_;
+  std::optional<int64_t> kept_;
 };
 
 // "" when every file listed in DIR/manifest.json exists with its size and CRC-32 (and no

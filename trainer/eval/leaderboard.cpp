@@ -1,9 +1,12 @@
 #include "trainer/eval/leaderboard.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <limits>
+
+#include "trainer/eval/online_elo.h"
 
 namespace flywheel {
 namespace {
@@ -56,6 +59,33 @@ std::vector<int> interval_ranks(const std::vector<double>& lower,
       rank[i] += lower[j] > upper[i];
   }
   return rank;
+}
+
+RatedLog rate_log(const BattleLog& log, const RatingOptions& options, const BootstrapOptions& boot,
+                  std::optional<std::string> baseline) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto since = [&start] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  RatedLog out;
+  std::vector<int32_t> unit_of_battle = resampling_units(log, boot.unit, &out.units);
+  const Rater rater(log, options, std::move(unit_of_battle), out.units);
+  const RatingFit fit = rater.fit(std::vector<int32_t>(static_cast<size_t>(out.units), 1));
+  OnlineEloOptions elo_options;
+  elo_options.elo = options.elo;
+  const std::vector<double> online = online_elo(log, elo_options);
+  out.fit_seconds = since();
+  const BootstrapResult rounds = bootstrap_ratings(rater, boot);
+  out.bootstrap_seconds = since() - out.fit_seconds;
+  LeaderboardInputs inputs;
+  inputs.log = &log;
+  inputs.fit = &fit;
+  inputs.boot = &rounds;
+  inputs.online = &online;
+  inputs.options = &options;
+  inputs.baseline = std::move(baseline);
+  out.board = build_leaderboard(inputs);
+  return out;
 }
 
 Leaderboard build_leaderboard(const LeaderboardInputs& in) {

@@ -65,6 +65,16 @@ struct LeaderboardInputs {
 // ratings are not comparable), or the baseline has no battles.
 Leaderboard build_leaderboard(const LeaderboardInputs& in);
 
+// The whole of `arena rate` on a log: the Bradley–Terry fit, online Elo, `boot.rounds`
+// bootstrap rounds and the leaderboard (errors as build_leaderboard's), with its timings.
+struct RatedLog {
+  Leaderboard board;
+  int32_t units = 0;  // resampling units
+  double fit_seconds = 0, bootstrap_seconds = 0;
+};
+RatedLog rate_log(const BattleLog& log, const RatingOptions& options, const BootstrapOptions& boot,
+                  std::optional<std::string> baseline);
+
 // 1 + the number of j with lower[j] > upper[i].
 std::vector<int> interval_ranks(const std::vector<double>& lower, const std::vector<double>& upper);
 

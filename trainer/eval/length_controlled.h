@@ -49,6 +49,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "trainer/eval/l1_logistic.h"
 
 namespace flywheel {
@@ -107,5 +109,23 @@ InstructionDifficulty fit_instruction_difficulty(const std::vector<BaselineGame>
 // difficulty table, or a player has fewer games (gamed ones included) than folds.
 std::vector<LengthControlledWinRate> length_controlled_win_rates(
     const std::vector<BaselineGame>& games, const LengthControlOptions& options);
+
+// ---- games from battle files (trainer/eval/battles.h's rows) ----
+//
+// Each row's "model_a", "model_b", "winner" (model_a, model_b, tie or "tie (bothbad)"; a tie
+// counts ½) and "question_id" (a string or a number; a battle without one is a prompt of its
+// own). Rows not involving the baseline are skipped. With need_lengths, both answers' lengths
+// too: "style": {"len_a", "len_b"}, or Arena's "conv_metadata": {"sum_assistant_a_tokens",
+// "sum_assistant_b_tokens"}. A malformed row is a UserError "PATH:LINE: ...".
+struct BaselineGamesRead {
+  std::vector<BaselineGame> games;
+  int64_t battles = 0;  // rows read, the baseline's or not
+};
+BaselineGamesRead read_baseline_games(const std::vector<std::string>& paths,
+                                      const std::string& baseline, bool need_lengths);
+
+// A question_id as a key: strings as they are, numbers as JSON writes them (as battles.h keys
+// prompts); UserError `where` + what was expected otherwise.
+std::string instruction_key(const nlohmann::json& v, const std::string& where);
 
 }  // namespace flywheel

@@ -160,7 +160,9 @@ class RlRun {
     engine_ = std::make_unique<Engine>(policy_, engine, &tokenizer_);
   }
 
-  RlSummary run(bool resume) {
+  RlSummary run(const RlOptions& options) {
+    const bool resume = options.resume;
+    const StepEvaluation arena = options.arena ? options.arena(policy_) : StepEvaluation{};
     const auto& rl = recipe_.rl;
     const auto& t = recipe_.training;
     start_run_dir(recipe_, comm_);
@@ -218,18 +220,38 @@ class RlRun {
     }
     const Periodic eval_due(recipe_.logging.eval_every_steps, rl.iterations);
     const Periodic checkpoint_due(recipe_.checkpoint.every_steps, rl.iterations);
+    // The arena and held-out evaluation run on rank 0, into one eval line.
+    const Periodic arena_due(arena.every, rl.iterations);
+    const auto evaluate = [&](int64_t at, bool held_out, bool rate) {
+      rate = rate && arena;
+      if (!log || (!held_out && !rate)) return Metrics{};
+      Metrics m = held_out ? held_out_metrics() : Metrics{};
+      if (rate) m.merge(arena.run(at));
+      if (!m.empty()) log->eval(at, m);
+      return m;
+    };
+    const auto keep_best = [&] {
+      if (arena.best_step) checkpointer.keep(arena.best_step());
+    };
+    if (it > 0 && arena && arena.resume_at && log) arena.resume_at(it);
     RlSummary summary;
-    if (it == 0) summary.eval_before = evaluate(log.get(), 0);
+    if (it == 0) summary.eval_before = evaluate(0, true, true);
     while (it < rl.iterations) {
       summary.last = iteration(it, optimizer, schedule, value_schedule);
       ++it;
       if (log) log->train_step(it, summary.last);
-      if (eval_due.due(it)) evaluate(log.get(), it);
-      if (checkpoint_due.due(it)) checkpointer.save(it, state());
+      const bool rated = arena && arena_due.due(it);
+      if (eval_due.due(it) || rated) evaluate(it, eval_due.due(it), rated);
+      // Every rated iteration is checkpointed when the best-rated one is to be kept.
+      if (checkpoint_due.due(it) || (rated && arena.best_step)) {
+        checkpointer.save(it, state());
+        keep_best();
+      }
     }
     summary.iterations = it;
     if (checkpointer.last_saved() != it) checkpointer.save(it, state());
-    summary.eval_after = evaluate(log.get(), it);
+    summary.eval_after = evaluate(it, true, true);
+    keep_best();
     save_on_main(nullptr, comm_, [&](const BeforeWrite& before) {
       const auto dir = (std::filesystem::path(recipe_.output_dir) / "model").string();
       publish_model(dir, save_model, before);
@@ -265,7 +287,7 @@ class RlRun {
   }
 
   // Greedy answers to the held-out prompts, on rank 0: pass rate and mean reward.
-  Metrics evaluate(MetricsLog* log, int64_t at) {
+  Metrics held_out_metrics() {
     if (eval_prompts_.empty() || !comm_.is_main()) return {};
     std::vector<Request> requests;
     for (size_t i = 0; i < eval_prompts_.size(); ++i) {
@@ -294,11 +316,9 @@ class RlRun {
         correct += *v.correct ? 1 : 0;
       }
     }
-    Metrics m = {{"pass_rate", judged > 0 ? correct / judged : 0.0},
-                 {"reward", reward / static_cast<double>(verdicts.size())},
-                 {"prompts", static_cast<double>(verdicts.size())}};
-    if (log) log->eval(at, m);
-    return m;
+    return {{"pass_rate", judged > 0 ? correct / judged : 0.0},
+            {"reward", reward / static_cast<double>(verdicts.size())},
+            {"prompts", static_cast<double>(verdicts.size())}};
   }
 
   // This rank's samples of iteration `it`: group_size responses to each of its prompts, in
@@ -759,7 +779,7 @@ RlSummary run_rl(const Recipe& recipe, const RlOptions& options) {
   auto single = single_process_communicator();
   Communicator& comm = options.comm != nullptr ? *options.comm : *single;
   RlRun run(recipe, comm);
-  return run.run(options.resume);
+  return run.run(options);
 }
 
 }  // namespace flywheel

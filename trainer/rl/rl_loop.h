@@ -28,17 +28,23 @@
 // samples: exact.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 
 #include "trainer/dist/communicator.h"
+#include "trainer/model/llama.h"
 #include "trainer/train/recipe.h"
+#include "trainer/train/schedule.h"
 
 namespace flywheel {
 
 struct RlOptions {
   bool resume = false;
   Communicator* comm = nullptr;  // null: a single process
+  // The arena over the run's iterations (eval.arena), built by the caller on the policy's own
+  // weights (so that this loop does not depend on trainer/arena); null: none.
+  std::function<StepEvaluation(LlamaForCausalLM policy)> arena;
 };
 
 struct RlSummary {

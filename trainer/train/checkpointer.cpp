@@ -75,6 +75,10 @@ void Checkpointer::save(int64_t step, nlohmann::json state) {
   if (comm_.is_main()) store_.commit(step);
 }
 
+void Checkpointer::keep(std::optional<int64_t> step) {
+  if (comm_.is_main()) store_.keep(step);
+}
+
 int64_t Checkpointer::restore_latest(std::vector<std::string>* notes) {
   std::vector<std::string> problems;
   std::optional<CheckpointRef> found;

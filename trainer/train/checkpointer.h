@@ -51,6 +51,9 @@ class Checkpointer {
   void save(int64_t step, nlohmann::json state);
   // The step of the last save(), -1 before any.
   int64_t last_saved() const { return last_saved_; }
+  // Keeps checkpoint `step` besides the last keep_last (checkpoint.keep_best), or none; rank 0
+  // removes what is no longer kept.
+  void keep(std::optional<int64_t> step);
 
   // Restores every part from the newest valid checkpoint and returns its step, or 0 when there
   // is none. Rank 0 picks it, so every rank loads the same one. What was skipped or used is

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -97,6 +98,53 @@ class Section {
     } else {
       fail(key, "true or false");
     }
+  }
+
+  // A sequence of strings (a single string is a sequence of one).
+  void strings(const std::string& key, std::vector<std::string>* out) {
+    if (!has(key)) return;
+    const auto value = get(key);
+    out->clear();
+    if (value.IsScalar()) {
+      out->push_back(value.Scalar());
+      return;
+    }
+    if (!value.IsSequence()) fail(key, "a list of strings");
+    for (const auto& item : value) {
+      if (!item.IsScalar()) fail(key, "a list of strings");
+      out->push_back(item.Scalar());
+    }
+  }
+
+  void numbers(const std::string& key, std::vector<double>* out, double min_value,
+               double max_value) {
+    std::vector<std::string> texts;
+    strings(key, &texts);
+    out->clear();
+    for (const auto& text : texts) {
+      double v = 0;
+      try {
+        size_t used = 0;
+        v = std::stod(text, &used);
+        if (used != text.size()) throw std::invalid_argument(text);
+      } catch (const std::exception&) {
+        fail(key, "a list of numbers");
+      }
+      if (!(v >= min_value && v <= max_value)) {
+        std::ostringstream range;
+        range << "numbers in [" << min_value << ", " << max_value << "]";
+        fail(key, range.str());
+      }
+      out->push_back(v);
+    }
+  }
+
+  // An existing path given as text (not a key of its own): resolved to an absolute path.
+  std::string path_in(const std::string& key, const std::string& text) const {
+    if (origin_.check_paths && !fs::exists(text)) {
+      fail(key, "an existing path ('" + text + "' does not exist)");
+    }
+    return fs::absolute(text).lexically_normal().string();
   }
 
   // A path that must exist; resolved to an absolute path.
@@ -277,7 +325,69 @@ void parse_logging(Section s, LoggingSection* l) {
   s.finish();
 }
 
+void parse_arena(Section s, ArenaSection* a) {
+  s.existing_path("prompts", &a->prompts);
+  s.strings("baselines", &a->baselines);
+  for (auto& spec : a->baselines) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      s.fail("baselines", "NAME=DIR entries (a player's name and its model directory)");
+    spec = spec.substr(0, eq + 1) + s.path_in("baselines", spec.substr(eq + 1));
+  }
+  s.strings("judges", &a->judges);
+  for (auto& spec : a->judges) {
+    const size_t colon = spec.find(':');
+    const std::string kind = colon == std::string::npos ? "" : spec.substr(0, colon);
+    if ((kind != "rm" && kind != "verifier" && kind != "llm") || colon + 1 == spec.size())
+      s.fail("judges", "rm:DIR, verifier:NAME or llm:DIR entries");
+    if (kind != "verifier") spec = kind + ":" + s.path_in("judges", spec.substr(colon + 1));
+  }
+  s.numbers("trust", &a->trust, 0.0, 1.0);
+  s.integer("annotators", &a->annotators, 1);
+  s.number("annotator_temperature", &a->annotator_temperature, 1e-6, 100.0);
+  s.boolean("last_judge_decides", &a->last_judge_decides);
+  s.string("anchor", &a->anchor);
+  s.string("baseline", &a->baseline);
+  s.integer("every_steps", &a->every_steps, 0);
+  s.integer("previous_checkpoints", &a->previous_checkpoints, -1);
+  s.integer("bootstrap", &a->bootstrap, 0);
+  s.integer("max_new_tokens", &a->max_new_tokens, 1);
+  s.number("temperature", &a->temperature, 0.0, 100.0);
+  s.number("tie_band", &a->tie_band, 0.0, 1e9);
+  s.integer("judge_max_new_tokens", &a->judge_max_new_tokens, 1);
+  s.existing_path("judge_template", &a->judge_template);
+  s.boolean("plot", &a->plot);
+  if (a->enabled() && a->judges.empty())
+    s.fail("judges", "a judge (rm:DIR, verifier:NAME, llm:DIR)");
+  if (!a->enabled() && (!a->judges.empty() || !a->baselines.empty()))
+    s.fail("prompts", "the arena's prompts (JSONL) with judges and baselines");
+  const bool cascade = a->judges.size() > 1 || !a->trust.empty();
+  if (cascade && a->trust.size() != a->judges.size())
+    s.fail("trust", "one threshold per judge of the cascade (" + std::to_string(a->judges.size()) +
+                        " judges)");
+  if (cascade) {
+    for (const auto& j : a->judges)
+      if (j.rfind("llm:", 0) != 0)
+        s.fail("judges", "llm:DIR judges only in a cascade (with trust)");
+  }
+  if (!a->anchor.empty()) {
+    const size_t eq = a->anchor.rfind('=');
+    double rating = 0;
+    try {
+      size_t used = 0;
+      if (eq == std::string::npos || eq == 0) throw std::invalid_argument(a->anchor);
+      rating = std::stod(a->anchor.substr(eq + 1), &used);
+      if (used != a->anchor.size() - eq - 1 || !std::isfinite(rating))
+        throw std::invalid_argument(a->anchor);
+    } catch (const std::exception&) {
+      s.fail("anchor", "NAME=RATING (e.g. base=1000)");
+    }
+  }
+  s.finish();
+}
+
 void parse_eval(Section s, EvalSection* e) {
+  parse_arena(s.child("arena"), &e->arena);
   s.existing_path("generation_file", &e->generation_file);
   s.string("verifier", &e->verifier);
   s.integer("max_new_tokens", &e->max_new_tokens, 1);
@@ -292,6 +402,7 @@ void parse_eval(Section s, EvalSection* e) {
 void parse_checkpoint(Section s, CheckpointSection* c) {
   s.integer("every_steps", &c->every_steps, 0);
   s.integer("keep_last", &c->keep_last, 1);
+  s.string("keep_best", &c->keep_best, {"arena"});
   s.finish();
 }
 
@@ -412,6 +523,8 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
     top.fail("rl", "no rl section with trainer: " + r.trainer + " (ppo, grpo, rloo, online_dpo)");
   }
   top.finish();
+  if (r.checkpoint.keep_best == "arena" && !r.eval.arena.enabled())
+    top.fail("checkpoint", "eval.arena (its prompts, judges, baselines) with keep_best: arena");
   if (r.data.packing && r.trainer != "sft") top.fail("data", "packing only with trainer: sft");
   return r;
 }
@@ -489,13 +602,39 @@ std::string recipe_to_yaml(const Recipe& r) {
     kv("eval_every_steps", r.logging.eval_every_steps);
     kv("progress", r.logging.progress);
   });
-  if (!r.eval.generation_file.empty()) {
+  if (!r.eval.generation_file.empty() || r.eval.arena.enabled()) {
     section("eval", [&] {
-      kv("generation_file", r.eval.generation_file);
-      kv("verifier", r.eval.verifier);
-      kv("max_new_tokens", r.eval.max_new_tokens);
-      kv("max_samples", r.eval.max_samples);
-      kv("batch_size", r.eval.batch_size);
+      if (!r.eval.generation_file.empty()) {
+        kv("generation_file", r.eval.generation_file);
+        kv("verifier", r.eval.verifier);
+        kv("max_new_tokens", r.eval.max_new_tokens);
+        kv("max_samples", r.eval.max_samples);
+        kv("batch_size", r.eval.batch_size);
+      }
+      if (!r.eval.arena.enabled()) return;
+      const auto& a = r.eval.arena;
+      section("arena", [&] {
+        kv("prompts", a.prompts);
+        kv("baselines", a.baselines);
+        kv("judges", a.judges);
+        if (!a.trust.empty()) {
+          kv("trust", a.trust);
+          kv("annotators", a.annotators);
+          kv("annotator_temperature", a.annotator_temperature);
+          kv("last_judge_decides", a.last_judge_decides);
+        }
+        if (!a.anchor.empty()) kv("anchor", a.anchor);
+        if (!a.baseline.empty()) kv("baseline", a.baseline);
+        kv("every_steps", a.every_steps);
+        kv("previous_checkpoints", a.previous_checkpoints);
+        kv("bootstrap", a.bootstrap);
+        kv("max_new_tokens", a.max_new_tokens);
+        kv("temperature", a.temperature);
+        kv("tie_band", a.tie_band);
+        kv("judge_max_new_tokens", a.judge_max_new_tokens);
+        if (!a.judge_template.empty()) kv("judge_template", a.judge_template);
+        kv("plot", a.plot);
+      });
     });
   }
   if (r.is_rl()) {
@@ -538,6 +677,7 @@ std::string recipe_to_yaml(const Recipe& r) {
   section("checkpoint", [&] {
     kv("every_steps", r.checkpoint.every_steps);
     kv("keep_last", r.checkpoint.keep_last);
+    if (!r.checkpoint.keep_best.empty()) kv("keep_best", r.checkpoint.keep_best);
   });
   section("distributed", [&] {
     kv("zero_stage", r.distributed.zero_stage);

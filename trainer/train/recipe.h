@@ -80,6 +80,36 @@ struct LoggingSection {
   std::string progress = "auto";  // auto | bar | lines
 };
 
+// The arena inside a run (trainer/arena/run_arena.h): at the start, every every_steps steps (RL:
+// iterations) and at the end, the policy answers `prompts`, and the answers play the baselines'
+// (answered once) and the earlier checkpoints', judged as `flywheel arena judge` judges; all of
+// the run's battles are rated together with one fixed anchor after each round.
+struct ArenaSection {
+  std::string prompts;                 // JSONL as `arena answer` reads; "" = no arena
+  std::vector<std::string> baselines;  // NAME=DIR: fixed players (a model directory each)
+  // rm:DIR, verifier:NAME or llm:DIR; several, with as many `trust` thresholds: a cascade of
+  // LLM judges (Trust or Escalate).
+  std::vector<std::string> judges;
+  std::vector<double> trust;
+  int64_t annotators = 5;  // cascade: sampled verdicts per order and judge
+  double annotator_temperature = 1.0;
+  bool last_judge_decides = false;
+  std::string anchor;                  // NAME=RATING; default: the first baseline (else step-0)
+                                       // at 1000
+  std::string baseline;                // the LC win rate's baseline; default: the first baseline
+  int64_t every_steps = 0;             // 0: logging.eval_every_steps
+  int64_t previous_checkpoints = -1;   // earlier checkpoints a checkpoint plays; -1: all
+  int64_t bootstrap = 100;             // rounds for the 95% intervals (whole prompts resampled)
+  int64_t max_new_tokens = 256;        // per answer
+  double temperature = 0;              // 0: greedy
+  double tie_band = 0;                 // rm: scores closer than this tie
+  int64_t judge_max_new_tokens = 512;  // llm
+  std::string judge_template;          // llm: a prompt file; "" = the built-in MT-Bench one
+  bool plot = true;                    // ratings.png and rating_by_step.png (gnuplot)
+
+  bool enabled() const { return !prompts.empty(); }
+};
+
 // Held-out evaluation by generation (besides the eval_file loss/accuracy): greedy answers to
 // the prompts of an SFT-format file, scored against its last assistant message.
 struct EvalSection {
@@ -88,11 +118,15 @@ struct EvalSection {
   int64_t max_new_tokens = 32;
   int64_t max_samples = 256;
   int64_t batch_size = 64;
+  ArenaSection arena;
 };
 
 struct CheckpointSection {
   int64_t every_steps = 0;  // 0 = only at the end
   int64_t keep_last = 2;
+  // "arena": the best-rated checkpoint (eval.arena) is kept besides the last keep_last, and every
+  // arena round's step is checkpointed; "" = none.
+  std::string keep_best;
 };
 
 // Data parallelism across the ranks a launcher started (torchrun, flywheel-launch, srun);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "trainer/core/metrics_log.h"
@@ -37,6 +38,21 @@ struct Evaluation {
     }
     return out;
   }
+};
+
+// An evaluation that rates the model at a step against the run's earlier steps (the arena,
+// trainer/arena/run_arena.h), wired in by the caller so that the loops do not depend on it. Runs
+// on rank 0 with the whole model readable: at the start, every `every` steps and at the end.
+struct StepEvaluation {
+  std::function<Metrics(int64_t step)> run;
+  int64_t every = 0;
+  // A resumed run at `step` forgets what the steps after it left (they are redone).
+  std::function<void(int64_t step)> resume_at;
+  // checkpoint.keep_best: the best-rated step so far (nullopt: none yet), whose checkpoint is
+  // kept; null when the recipe keeps no best. Every evaluated step is then checkpointed.
+  std::function<std::optional<int64_t>()> best_step;
+
+  explicit operator bool() const { return static_cast<bool>(run); }
 };
 
 }  // namespace flywheel

@@ -186,34 +186,50 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
   optimizer.broadcast_parameters();
   int64_t step = first_step(checkpointer, recipe, options.resume, plan.total_steps(), &notes);
   auto log = open_log(recipe, plan, schedule, optimizer, comm, objective.size(), step, notes);
-  // Held-out evaluation runs on rank 0; the other ranks go on and wait in the next collective
-  // (under ZeRO-3, once they have helped gather the whole model onto rank 0).
+  // Held-out evaluation and the arena run on rank 0; the other ranks go on and wait in the next
+  // collective (under ZeRO-3, once they have helped gather the whole model onto rank 0).
   const Evaluation eval{{[&] { return objective.evaluate(); }, options.extra_eval},
                         Periodic(recipe.logging.eval_every_steps, plan.total_steps())};
+  const StepEvaluation& arena = options.arena;
+  const Periodic arena_due(arena.every, plan.total_steps());
   // Without an eval file or extra evaluation there is nothing to gather the model for.
   const bool evaluates = !recipe.data.eval_file.empty() || options.extra_eval;
-  const auto evaluate = [&](int64_t at) {
-    if (!evaluates) return Metrics{};
+  const auto evaluate = [&](int64_t at, bool held_out, bool rate) {
+    held_out = held_out && evaluates;
+    rate = rate && arena;
+    if (!held_out && !rate) return Metrics{};
     const ParameterShards::Whole whole(optimizer.parameter_shards(), 0);
-    return log ? log_eval(*log, at, eval.run()) : Metrics{};
+    if (!log) return Metrics{};
+    Metrics metrics = held_out ? eval.run() : Metrics{};
+    if (rate) metrics.merge(arena.run(at));
+    return log_eval(*log, at, std::move(metrics));
   };
   const Periodic checkpoint_due(recipe.checkpoint.every_steps, plan.total_steps());
+  const auto keep_best = [&] {
+    if (arena.best_step) checkpointer.keep(arena.best_step());
+  };
+  if (step > 0 && arena && arena.resume_at && log) arena.resume_at(step);
 
   TrainSummary summary;
-  if (step == 0) summary.eval_before = evaluate(0);
+  if (step == 0) summary.eval_before = evaluate(0, true, true);
   while (step < plan.total_steps()) {
     const auto metrics =
         train_step(objective, plan, optimizer, schedule, t.max_grad_norm, comm, step);
     ++step;
     if (log) log->train_step(step, metrics);
-    if (eval.when.due(step)) evaluate(step);
-    if (checkpoint_due.due(step))
+    const bool rated = arena && arena_due.due(step);
+    if (eval.when.due(step) || rated) evaluate(step, eval.when.due(step), rated);
+    // Every rated step is checkpointed when the best-rated one is to be kept.
+    if (checkpoint_due.due(step) || (rated && arena.best_step)) {
       checkpointer.save(step, trainer_state(recipe, plan, optimizer, step));
+      keep_best();
+    }
   }
   summary.steps = step;
   if (checkpointer.last_saved() != step)
     checkpointer.save(step, trainer_state(recipe, plan, optimizer, step));
-  summary.eval_after = evaluate(step);
+  summary.eval_after = evaluate(step, true, true);
+  keep_best();
   // The final model, self-contained (weights, config, tokenizer), swapped in atomically.
   save_on_main(optimizer.parameter_shards(), comm, [&](const BeforeWrite& before) {
     const auto final_dir = (std::filesystem::path(recipe.output_dir) / "model").string();

@@ -27,6 +27,7 @@
 #include "trainer/train/checkpointer.h"
 #include "trainer/train/objective.h"
 #include "trainer/train/recipe.h"
+#include "trainer/train/schedule.h"
 
 namespace flywheel {
 
@@ -35,6 +36,8 @@ struct TrainOptions {
   // Extra held-out metrics merged into every evaluation (e.g. accuracy by generation, wired
   // in by the caller so the core does not depend on rollout/ or verifiers/).
   std::function<std::map<std::string, double>()> extra_eval;
+  // The arena over the run's checkpoints (eval.arena), wired in by the caller like extra_eval.
+  StepEvaluation arena;
   // The data-parallel job this process is a rank of; null = a single process. Rank 0 logs,
   // evaluates and writes checkpoints and the final model.
   Communicator* comm = nullptr;
