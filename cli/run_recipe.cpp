@@ -15,7 +15,9 @@
 namespace flywheel::cli {
 
 RecipeResult run_recipe(const Recipe& recipe, bool resume, Communicator& comm) {
-  // The arena (eval.arena) runs on rank 0, on the policy's own weights.
+  // The arena (eval.arena) runs on rank 0, on the policy's own weights; every rank checks it
+  // first, so that a mistake stops them all.
+  if (recipe.eval.arena.enabled()) RunArena::check(recipe);
   std::unique_ptr<RunArena> arena;
   const auto make_arena = [&](LlamaForCausalLM policy) {
     if (!recipe.eval.arena.enabled()) return StepEvaluation{};

@@ -15,6 +15,7 @@
 
 #include "tests/fixtures.h"
 #include "tests/run_binary.h"
+#include "trainer/checkpoint/checkpoint_store.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/data/examples.h"
 
@@ -360,8 +361,12 @@ TEST(Arena, InsideARunRatesEveryCheckpoint) {
   ASSERT_EQ(ratings["steps"].size(), 4u);
   int64_t best = -1;
   double best_rating = -1e300;
+  // The best among the checkpoints still on disk (a refit may prefer one pruned earlier).
   for (const auto& s : ratings["steps"]) {
-    if (s["step"].get<int64_t>() > 0 && s["rating"].get<double>() > best_rating) {
+    const int64_t step = s["step"];
+    const bool on_disk =
+        std::filesystem::is_directory(work + "/straight/checkpoints/" + checkpoint_name(step));
+    if (step > 0 && on_disk && s["rating"].get<double>() > best_rating) {
       best = s["step"];
       best_rating = s["rating"];
     }
@@ -382,8 +387,17 @@ TEST(Arena, InsideARunRatesEveryCheckpoint) {
   const auto resumed = run_flywheel(args + work + "/resumed rl.iterations=6 --resume");
   ASSERT_EQ(resumed.status, 0) << resumed.output;
   EXPECT_EQ(slurp(work + "/resumed/arena/battles.jsonl"), slurp(arena + "/battles.jsonl"));
-  EXPECT_EQ(json::parse(slurp(work + "/resumed/arena/ratings.json"))["players"],
-            ratings["players"]);
+  const json resumed_ratings = json::parse(slurp(work + "/resumed/arena/ratings.json"));
+  EXPECT_EQ(resumed_ratings["players"], ratings["players"]);
+  // The resumed run kept its best checkpoint through its saves too.
+  std::set<std::string> resumed_kept;
+  for (const auto& e : std::filesystem::directory_iterator(work + "/resumed/checkpoints"))
+    resumed_kept.insert(e.path().filename().string());
+  std::set<std::string> straight_kept;
+  for (const auto& k : kept)
+    straight_kept.insert(std::filesystem::path(k).filename().string());
+  EXPECT_EQ(resumed_kept, straight_kept);
+  EXPECT_EQ(resumed_ratings["best"]["step"], best);
 }
 
 }  // namespace

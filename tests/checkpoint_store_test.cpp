@@ -54,6 +54,37 @@ TEST(CheckpointStore, SaveVerifyPruneAndFallBack) {
   fs::remove_all(root);
 }
 
+// keep(): one checkpoint survives pruning whatever its age; a step that is not there keeps
+// nothing extra; keep(nullopt) lets the usual pruning take it.
+TEST(CheckpointStore, KeepsTheNamedCheckpointBesidesTheLast) {
+  const auto root = testing::make_temp_dir("ckpt-keep");
+  CheckpointStore store(root, /*keep_last=*/1);
+  const auto save = [&](int step) {
+    store.save(step, [&](const std::string& dir) { write(fs::path(dir) / "w.bin", "x"); });
+  };
+  const auto steps = [&] {
+    std::vector<int64_t> out;
+    for (const auto& c : store.list())
+      out.push_back(c.step);
+    return out;
+  };
+  save(10);
+  store.keep(10);
+  save(20);
+  save(30);
+  EXPECT_EQ(steps(), (std::vector<int64_t>{10, 30}));
+  EXPECT_EQ(fs::path(store.list()[0].dir).filename(), checkpoint_name(10));
+  store.keep(20);  // gone already: nothing extra is kept, and 10 goes now
+  EXPECT_EQ(steps(), (std::vector<int64_t>{30}));
+  save(40);
+  store.keep(40);
+  save(50);
+  EXPECT_EQ(steps(), (std::vector<int64_t>{40, 50}));
+  store.keep(std::nullopt);
+  EXPECT_EQ(steps(), (std::vector<int64_t>{50}));
+  fs::remove_all(root);
+}
+
 TEST(CheckpointStore, TruncatedFileFailsSizeCheck) {
   const auto root = testing::make_temp_dir("ckpt");
   CheckpointStore store(root, 3);

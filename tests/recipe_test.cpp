@@ -183,6 +183,21 @@ TEST_F(RecipeTest, MistakesNameFileLineAndKey) {
       {"eval:\n  arena:\n    judges: verifier:gsm8k\n",
        {},
        "key 'eval.arena.prompts' is missing: expected the arena's prompts"},
+      {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n    judges: verifier:gsm8k\n" +
+           "    baselines: [base=" + dir_ + "]\n    anchor: step-4=1000\n",
+       {},
+       "key 'eval.arena.anchor': expected a baseline or step-0 (the starting model) as NAME"},
+      {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n    judges: verifier:gsm8k\n" +
+           "    baselines: [step-3=" + dir_ + "]\n",
+       {},
+       "key 'eval.arena.baselines': expected names other than step-N"},
+      {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n    judges: verifier:gsm8k\n" +
+           "    previous_checkpoints: 0\n",
+       {},
+       "(with 0 a checkpoint would play nobody)"},
+      {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n    judges: verifier:gsm8k\n",
+       {"trainer=reward_model"},
+       "key 'eval': expected no arena with trainer: reward_model"},
   };
   for (const auto& c : cases) {
     const auto err = error_of(c.extra, c.overrides);

@@ -48,7 +48,7 @@ std::vector<Completion> ChatModel::reply(const std::vector<nlohmann::ordered_jso
     Request r;
     try {
       if (conversations[i].is_string()) {
-        r.prompt = {tokenizer_.bos_id()};
+        if (options.add_bos && tokenizer_.bos_id() >= 0) r.prompt.push_back(tokenizer_.bos_id());
         const auto text = tokenizer_.encode(conversations[i].get<std::string>());
         r.prompt.insert(r.prompt.end(), text.begin(), text.end());
       } else {

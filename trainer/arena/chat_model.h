@@ -21,9 +21,11 @@ struct ReplyOptions {
   SamplingParams sampling = greedy_sampling();
   uint64_t seed = 0;
   std::string chat_template = kAutoChatTemplate;  // the model's own, else tulu
-  // A prompt given as text (one user turn) goes in as BOS + its tokens, not through the
-  // template: how a training run reads a "prompt" string (the SFT loader, the RL loop).
+  // A prompt given as text (one user turn) goes in as its tokens (after BOS with add_bos), not
+  // through the template: how a training run reads a "prompt" string (the SFT loader, the RL
+  // loop).
   bool plain_text_prompts = false;
+  bool add_bos = true;
   int64_t max_num_seqs = 256;  // conversations in flight at most
 
   static SamplingParams greedy_sampling() {
@@ -42,7 +44,7 @@ class ChatModel {
   ChatModel(LlamaForCausalLM model, Tokenizer tokenizer, std::string name);
 
   // One reply to each conversation ([{"role", "content"}], ending with a user turn; or a string:
-  // plain text, BOS + its tokens), in order.
+  // plain text, ReplyOptions::add_bos), in order.
   // where[i] ("FILE:LINE" or a question id) prefixes the UserError for a conversation the
   // template cannot render or the context cannot hold with room for one new token.
   std::vector<Completion> reply(const std::vector<nlohmann::ordered_json>& conversations,

@@ -94,6 +94,28 @@ std::string RunArena::player_of(int64_t step) {
   return kStepPrefix + std::to_string(step);
 }
 
+void RunArena::check(const Recipe& recipe) {
+  const ArenaSection& arena = recipe.eval.arena;
+  const std::string where = recipe.source + ": eval.arena";
+  if (read_arena_prompts(arena.prompts).empty())
+    throw UserError(where + ".prompts: " + arena.prompts + " holds no prompt");
+  for (const auto& text : arena.judges) {
+    const JudgeSpec judge = parse_judge_spec(text);
+    if (judge.kind == JudgeKind::kVerifier) find_verifier(judge.target);
+  }
+  if (!arena.judge_template.empty()) {
+    const std::string tmpl = read_text(arena.judge_template);
+    check_judge_template(tmpl, arena.judge_template);
+    if (!template_verdict_format(tmpl))
+      throw UserError(arena.judge_template +
+                      " shows neither [[A]] (mt-bench) nor [[A>B]] (arena-hard) verdicts");
+  }
+  if (arena.plot && !gnuplot_available())
+    throw UserError(where +
+                    ".plot needs gnuplot (scripts/install-deps.sh installs gnuplot-nox); or set "
+                    "eval.arena.plot: false");
+}
+
 RunArena::RunArena(const Recipe& recipe, LlamaForCausalLM policy)
     : arena_(recipe.eval.arena),
       dir_((fs::path(recipe.output_dir) / "arena").string()),
@@ -102,65 +124,39 @@ RunArena::RunArena(const Recipe& recipe, LlamaForCausalLM policy)
       keep_best_(recipe.checkpoint.keep_best == "arena"),
       seed_(recipe.seed),
       policy_(std::move(policy), Tokenizer::from_dir(recipe.model.tokenizer), "the policy") {
-  const std::string where = recipe.source + ": eval.arena";
+  check(recipe);
   prompts_ = read_arena_prompts(arena_.prompts);
-  if (prompts_.empty()) throw UserError(where + ".prompts: " + arena_.prompts + " holds no prompt");
-
   reply_.max_new_tokens = arena_.max_new_tokens;
   reply_.sampling.temperature = arena_.temperature;
-  reply_.sampling.validate(where + ".");
+  reply_.sampling.validate(recipe.source + ": eval.arena.");
   reply_.seed = recipe.seed;
   reply_.chat_template = recipe.data.options.chat_template;
   reply_.plain_text_prompts = true;
+  reply_.add_bos = recipe.data.options.add_bos;
   load_.device = parse_device(recipe.model.device, "model.device");
 
+  // Names and the anchor were checked with the recipe.
   for (const auto& spec : arena_.baselines) {
     const size_t eq = spec.find('=');
-    const std::string name = spec.substr(0, eq);
-    if (step_of(name))
-      throw UserError(where + ".baselines: '" + name + "' is how the run's checkpoints are named");
-    for (const auto& [other, dir] : baselines_)
-      if (other == name) throw UserError(where + ".baselines: '" + name + "' is given twice");
-    baselines_.emplace_back(name, spec.substr(eq + 1));
+    baselines_.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
   }
   lc_baseline_ =
       arena_.baseline.empty() && !baselines_.empty() ? baselines_.front().first : arena_.baseline;
-  if (!lc_baseline_.empty() && std::none_of(baselines_.begin(), baselines_.end(),
-                                            [&](const auto& b) { return b.first == lc_baseline_; }))
-    throw UserError(where + ".baseline: '" + lc_baseline_ + "' is none of eval.arena.baselines");
   if (!arena_.anchor.empty()) {
     const size_t eq = arena_.anchor.rfind('=');
     anchor_ = arena_.anchor.substr(0, eq);
     anchor_rating_ = std::stod(arena_.anchor.substr(eq + 1));
-    const bool known =
-        step_of(anchor_) || std::any_of(baselines_.begin(), baselines_.end(),
-                                        [&](const auto& b) { return b.first == anchor_; });
-    if (!known)
-      throw UserError(where + ".anchor: '" + anchor_ +
-                      "' is neither a baseline nor a checkpoint (step-N)");
   } else {
     anchor_ = baselines_.empty() ? player_of(0) : baselines_.front().first;
   }
 
-  // The judges are checked now, not at the first round.
-  for (const auto& j : arena_.judges)
-    parse_judge_spec(j);
   judge_options_.load = load_;
   judge_options_.tie_band = arena_.tie_band;
   judge_options_.reply.max_new_tokens = arena_.judge_max_new_tokens;
   if (!arena_.judge_template.empty()) {
     judge_options_.judge_template = read_text(arena_.judge_template);
-    check_judge_template(judge_options_.judge_template, arena_.judge_template);
-    const auto format = template_verdict_format(judge_options_.judge_template);
-    if (!format)
-      throw UserError(arena_.judge_template +
-                      " shows neither [[A]] (mt-bench) nor [[A>B]] (arena-hard) verdicts");
-    judge_options_.verdict_format = *format;
+    judge_options_.verdict_format = *template_verdict_format(judge_options_.judge_template);
   }
-  if (arena_.plot && !gnuplot_available())
-    throw UserError(where +
-                    ".plot needs gnuplot (scripts/install-deps.sh installs gnuplot-nox); or set "
-                    "eval.arena.plot: false");
 }
 
 StepEvaluation RunArena::hook() {
@@ -189,10 +185,24 @@ const std::map<std::string, ArenaAnswer>& RunArena::answers_of(const std::string
 
 void RunArena::answer_baselines() {
   for (const auto& [name, dir] : baselines_) {
+    // The cache holds the answers of this model under these settings, or is answered again.
     const std::string path = answers_path(dir_, name);
-    if (answers_cached(path, prompts_)) continue;
+    const std::string settings_path = dir_ + "/answers/" + name + ".settings.json";
+    const std::string settings = nlohmann::json{{"model", dir},
+                                                {"max_new_tokens", reply_.max_new_tokens},
+                                                {"temperature", reply_.sampling.temperature},
+                                                {"seed", reply_.seed},
+                                                {"chat_template", reply_.chat_template},
+                                                {"add_bos", reply_.add_bos}}
+                                     .dump(2) +
+                                 "\n";
+    if (answers_cached(path, prompts_) && fs::exists(settings_path) &&
+        read_text(settings_path) == settings)
+      continue;
     ChatModel model(dir, load_);
     write_answers(path, answer_prompts(model, name, prompts_, reply_));
+    write_file_atomic(settings_path, settings);
+    answers_.erase(name);
   }
 }
 
@@ -298,7 +308,16 @@ Metrics RunArena::evaluate(int64_t step) {
   steps_.push_back(step);
   if (metrics.empty()) return {};  // nobody to play yet (no baselines, the first round)
 
-  const Rated rated = rate(static_cast<int>(arena_.bootstrap));
+  // A log whose players fall apart into groups that never met (every game of a round abstained
+  // on) has no common scale: said, and the run goes on.
+  Rated rated;
+  try {
+    rated = rate(static_cast<int>(arena_.bootstrap));
+  } catch (const UserError& e) {
+    std::fprintf(stderr, "warning: eval.arena at step %lld: no ratings: %s\n",
+                 static_cast<long long>(step), e.what());
+    return metrics;
+  }
   if (const auto it = rated.rows.find(me); it != rated.rows.end()) {
     const LeaderboardRow& r = *it->second;
     metrics["arena/rating"] = r.rating;
@@ -315,6 +334,7 @@ Metrics RunArena::evaluate(int64_t step) {
     for (const auto& g : read.games)
       ++per_player[g.player];
     LengthControlOptions lc;
+    lc.only = {me};
     std::vector<BaselineGame> games;
     for (const auto& g : read.games)
       if (step_of(g.player) && per_player[g.player] >= lc.fit.folds) games.push_back(g);
@@ -333,7 +353,7 @@ Metrics RunArena::evaluate(int64_t step) {
       }
     }
   }
-  best_ = best_of(rated);
+  best_ = best_of(rated, step);
   write_reports(rated);
   metrics["arena/seconds"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -407,16 +427,19 @@ void RunArena::resume_at(int64_t step) {
   // The best so far, from the point ratings (its checkpoint is kept from here on).
   BattleLog log;
   read_battles(path, &log);
-  best_ = log.battles().empty() ? std::nullopt : best_of(rate(0));
+  best_ = log.battles().empty() ? std::nullopt : best_of(rate(0), std::nullopt);
 }
 
-std::optional<int64_t> RunArena::best_of(const Rated& rated) const {
-  // After step 0: step 0 is the starting model, not a checkpoint.
+std::optional<int64_t> RunArena::best_of(const Rated& rated, std::optional<int64_t> saving) const {
+  // Among the checkpoints on disk, and the one about to be saved: a refit may prefer a step
+  // pruned while it was not the best. Step 0 is the starting model, not a checkpoint.
   std::optional<int64_t> best;
   double best_rating = -std::numeric_limits<double>::infinity();
   for (int64_t s : steps_) {
     const auto it = rated.rows.find(player_of(s));
-    if (s > 0 && it != rated.rows.end() && it->second->rating > best_rating) {
+    const bool on_disk =
+        s == saving || fs::is_directory(fs::path(checkpoints_) / checkpoint_name(s));
+    if (s > 0 && on_disk && it != rated.rows.end() && it->second->rating > best_rating) {
       best_rating = it->second->rating;
       best = s;
     }

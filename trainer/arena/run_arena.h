@@ -12,13 +12,19 @@
 //              raw and length-controlled win rate against the baseline (AlpacaEval's GLM,
 //              trainer/eval/length_controlled.h), the judge's abstention rate (unparseable
 //              games, or a cascade's abstained matchups), into metrics.jsonl's eval line
-//   keep_best  checkpoint.keep_best: arena keeps the checkpoint with the highest rating
+//   keep_best  checkpoint.keep_best: arena keeps the highest-rated checkpoint after step 0 among
+//              those still on disk (a refit can prefer one pruned while it was not the best)
+//
+// Rank 0 plays the rounds while the other ranks wait in their next collective, for at most
+// distributed.timeout_s: a run whose rounds take longer (LLM judges, cascades) needs a longer
+// timeout.
 //
 // OUTPUT_DIR/arena/ holds answers/<player>.jsonl, battles.jsonl (Chatbot Arena's format, what
 // `arena rate` reads), ratings.json (the leaderboard plus "steps": rating by step, and "best"),
 // leaderboard.md, ratings.png and ratings_by_step.png (gnuplot). A resumed run forgets the rounds
-// after its checkpoint and plays them again: greedy answers and deterministic judges make them
-// the same.
+// after its checkpoint and plays them again: the same battles with greedy answers (the default)
+// and a reward-model or verifier judge; sampled answers and LLM judges draw from their seeds, so
+// they repeat too, to the engine's float rounding.
 //
 // A policy's prompt is read as the training run reads it: a text prompt as plain text (BOS +
 // its tokens, as the RL loop and the SFT loader read a "prompt" string), a conversation through
@@ -43,8 +49,12 @@ namespace flywheel {
 
 class RunArena {
  public:
-  // UserError for an arena the recipe cannot run: prompts that do not parse, a judge or
-  // anchor that does not exist, plots without gnuplot.
+  // UserError for an arena the recipe cannot run: prompts that do not parse, an unknown
+  // verifier, a judge template without verdicts, plots without gnuplot. Every rank runs it
+  // before the model loads, so that all of them stop with the error.
+  static void check(const Recipe& recipe);
+
+  // check(), then the arena of the run on `policy` (rank 0's).
   RunArena(const Recipe& recipe, LlamaForCausalLM policy);
 
   // Round `step`: answers, games, ratings, files; the metrics of step's checkpoint.
@@ -68,7 +78,7 @@ class RunArena {
   std::vector<std::string> opponents(int64_t step) const;
   Metrics judge_round(int64_t step, const std::vector<std::string>& opponents);
   Rated rate(int bootstrap_rounds) const;
-  std::optional<int64_t> best_of(const Rated& rated) const;
+  std::optional<int64_t> best_of(const Rated& rated, std::optional<int64_t> saving) const;
   void write_reports(const Rated& rated) const;
 
   ArenaSection arena_;

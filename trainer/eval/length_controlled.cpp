@@ -251,8 +251,12 @@ std::vector<LengthControlledWinRate> length_controlled_win_rates(
           ? 0.0
           : options.gamed_lambda / static_cast<double>(options.gamed_players.size());
   std::vector<LengthControlledWinRate> out;
-  for (const auto& player : players)
+  for (const auto& player : players) {
+    if (!options.only.empty() &&
+        std::find(options.only.begin(), options.only.end(), player) == options.only.end())
+      continue;
     out.push_back(rate_player(player, games, anchors, anchor_weight, options));
+  }
   return out;
 }
 

@@ -81,6 +81,8 @@ struct LengthControlOptions {
   double gamed_lambda = 0.2;                        // their total weight, λ
   std::optional<InstructionDifficulty> difficulty;  // a fixed table, else fitted (above)
   L1LogisticCvOptions fit;
+  // Rate only these players (the others' games still fit their difficulty); empty: all.
+  std::vector<std::string> only;
 };
 
 struct LengthControlledWinRate {

@@ -233,7 +233,10 @@ class RlRun {
     const auto keep_best = [&] {
       if (arena.best_step) checkpointer.keep(arena.best_step());
     };
-    if (it > 0 && arena && arena.resume_at && log) arena.resume_at(it);
+    // The arena forgets the rounds after the iteration it starts from (a fresh run's old files
+    // included), and its best checkpoint is kept before any save prunes.
+    if (arena && arena.resume_at && log) arena.resume_at(it);
+    keep_best();
     RlSummary summary;
     if (it == 0) summary.eval_before = evaluate(0, true, true);
     while (it < rl.iterations) {
@@ -249,8 +252,10 @@ class RlRun {
       }
     }
     summary.iterations = it;
-    if (checkpointer.last_saved() != it) checkpointer.save(it, state());
+    // The last evaluation before the last checkpoint: a round that fails leaves a run that
+    // --resume finishes, not one it calls complete.
     summary.eval_after = evaluate(it, true, true);
+    if (checkpointer.last_saved() != it) checkpointer.save(it, state());
     keep_best();
     save_on_main(nullptr, comm_, [&](const BeforeWrite& before) {
       const auto dir = (std::filesystem::path(recipe_.output_dir) / "model").string();

@@ -351,6 +351,7 @@ void parse_arena(Section s, ArenaSection* a) {
   s.integer("every_steps", &a->every_steps, 0);
   s.integer("previous_checkpoints", &a->previous_checkpoints, -1);
   s.integer("bootstrap", &a->bootstrap, 0);
+  if (a->bootstrap > 100000) s.fail("bootstrap", "at most 100000 rounds");
   s.integer("max_new_tokens", &a->max_new_tokens, 1);
   s.number("temperature", &a->temperature, 0.0, 100.0);
   s.number("tie_band", &a->tie_band, 0.0, 1e9);
@@ -370,6 +371,15 @@ void parse_arena(Section s, ArenaSection* a) {
       if (j.rfind("llm:", 0) != 0)
         s.fail("judges", "llm:DIR judges only in a cascade (with trust)");
   }
+  // Names: the baselines', distinct, none a checkpoint's (step-N); the anchor one of them or
+  // step-0 (rated first, so the scale never moves); the LC baseline one of them.
+  std::set<std::string> names;
+  for (const auto& spec : a->baselines) {
+    const std::string name = spec.substr(0, spec.find('='));
+    if (name.rfind("step-", 0) == 0)
+      s.fail("baselines", "names other than step-N (how the run's checkpoints are named)");
+    if (!names.insert(name).second) s.fail("baselines", "distinct names ('" + name + "' twice)");
+  }
   if (!a->anchor.empty()) {
     const size_t eq = a->anchor.rfind('=');
     double rating = 0;
@@ -382,7 +392,15 @@ void parse_arena(Section s, ArenaSection* a) {
     } catch (const std::exception&) {
       s.fail("anchor", "NAME=RATING (e.g. base=1000)");
     }
+    const std::string name = a->anchor.substr(0, eq);
+    if (name != "step-0" && !names.count(name))
+      s.fail("anchor", "a baseline or step-0 (the starting model) as NAME");
   }
+  if (!a->baseline.empty() && !names.count(a->baseline))
+    s.fail("baseline", "one of eval.arena.baselines");
+  if (a->enabled() && a->baselines.empty() && a->previous_checkpoints == 0)
+    s.fail("previous_checkpoints",
+           "-1 or a count >= 1 without baselines (with 0 a checkpoint would play nobody)");
   s.finish();
 }
 
@@ -523,6 +541,8 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
     top.fail("rl", "no rl section with trainer: " + r.trainer + " (ppo, grpo, rloo, online_dpo)");
   }
   top.finish();
+  if (r.eval.arena.enabled() && r.trainer == "reward_model")
+    top.fail("eval", "no arena with trainer: reward_model (the arena's players generate)");
   if (r.checkpoint.keep_best == "arena" && !r.eval.arena.enabled())
     top.fail("checkpoint", "eval.arena (its prompts, judges, baselines) with keep_best: arena");
   if (r.data.packing && r.trainer != "sft") top.fail("data", "packing only with trainer: sft");

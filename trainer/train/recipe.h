@@ -105,7 +105,7 @@ struct ArenaSection {
   double tie_band = 0;                 // rm: scores closer than this tie
   int64_t judge_max_new_tokens = 512;  // llm
   std::string judge_template;          // llm: a prompt file; "" = the built-in MT-Bench one
-  bool plot = true;                    // ratings.png and rating_by_step.png (gnuplot)
+  bool plot = true;                    // ratings.png and ratings_by_step.png (gnuplot)
 
   bool enabled() const { return !prompts.empty(); }
 };

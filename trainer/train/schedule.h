@@ -49,7 +49,7 @@ struct StepEvaluation {
   // A resumed run at `step` forgets what the steps after it left (they are redone).
   std::function<void(int64_t step)> resume_at;
   // checkpoint.keep_best: the best-rated step so far (nullopt: none yet), whose checkpoint is
-  // kept; null when the recipe keeps no best. Every evaluated step is then checkpointed.
+  // kept; null when the recipe keeps no best. Every evaluated step after 0 is then checkpointed.
   std::function<std::optional<int64_t>()> best_step;
 
   explicit operator bool() const { return static_cast<bool>(run); }

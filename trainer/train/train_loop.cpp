@@ -208,7 +208,10 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
   const auto keep_best = [&] {
     if (arena.best_step) checkpointer.keep(arena.best_step());
   };
-  if (step > 0 && arena && arena.resume_at && log) arena.resume_at(step);
+  // The arena forgets the rounds after the step it starts from (a fresh run's old files
+  // included), and its best checkpoint is kept before any save prunes.
+  if (arena && arena.resume_at && log) arena.resume_at(step);
+  keep_best();
 
   TrainSummary summary;
   if (step == 0) summary.eval_before = evaluate(0, true, true);
@@ -226,9 +229,11 @@ TrainSummary run_training(const Recipe& recipe, Objective& objective, const Trai
     }
   }
   summary.steps = step;
+  // The last evaluation before the last checkpoint: a round that fails leaves a run that
+  // --resume finishes, not one it calls complete.
+  summary.eval_after = evaluate(step, true, true);
   if (checkpointer.last_saved() != step)
     checkpointer.save(step, trainer_state(recipe, plan, optimizer, step));
-  summary.eval_after = evaluate(step, true, true);
   keep_best();
   // The final model, self-contained (weights, config, tokenizer), swapped in atomically.
   save_on_main(optimizer.parameter_shards(), comm, [&](const BeforeWrite& before) {
