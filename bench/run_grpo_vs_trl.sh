@@ -8,7 +8,14 @@
 #   bench/run_grpo_vs_trl.sh       # needs bench/install-peers.sh (transformers, trl)
 #
 # Environment (all optional): BUILD_DIR (default build), ITERATIONS (default 5: timed, after
-# one warm-up iteration on each side), THREADS (default: all cores).
+# one warm-up iteration on each side), THREADS (default: all cores), MODELS (default
+# "stories260K llama-10m"), SHARED (the shared data, default ../shared).
+#
+# llama-10m is bench/configs/llama-10m.json with random weights (transformers, seed 0) and a
+# SentencePiece BPE tokenizer of its 8192 pieces trained here by Debian's spm_train on the
+# shared HH-RLHF and GSM8K texts (byte fallback, unk 0, bos 1, eos 2, as Llama's): a model the
+# size the issue names, whose iteration costs what a real one of its shape would (it learns
+# little in a few iterations; the time is what is measured).
 #
 # Flywheel: `flywheel train` on the recipe with overrides (no held-out evaluation, no periodic
 # checkpoints), ITERATIONS + 1 iterations; its metrics.jsonl gives each iteration's rollout_s,
@@ -38,7 +45,49 @@ export OMP_NUM_THREADS="$THREADS"
 
 RECIPE=recipes/stories260K/rlvr_constraint.yaml
 PROMPTS=recipes/stories260K/data/constraint_train.jsonl
-MODEL=tests/data/stories260K
+MODELS="${MODELS:-stories260K llama-10m}"
+
+# The llama-10m directory: random weights and a tokenizer trained on the shared texts.
+make_llama_10m() {  # dir
+  local dir="$1" shared="${SHARED:-$ROOT/../shared}/data"
+  command -v spm_train >/dev/null || { echo "error: spm_train (SentencePiece tools) missing" >&2; exit 2; }
+  "$PY" - "$dir/corpus.txt" "$shared" "$PROMPTS" <<'PY'
+import glob, gzip, json, sys
+out, shared, prompts = open(sys.argv[1], "w"), sys.argv[2], sys.argv[3]
+for path in sorted(glob.glob(f"{shared}/hh-rlhf/*.jsonl.gz")):
+    for line in gzip.open(path, "rt"):
+        row = json.loads(line)
+        for key in ("chosen", "rejected"):
+            out.write(row[key].replace("\n", " ") + "\n")
+for path in sorted(glob.glob(f"{shared}/gsm8k/*.jsonl")):
+    for line in open(path):
+        row = json.loads(line)
+        out.write((row["question"] + " " + row["answer"]).replace("\n", " ") + "\n")
+for line in open(prompts):
+    out.write(json.loads(line)["prompt"] + "\n")
+PY
+  spm_train --input="$dir/corpus.txt" --model_prefix="$dir/tok" --vocab_size=8192 \
+    --model_type=bpe --byte_fallback=true --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 \
+    --character_coverage=1.0 --input_sentence_size=200000 --shuffle_input_sentence=true \
+    --random_seed=1 --num_threads="$THREADS" >"$dir/spm.log" 2>&1 ||
+    { cat "$dir/spm.log" >&2; exit 1; }
+  "$PY" - "$ROOT/bench/configs/llama-10m.json" "$dir/model" <<'PY'
+import json, sys, torch
+from transformers import LlamaConfig, LlamaForCausalLM
+torch.manual_seed(0)
+LlamaForCausalLM(LlamaConfig(**json.load(open(sys.argv[1])))).save_pretrained(sys.argv[2])
+PY
+  cp "$dir/tok.model" "$dir/model/tokenizer.model"
+}
+
+for NAME in $MODELS; do
+case "$NAME" in
+  stories260K) MODEL=tests/data/stories260K ;;
+  llama-10m) mkdir -p "$WORK/llama-10m"; make_llama_10m "$WORK/llama-10m"; MODEL="$WORK/llama-10m/model" ;;
+  *) echo "error: MODELS takes stories260K and llama-10m, not $NAME" >&2; exit 2 ;;
+esac
+echo "== $NAME" >&2
+rm -rf "$WORK/flywheel" "$WORK/trl"
 
 echo "flywheel: $((ITERATIONS + 1)) iterations ($THREADS threads)" >&2
 "$BIN/flywheel" train "$RECIPE" output_dir="$WORK/flywheel" rl.iterations=$((ITERATIONS + 1)) \
@@ -56,7 +105,7 @@ echo "trl: $((ITERATIONS + 1)) iterations ($THREADS threads)" >&2
   { cat "$WORK/trl.log" >&2; exit 1; }
 tail -n 1 "$WORK/trl.log" >"$WORK/trl.json"
 
-python3 - "$WORK/flywheel/metrics.jsonl" "$WORK/trl.json" "$THREADS" <<'PY'
+python3 - "$WORK/flywheel/metrics.jsonl" "$WORK/trl.json" "$THREADS" "$NAME" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if '"rollout_s"' in l]
 t = json.loads(open(sys.argv[2]).read())
@@ -75,8 +124,8 @@ fw = {
 cols = [("iteration_s", "s / iteration", "{:.3f}"), ("rollout_s", "rollout s", "{:.3f}"),
         ("reward_s", "reward s", "{:.4f}"), ("logps_s", "reference s", "{:.3f}"),
         ("train_s", "train s", "{:.3f}"), ("gen_tokens_per_sec", "gen tok/s", "{:.0f}")]
-print(f"{len(timed)} timed iterations after 1 warm-up, {sys.argv[3]} threads; TRL {t['trl']}, "
-      f"transformers {t['transformers']}, torch {t['torch']}")
+print(f"{sys.argv[4]}: {len(timed)} timed iterations after 1 warm-up, {sys.argv[3]} threads; "
+      f"TRL {t['trl']}, transformers {t['transformers']}, torch {t['torch']}")
 print()
 print("| | " + " | ".join(c[1] for c in cols) + " | response length | EOS rate | reward |")
 print("|---" * (len(cols) + 4) + "|")
@@ -92,3 +141,5 @@ print("Flywheel s/iteration: " + ", ".join(
 print("TRL s/iteration:      " + ", ".join(f"{x:.3f}" for x in t["all_iteration_s"]) +
       " (first = warm-up)")
 PY
+echo
+done
