@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -207,6 +208,44 @@ void check_rl_two_ranks_match_one(const std::string& trainer) {
         max_weight_difference(dir + "/one/value_model", dir + "/two/value_model");
     EXPECT_LT(value_diff, kTolerance) << "largest value model difference in " << value_where;
   }
+  fs::remove_all(dir);
+}
+
+// The arena inside a 2-rank ZeRO-3 SFT run: rank 0 gathers the whole model, plays each round
+// (steps 0, 3, 6) and keeps the best checkpoint; rank 1 follows the same schedule (every rated
+// step checkpointed on both ranks) and waits. The run ends normally with every round rated.
+TEST(DataParallel, ArenaRoundsRunOnRankZeroWhileTheOthersWait) {
+  const auto [dir, recipe] = setup("dp-arena", "sft");
+  {
+    std::ifstream in(FLYWHEEL_SOURCE_DIR "/recipes/stories260K/data/constraint_eval.jsonl");
+    std::ofstream out(dir + "/arena_prompts.jsonl");
+    std::string line;
+    for (int i = 0; i < 8 && std::getline(in, line); ++i)
+      out << line << "\n";
+  }
+  const auto run = run_command(
+      launch(2, "train " + recipe + " output_dir=" + dir + "/two training.micro_batch_size=2" +
+                    " distributed.zero_stage=3 checkpoint.every_steps=0 checkpoint.keep_last=1" +
+                    " checkpoint.keep_best=arena eval.arena.prompts=" + dir +
+                    "/arena_prompts.jsonl eval.arena.baselines=[base=" + stories() +
+                    "] eval.arena.judges=verifier:ifeval eval.arena.every_steps=3" +
+                    " eval.arena.max_new_tokens=24 eval.arena.bootstrap=10"));
+  ASSERT_EQ(run.status, 0) << run.output;
+  std::vector<int64_t> rated;
+  for (const auto& l : testing::read_metrics(dir + "/two/metrics.jsonl"))
+    if (l.contains("eval/arena/abstention_rate")) rated.push_back(l["step"].get<int64_t>());
+  EXPECT_EQ(rated, (std::vector<int64_t>{0, 3, 6})) << run.output;
+  std::ifstream in(dir + "/two/arena/ratings.json");
+  const auto ratings = nlohmann::json::parse(in);
+  EXPECT_EQ(ratings["players"].size(), 4u);  // base, step-0, step-3, step-6
+  ASSERT_TRUE(ratings.contains("best")) << ratings;
+  // The last checkpoint and the best (the same one when step 6 is the best).
+  std::set<std::string> kept;
+  for (const auto& e : fs::directory_iterator(dir + "/two/checkpoints"))
+    kept.insert(e.path().filename().string());
+  EXPECT_TRUE(kept.contains("step-00000006"));
+  EXPECT_TRUE(kept.contains(fs::path(ratings["best"]["checkpoint"].get<std::string>()).filename()));
+  EXPECT_EQ(kept.size(), ratings["best"]["step"] == 6 ? 1u : 2u);
   fs::remove_all(dir);
 }
 
