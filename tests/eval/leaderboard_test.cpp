@@ -18,6 +18,9 @@ TEST(Leaderboard, RankIsOnePlusClearlyBetterPlayers) {
   EXPECT_EQ(interval_ranks({10, 15, 21, 0}, {20, 25, 30, 5}), (std::vector<int>{2, 1, 1, 4}));
   // Without intervals (bounds = ratings) it is the competition rank: ties share.
   EXPECT_EQ(interval_ranks({3, 5, 5, 1}, {3, 5, 5, 1}), (std::vector<int>{3, 1, 1, 4}));
+  // Equal but for float rounding (a fit of two players tied in every game): one rank.
+  EXPECT_EQ(interval_ranks({1000.0, 999.9999999999999}, {1000.0, 999.9999999999999}),
+            (std::vector<int>{1, 1}));
 }
 
 struct Built {

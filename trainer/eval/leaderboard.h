@@ -75,7 +75,9 @@ struct RatedLog {
 RatedLog rate_log(const BattleLog& log, const RatingOptions& options, const BootstrapOptions& boot,
                   std::optional<std::string> baseline);
 
-// 1 + the number of j with lower[j] > upper[i].
+// 1 + the number of j with lower[j] > upper[i], "above" meaning by more than 1e-9 of the
+// magnitude: ratings that agree but for float rounding (two players tied in every game, fitted
+// 1e-13 apart) share a rank.
 std::vector<int> interval_ranks(const std::vector<double>& lower, const std::vector<double>& upper);
 
 std::string leaderboard_markdown(const Leaderboard& board);
