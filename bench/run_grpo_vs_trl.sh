@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GRPO iteration, Flywheel vs TRL's GRPOTrainer, side by side in one run: the stories260K
-# model, the prompts of recipes/stories260K/rlvr_constraint.yaml (reward 1 when the story
+# model (and llama-10m, below), the prompts of recipes/stories260K/rlvr_constraint.yaml (reward 1 when the story
 # mentions "dog"), 16 prompts x 8 responses of at most 48 new tokens at temperature 1, beta
 # 0.01, one epoch of 2 minibatches (2 optimizer steps of 64 responses), AdamW at a constant
 # 2e-3 with clipping at 1.0, the same threads. See bench/README.md.
@@ -9,7 +9,8 @@
 #
 # Environment (all optional): BUILD_DIR (default build), ITERATIONS (default 5: timed, after
 # one warm-up iteration on each side), THREADS (default: all cores), MODELS (default
-# "stories260K llama-10m"), SHARED (the shared data, default ../shared).
+# "stories260K llama-10m"), SHARED (the shared folder holding data/hh-rlhf and data/gsm8k,
+# default ../shared).
 #
 # llama-10m is bench/configs/llama-10m.json with random weights (transformers, seed 0) and a
 # SentencePiece BPE tokenizer of its 8192 pieces trained here by Debian's spm_train on the
@@ -36,6 +37,7 @@ THREADS="${THREADS:-$(nproc)}"
 PY="$ROOT/.venv/bin/python"
 "$PY" -c "import trl" 2>/dev/null || { echo "error: run bench/install-peers.sh first" >&2; exit 2; }
 command -v spm_encode >/dev/null || { echo "error: spm_encode (SentencePiece tools) missing" >&2; exit 2; }
+command -v spm_train >/dev/null || { echo "error: spm_train (SentencePiece tools) missing" >&2; exit 2; }
 [[ -f "$BUILD_DIR/build.ninja" ]] || { echo "error: configure $BUILD_DIR first" >&2; exit 2; }
 cmake --build "$BUILD_DIR" --target flywheel >&2
 BIN="$BUILD_DIR/bin"
@@ -50,21 +52,25 @@ MODELS="${MODELS:-stories260K llama-10m}"
 # The llama-10m directory: random weights and a tokenizer trained on the shared texts.
 make_llama_10m() {  # dir
   local dir="$1" shared="${SHARED:-$ROOT/../shared}/data"
-  command -v spm_train >/dev/null || { echo "error: spm_train (SentencePiece tools) missing" >&2; exit 2; }
   "$PY" - "$dir/corpus.txt" "$shared" "$PROMPTS" <<'PY'
 import glob, gzip, json, sys
-out, shared, prompts = open(sys.argv[1], "w"), sys.argv[2], sys.argv[3]
-for path in sorted(glob.glob(f"{shared}/hh-rlhf/*.jsonl.gz")):
-    for line in gzip.open(path, "rt"):
-        row = json.loads(line)
-        for key in ("chosen", "rejected"):
-            out.write(row[key].replace("\n", " ") + "\n")
-for path in sorted(glob.glob(f"{shared}/gsm8k/*.jsonl")):
-    for line in open(path):
-        row = json.loads(line)
-        out.write((row["question"] + " " + row["answer"]).replace("\n", " ") + "\n")
-for line in open(prompts):
-    out.write(json.loads(line)["prompt"] + "\n")
+corpus, shared, prompts = sys.argv[1], sys.argv[2], sys.argv[3]
+hh = sorted(glob.glob(f"{shared}/hh-rlhf/*.jsonl.gz"))
+gsm8k = sorted(glob.glob(f"{shared}/gsm8k/*.jsonl"))
+if not hh or not gsm8k:
+    sys.exit(f"error: no {shared}/hh-rlhf/*.jsonl.gz or {shared}/gsm8k/*.jsonl (set SHARED)")
+with open(corpus, "w", encoding="utf-8") as out:
+    for path in hh:
+        for line in gzip.open(path, "rt", encoding="utf-8"):
+            row = json.loads(line)
+            for key in ("chosen", "rejected"):
+                out.write(row[key].replace("\n", " ") + "\n")
+    for path in gsm8k:
+        for line in open(path, encoding="utf-8"):
+            row = json.loads(line)
+            out.write((row["question"] + " " + row["answer"]).replace("\n", " ") + "\n")
+    for line in open(prompts, encoding="utf-8"):
+        out.write(json.loads(line)["prompt"] + "\n")
 PY
   spm_train --input="$dir/corpus.txt" --model_prefix="$dir/tok" --vocab_size=8192 \
     --model_type=bpe --byte_fallback=true --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 \

@@ -9,11 +9,13 @@
 #include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "trainer/arena/answers.h"
 #include "trainer/checkpoint/checkpoint_store.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/core/error.h"
+#include "trainer/core/jsonl.h"
 #include "trainer/eval/battles.h"
 #include "trainer/eval/bootstrap.h"
 #include "trainer/eval/leaderboard.h"
@@ -433,13 +435,16 @@ void RunArena::resume_at(int64_t step) {
 std::optional<int64_t> RunArena::best_of(const Rated& rated, std::optional<int64_t> saving) const {
   // Among the checkpoints on disk, and the one about to be saved: a refit may prefer a step
   // pruned while it was not the best. Step 0 is the starting model, not a checkpoint.
+  // A later step replaces the best only when rated clearly higher: checkpoints that won every
+  // game are fitted equal but for float rounding, and the earliest of them is kept.
   std::optional<int64_t> best;
   double best_rating = -std::numeric_limits<double>::infinity();
   for (int64_t s : steps_) {
     const auto it = rated.rows.find(player_of(s));
     const bool on_disk =
         s == saving || fs::is_directory(fs::path(checkpoints_) / checkpoint_name(s));
-    if (s > 0 && on_disk && it != rated.rows.end() && it->second->rating > best_rating) {
+    if (s > 0 && on_disk && it != rated.rows.end() &&
+        (!best || it->second->rating > best_rating + 1e-9 * std::max(1.0, std::abs(best_rating)))) {
       best_rating = it->second->rating;
       best = s;
     }
@@ -452,12 +457,22 @@ std::string arena_judge_warning(const Recipe& recipe) {
     std::error_code ec;
     return !a.empty() && !b.empty() && fs::equivalent(a, b, ec);
   };
+  // The verifiers an RL run rewards with: rl.verifier, else each training row's "dataset".
+  std::set<std::string> rewarded;
+  if (recipe.is_rl() && !recipe.rl.verifier.empty()) rewarded.insert(recipe.rl.verifier);
+  if (recipe.is_rl() && recipe.rl.verifier.empty() && !recipe.data.train_file.empty()) {
+    JsonlReader reader(recipe.data.train_file);
+    for (JsonlRecord rec; reader.next(&rec);) {
+      const auto& row = rec.value;
+      if (row.is_object() && row.contains("dataset") && row["dataset"].is_string())
+        rewarded.insert(row["dataset"].get<std::string>());
+    }
+  }
   for (const auto& text : recipe.eval.arena.judges) {
     const JudgeSpec judge = parse_judge_spec(text);
     const bool same =
         (judge.kind == JudgeKind::kRewardModel && same_dir(judge.target, recipe.rl.reward_model)) ||
-        (judge.kind == JudgeKind::kVerifier && recipe.is_rl() &&
-         judge.target == recipe.rl.verifier);
+        (judge.kind == JudgeKind::kVerifier && rewarded.contains(judge.target));
     if (same)
       return "eval.arena judges with " + judge.text +
              ", the reward this run trains on: the arena then rates how well the policy "

@@ -101,9 +101,10 @@ class RunArena {
   std::optional<int64_t> best_;
 };
 
-// A warning when the arena's judge is the training run's own reward (rl.reward_model, or
-// rl.verifier): the arena then measures what the policy was optimized against, not an
-// independent view of it. Empty when they differ.
+// A warning when the arena's judge is the training run's own reward (rl.reward_model, or a
+// verifier the run rewards with: rl.verifier, else a training row's "dataset"): the arena then
+// measures what the policy was optimized against, not an independent view of it. Empty when
+// they differ.
 std::string arena_judge_warning(const Recipe& recipe);
 
 }  // namespace flywheel

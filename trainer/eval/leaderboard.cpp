@@ -56,7 +56,9 @@ std::vector<int> interval_ranks(const std::vector<double>& lower,
   std::vector<int> rank(lower.size(), 1);
   for (size_t i = 0; i < lower.size(); ++i) {
     for (size_t j = 0; j < lower.size(); ++j)
-      rank[i] += lower[j] - upper[i] > 1e-9 * std::max(1.0, std::abs(upper[i]));
+      rank[i] += std::isfinite(upper[i])
+                     ? lower[j] - upper[i] > 1e-9 * std::max(1.0, std::abs(upper[i]))
+                     : lower[j] > upper[i];
   }
   return rank;
 }
