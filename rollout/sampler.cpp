@@ -52,57 +52,88 @@ void log_softmax_row(const float* x, int64_t n, float* out) {
     out[t] = (x[t] - m) - log_sum;
 }
 
-// Row r of logits x [R, V], whose parameters set only a temperature, sampled into out[r], in
-// the scratch given.
-void sample_plain_row(const torch::Tensor& x, int64_t r, const std::vector<RowSampling>& rows,
-                      std::vector<float>& model, std::vector<float>& scores, std::vector<float>& lp,
-                      std::vector<float>& cdf, std::vector<SampledToken>& out) {
+// One row's scratch: its model log-probs, the scores it samples from, their log-softmax and
+// cumulative distribution; rows padded to whole vectors, so that loads past V stay inside.
+struct RowScratch {
+  std::vector<float> model, scores, lp, cdf;
+  explicit RowScratch(int64_t V)
+      : model(static_cast<size_t>((V + kLanes - 1) / kLanes * kLanes)),
+        scores(model.size()),
+        lp(model.size()),
+        cdf(static_cast<size_t>(V)) {}
+};
+
+// Row r of logits x [R, V], whose parameters set only a temperature: its log-probs into `w`.
+// A greedy row is decided here, into out[r] (returns false); a sampled one has w.lp ready for
+// its cumulative distribution (returns true).
+bool prepare_plain_row(const torch::Tensor& x, int64_t r, const std::vector<RowSampling>& rows,
+                       RowScratch& w, std::vector<SampledToken>& out) {
   const int64_t V = x.size(1);
   const auto& row = rows[static_cast<size_t>(r)];
-  std::copy_n(x.data_ptr<float>() + r * V, V, scores.data());
-  log_softmax_row(scores.data(), V, model.data());
-  std::copy_n(model.data(), V, scores.data());
+  std::copy_n(x.data_ptr<float>() + r * V, V, w.scores.data());
+  log_softmax_row(w.scores.data(), V, w.model.data());
+  std::copy_n(w.model.data(), V, w.scores.data());
   if (row.banned != nullptr) {
     for (auto id : *row.banned) {
       TORCH_CHECK(id >= 0 && id < V, "sample_rows: banned id ", id, " outside [0, ", V, ") in row ",
                   r);
-      scores[static_cast<size_t>(id)] = kNegInf;
+      w.scores[static_cast<size_t>(id)] = kNegInf;
     }
   }
-  int64_t token = 0;
-  double logprob = 0;  // greedy: a point mass
   if (row.params->greedy()) {
-    token = std::max_element(scores.begin(), scores.begin() + V) - scores.begin();
-  } else {
-    if (row.params->temperature != 1.0) {
-      const auto t = static_cast<float>(row.params->temperature);
-      for (int64_t i = 0; i < V; ++i)
-        scores[static_cast<size_t>(i)] /= t;
-    }
-    log_softmax_row(scores.data(), V, lp.data());
-    // The cumulative distribution summed in double, as ATen's CPU scan does, and the token
-    // where u x total falls (rollout/sampler.h, inverse_cdf).
-    double running = 0;
-    for (int64_t i = 0; i < V; i += kLanes) {
-      const v16 p = exp16(load(lp.data() + i));
-      for (int64_t j = i; j < std::min(V, i + kLanes); ++j) {
+    const int64_t token =
+        std::max_element(w.scores.begin(), w.scores.begin() + V) - w.scores.begin();
+    const double model_logprob = w.model[static_cast<size_t>(token)];
+    TORCH_CHECK(std::isfinite(model_logprob), "sample_rows: the logits of row ", r,
+                " are not finite (NaN or inf): the model's output is broken");
+    out[static_cast<size_t>(r)] = {token, 0.0, model_logprob};  // greedy: a point mass
+    return false;
+  }
+  if (row.params->temperature != 1.0) {
+    const auto t = static_cast<float>(row.params->temperature);
+    for (int64_t i = 0; i < V; ++i)
+      w.scores[static_cast<size_t>(i)] /= t;
+  }
+  log_softmax_row(w.scores.data(), V, w.lp.data());
+  return true;
+}
+
+// The cumulative distributions of four rows at once (w[k]->lp into w[k]->cdf), each summed in
+// double along the row as ATen's CPU scan does. The sums are one chain of additions per row;
+// four independent chains keep the adder busy where one waits on each sum's latency, and each
+// row's arithmetic is exactly what it would be alone.
+void cumulative_rows(RowScratch* const w[4], int64_t V) {
+  double running[4] = {0, 0, 0, 0};
+  for (int64_t i = 0; i < V; i += kLanes) {
+    v16 p[4];
+    for (int k = 0; k < 4; ++k)
+      p[k] = exp16(load(w[k]->lp.data() + i));
+    for (int64_t j = i; j < std::min(V, i + kLanes); ++j) {
+      for (int k = 0; k < 4; ++k) {
         // exp16 clamps at e^-87.3; a masked token has exactly no mass.
-        running += lp[static_cast<size_t>(j)] == kNegInf ? 0.0 : p[j - i];
-        cdf[static_cast<size_t>(j)] = static_cast<float>(running);
+        running[k] += w[k]->lp[static_cast<size_t>(j)] == kNegInf ? 0.0 : p[k][j - i];
+        w[k]->cdf[static_cast<size_t>(j)] = static_cast<float>(running[k]);
       }
     }
-    const float total = cdf.back();
-    const float threshold =
-        std::min(static_cast<float>(stream_uniform(row.stream, row.draw) * total),
-                 std::nextafter(total, 0.0f));
-    token =
-        std::min<int64_t>(std::upper_bound(cdf.begin(), cdf.end(), threshold) - cdf.begin(), V - 1);
-    logprob = lp[static_cast<size_t>(token)];
   }
-  const double model_logprob = model[static_cast<size_t>(token)];
+}
+
+// The token where u x total falls in row r's cumulative distribution (rollout/sampler.h,
+// inverse_cdf), into out[r].
+void finish_plain_row(int64_t r, const std::vector<RowSampling>& rows, const RowScratch& w,
+                      std::vector<SampledToken>& out) {
+  const auto& row = rows[static_cast<size_t>(r)];
+  const auto& cdf = w.cdf;
+  const int64_t V = std::ssize(cdf);
+  const float total = cdf.back();
+  const float threshold = std::min(static_cast<float>(stream_uniform(row.stream, row.draw) * total),
+                                   std::nextafter(total, 0.0f));
+  const int64_t token =
+      std::min<int64_t>(std::upper_bound(cdf.begin(), cdf.end(), threshold) - cdf.begin(), V - 1);
+  const double model_logprob = w.model[static_cast<size_t>(token)];
   TORCH_CHECK(std::isfinite(model_logprob), "sample_rows: the logits of row ", r,
               " are not finite (NaN or inf): the model's output is broken");
-  out[static_cast<size_t>(r)] = {token, logprob, model_logprob};
+  out[static_cast<size_t>(r)] = {token, w.lp[static_cast<size_t>(token)], model_logprob};
 }
 
 // sample_rows for the rows of float32 CPU logits that pass temperature_only(), into `out`: each
@@ -125,12 +156,28 @@ std::vector<int64_t> sample_plain_rows_cpu(const torch::Tensor& logits,
   // Rows are independent: spread over LibTorch's threads, a few thousand logits a task.
   const auto grain = std::max<int64_t>(1, 16384 / V);
   at::parallel_for(0, std::ssize(plain), grain, [&](int64_t begin, int64_t end) {
-    // Rows padded to whole vectors, so that loads past V stay inside the buffer.
-    const int64_t stride = (V + kLanes - 1) / kLanes * kLanes;
-    std::vector<float> model(static_cast<size_t>(stride)), scores(model.size()), lp(model.size());
-    std::vector<float> cdf(static_cast<size_t>(V));
-    for (int64_t i = begin; i < end; ++i)
-      sample_plain_row(x, plain[static_cast<size_t>(i)], rows, model, scores, lp, cdf, out);
+    // Sampled rows gather four at a time for their cumulative distributions; a batch short of
+    // four fills the rest with the spare scratch (summed and dropped).
+    std::vector<RowScratch> scratch(5, RowScratch(V));
+    RowScratch* batch[4];
+    int64_t batch_rows[4];
+    int n = 0;
+    const auto flush = [&] {
+      for (int k = n; k < 4; ++k)
+        batch[k] = &scratch[4];
+      cumulative_rows(batch, V);
+      for (int k = 0; k < n; ++k)
+        finish_plain_row(batch_rows[k], rows, *batch[k], out);
+      n = 0;
+    };
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t r = plain[static_cast<size_t>(i)];
+      if (!prepare_plain_row(x, r, rows, scratch[static_cast<size_t>(n)], out)) continue;
+      batch[n] = &scratch[static_cast<size_t>(n)];
+      batch_rows[n++] = r;
+      if (n == 4) flush();
+    }
+    if (n > 0) flush();
   });
   return staged;
 }

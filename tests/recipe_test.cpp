@@ -96,6 +96,13 @@ TEST_F(RecipeTest, ArenaSectionParsesAndPrintsBack) {
       "checkpoint:\n"
       "  keep_best: arena\n");
   const auto r = load_recipe(path, {"eval.arena.bootstrap=20"});
+  // A cascade's settings print back too.
+  const auto cascade =
+      load_recipe(path, {"eval.arena.judges=[llm:" + dir_ + ", llm:" + dir_ + "]",
+                         "eval.arena.trust=[0.9, 0.6]", "eval.arena.annotators=3"});
+  EXPECT_EQ(cascade.eval.arena.trust, (std::vector<double>{0.9, 0.6}));
+  std::ofstream(dir_ + "/cascade.yaml") << recipe_to_yaml(cascade);
+  EXPECT_EQ(recipe_to_yaml(load_recipe(dir_ + "/cascade.yaml")), recipe_to_yaml(cascade));
   const auto& a = r.eval.arena;
   ASSERT_TRUE(a.enabled());
   ASSERT_EQ(a.baselines.size(), 1u);
@@ -183,6 +190,18 @@ TEST_F(RecipeTest, MistakesNameFileLineAndKey) {
       {"eval:\n  arena:\n    judges: verifier:gsm8k\n",
        {},
        "key 'eval.arena.prompts' is missing: expected the arena's prompts"},
+      {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n    judges: [llm:" + dir_ +
+           ", verifier:gsm8k]\n    trust: [0.8, 0.7]\n",
+       {},
+       "key 'eval.arena.judges': expected llm:DIR judges only in a cascade"},
+      {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n    judges: verifier:gsm8k\n" +
+           "    baselines: [a=" + dir_ + ", a=" + dir_ + "]\n",
+       {},
+       "key 'eval.arena.baselines': expected distinct names ('a' twice)"},
+      {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n    judges: verifier:gsm8k\n" +
+           "    baselines: [a=" + dir_ + "]\n    baseline: b\n",
+       {},
+       "key 'eval.arena.baseline': expected one of eval.arena.baselines"},
       {"eval:\n  arena:\n    prompts: " + dir_ + "/train.jsonl\n    judges: verifier:gsm8k\n" +
            "    baselines: [base=" + dir_ + "]\n    anchor: step-4=1000\n",
        {},
