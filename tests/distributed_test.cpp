@@ -230,7 +230,8 @@ TEST(DataParallel, ArenaRoundsRunOnRankZeroWhileTheOthersWait) {
                     " checkpoint.keep_best=arena eval.arena.prompts=" + dir +
                     "/arena_prompts.jsonl eval.arena.baselines=[base=" + stories() +
                     "] eval.arena.judges=verifier:ifeval eval.arena.every_steps=3" +
-                    " eval.arena.max_new_tokens=24 eval.arena.bootstrap=10 eval.arena.plot=false"));
+                    " eval.arena.max_new_tokens=24 eval.arena.bootstrap=10 eval.arena.plot=false" +
+                    " eval.arena.style_control=true eval.arena.bootstrap_unit=battle"));
   ASSERT_EQ(run.status, 0) << run.output;
   std::vector<int64_t> rated;
   for (const auto& l : testing::read_metrics(dir + "/two/metrics.jsonl"))
@@ -238,7 +239,9 @@ TEST(DataParallel, ArenaRoundsRunOnRankZeroWhileTheOthersWait) {
   EXPECT_EQ(rated, (std::vector<int64_t>{0, 3, 6})) << run.output;
   std::ifstream in(dir + "/two/arena/ratings.json");
   const auto ratings = nlohmann::json::parse(in);
-  EXPECT_EQ(ratings["players"].size(), 4u);  // base, step-0, step-3, step-6
+  EXPECT_EQ(ratings["players"].size(), 4u);           // base, step-0, step-3, step-6
+  EXPECT_TRUE(ratings.contains("style")) << ratings;  // fitted with style control
+  EXPECT_EQ(ratings["bootstrap"]["unit"], "battle");
   ASSERT_TRUE(ratings.contains("best")) << ratings;
   // The last checkpoint and the best (the same one when step 6 is the best).
   std::set<std::string> kept;

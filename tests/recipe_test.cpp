@@ -99,7 +99,8 @@ TEST_F(RecipeTest, ArenaSectionParsesAndPrintsBack) {
   // A cascade's settings print back too.
   const auto cascade =
       load_recipe(path, {"eval.arena.judges=[llm:" + dir_ + ", llm:" + dir_ + "]",
-                         "eval.arena.trust=[0.9, 0.6]", "eval.arena.annotators=3"});
+                         "eval.arena.trust=[0.9, 0.6]", "eval.arena.annotators=3",
+                         "eval.arena.style_control=true", "eval.arena.bootstrap_unit=battle"});
   EXPECT_EQ(cascade.eval.arena.trust, (std::vector<double>{0.9, 0.6}));
   std::ofstream(dir_ + "/cascade.yaml") << recipe_to_yaml(cascade);
   EXPECT_EQ(recipe_to_yaml(load_recipe(dir_ + "/cascade.yaml")), recipe_to_yaml(cascade));

@@ -89,7 +89,13 @@ double finite_or_nan(double v) {
 
 struct RunArena::Rated {
   Leaderboard board;
-  std::map<std::string, const LeaderboardRow*> rows;
+
+  // The player's row, or null when it has no battles.
+  const LeaderboardRow* row(const std::string& name) const {
+    for (const auto& r : board.rows)
+      if (r.name == name) return &r;
+    return nullptr;
+  }
 };
 
 std::string RunArena::player_of(int64_t step) {
@@ -280,6 +286,7 @@ RunArena::Rated RunArena::rate(int bootstrap_rounds) const {
   BattleLog log;
   read_battles(dir_ + "/battles.jsonl", &log);
   RatingOptions options;
+  options.style_control = arena_.style_control;
   if (log.find_player(anchor_)) {
     options.anchor = anchor_;
     options.anchor_rating = anchor_rating_;
@@ -287,14 +294,13 @@ RunArena::Rated RunArena::rate(int bootstrap_rounds) const {
   BootstrapOptions boot;
   boot.rounds = bootstrap_rounds;
   boot.seed = seed_;
+  boot.unit = arena_.bootstrap_unit == "battle" ? ResampleUnit::kBattle : ResampleUnit::kPrompt;
   Rated out;
   out.board = rate_log(log, options, boot,
                        lc_baseline_.empty() || !log.find_player(lc_baseline_)
                            ? std::nullopt
                            : std::optional<std::string>(lc_baseline_))
                   .board;
-  for (const auto& row : out.board.rows)
-    out.rows[row.name] = &row;
   return out;
 }
 
@@ -320,8 +326,8 @@ Metrics RunArena::evaluate(int64_t step) {
                  static_cast<long long>(step), e.what());
     return metrics;
   }
-  if (const auto it = rated.rows.find(me); it != rated.rows.end()) {
-    const LeaderboardRow& r = *it->second;
+  if (const LeaderboardRow* mine = rated.row(me)) {
+    const LeaderboardRow& r = *mine;
     metrics["arena/rating"] = r.rating;
     metrics["arena/lower"] = finite_or_nan(r.lower);
     metrics["arena/upper"] = finite_or_nan(r.upper);
@@ -365,13 +371,14 @@ Metrics RunArena::evaluate(int64_t step) {
 void RunArena::write_reports(const Rated& rated) const {
   ordered_json out = leaderboard_json(rated.board);
   out["anchor"] = {{"name", anchor_}, {"rating", anchor_rating_}};
-  out["bootstrap"] = {{"rounds", arena_.bootstrap}, {"unit", "prompt"}, {"seed", seed_}};
+  out["bootstrap"] = {
+      {"rounds", arena_.bootstrap}, {"unit", arena_.bootstrap_unit}, {"seed", seed_}};
   std::vector<StepRating> by_step;
   ordered_json steps = ordered_json::array();
   for (int64_t s : steps_) {
-    const auto it = rated.rows.find(player_of(s));
-    if (it == rated.rows.end()) continue;
-    const LeaderboardRow& r = *it->second;
+    const LeaderboardRow* row = rated.row(player_of(s));
+    if (row == nullptr) continue;
+    const LeaderboardRow& r = *row;
     by_step.push_back({s, r});
     steps.push_back({{"step", s},
                      {"player", r.name},
@@ -382,7 +389,7 @@ void RunArena::write_reports(const Rated& rated) const {
   }
   out["steps"] = steps;
   if (best_) {
-    const LeaderboardRow& r = *rated.rows.at(player_of(*best_));
+    const LeaderboardRow& r = *rated.row(player_of(*best_));
     out["best"] = {
         {"step", *best_},
         {"player", r.name},
@@ -396,8 +403,7 @@ void RunArena::write_reports(const Rated& rated) const {
   if (!arena_.plot) return;
   std::vector<LeaderboardRow> fixed;
   for (const auto& b : baselines_)
-    if (const auto it = rated.rows.find(b.first); it != rated.rows.end())
-      fixed.push_back(*it->second);
+    if (const LeaderboardRow* row = rated.row(b.first)) fixed.push_back(*row);
   // A plot that fails (gnuplot gone mid-run) is reported; the run goes on.
   try {
     plot_leaderboard(rated.board, dir_ + "/ratings.png", "arena ratings", "eval.arena.plot");
@@ -440,12 +446,12 @@ std::optional<int64_t> RunArena::best_of(const Rated& rated, std::optional<int64
   std::optional<int64_t> best;
   double best_rating = -std::numeric_limits<double>::infinity();
   for (int64_t s : steps_) {
-    const auto it = rated.rows.find(player_of(s));
+    const LeaderboardRow* row = rated.row(player_of(s));
     const bool on_disk =
         s == saving || fs::is_directory(fs::path(checkpoints_) / checkpoint_name(s));
-    if (s > 0 && on_disk && it != rated.rows.end() &&
-        (!best || it->second->rating > best_rating + 1e-9 * std::max(1.0, std::abs(best_rating)))) {
-      best_rating = it->second->rating;
+    if (s > 0 && on_disk && row != nullptr &&
+        (!best || row->rating > best_rating + 1e-9 * std::max(1.0, std::abs(best_rating)))) {
+      best_rating = row->rating;
       best = s;
     }
   }

@@ -6,8 +6,9 @@
 //              (eval.arena.previous_checkpoints of them, or all), judged as `arena judge` does
 //              (a reward model, a verifier, an LLM in both orders, or a cascade of LLM judges);
 //              then every battle of the run so far is rated together, with one fixed anchor
-//              (Bradley–Terry, bootstrap intervals over whole prompts), so earlier checkpoints'
-//              ratings move as evidence accumulates and stay on one scale
+//              (Bradley–Terry, with Chatbot Arena's style control if asked; bootstrap intervals
+//              over whole prompts, or single battles), so earlier checkpoints' ratings move as
+//              evidence accumulates and stay on one scale
 //   metrics    the round's checkpoint: arena/rating, arena/lower, arena/upper, arena/rank, its
 //              raw and length-controlled win rate against the baseline (AlpacaEval's GLM,
 //              trainer/eval/length_controlled.h), the judge's abstention rate (unparseable

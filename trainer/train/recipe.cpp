@@ -352,6 +352,8 @@ void parse_arena(Section s, ArenaSection* a) {
   s.integer("previous_checkpoints", &a->previous_checkpoints, -1);
   s.integer("bootstrap", &a->bootstrap, 0);
   if (a->bootstrap > 100000) s.fail("bootstrap", "at most 100000 rounds");
+  s.string("bootstrap_unit", &a->bootstrap_unit, {"battle", "prompt"});
+  s.boolean("style_control", &a->style_control);
   s.integer("max_new_tokens", &a->max_new_tokens, 1);
   s.number("temperature", &a->temperature, 0.0, 100.0);
   s.number("tie_band", &a->tie_band, 0.0, 1e9);
@@ -648,6 +650,8 @@ std::string recipe_to_yaml(const Recipe& r) {
         kv("every_steps", a.every_steps);
         kv("previous_checkpoints", a.previous_checkpoints);
         kv("bootstrap", a.bootstrap);
+        kv("bootstrap_unit", a.bootstrap_unit);
+        kv("style_control", a.style_control);
         kv("max_new_tokens", a.max_new_tokens);
         kv("temperature", a.temperature);
         kv("tie_band", a.tie_band);

@@ -94,18 +94,20 @@ struct ArenaSection {
   int64_t annotators = 5;  // cascade: sampled verdicts per order and judge
   double annotator_temperature = 1.0;
   bool last_judge_decides = false;
-  std::string anchor;                  // NAME=RATING; default: the first baseline (else step-0)
-                                       // at 1000
-  std::string baseline;                // the LC win rate's baseline; default: the first baseline
-  int64_t every_steps = 0;             // 0: logging.eval_every_steps
-  int64_t previous_checkpoints = -1;   // earlier checkpoints a checkpoint plays; -1: all
-  int64_t bootstrap = 100;             // rounds for the 95% intervals (whole prompts resampled)
-  int64_t max_new_tokens = 256;        // per answer
-  double temperature = 0;              // 0: greedy
-  double tie_band = 0;                 // rm: scores closer than this tie
-  int64_t judge_max_new_tokens = 512;  // llm
-  std::string judge_template;          // llm: a prompt file; "" = the built-in MT-Bench one
-  bool plot = true;                    // ratings.png and ratings_by_step.png (gnuplot)
+  std::string anchor;                     // NAME=RATING; default: the first baseline (else step-0)
+                                          // at 1000
+  std::string baseline;                   // the LC win rate's baseline; default: the first baseline
+  int64_t every_steps = 0;                // 0: logging.eval_every_steps
+  int64_t previous_checkpoints = -1;      // earlier checkpoints a checkpoint plays; -1: all
+  int64_t bootstrap = 100;                // rounds for the 95% intervals
+  std::string bootstrap_unit = "prompt";  // prompt (a question's battles together) | battle
+  bool style_control = false;             // Chatbot Arena's style control in the fit
+  int64_t max_new_tokens = 256;           // per answer
+  double temperature = 0;                 // 0: greedy
+  double tie_band = 0;                    // rm: scores closer than this tie
+  int64_t judge_max_new_tokens = 512;     // llm
+  std::string judge_template;             // llm: a prompt file; "" = the built-in MT-Bench one
+  bool plot = true;                       // ratings.png and ratings_by_step.png (gnuplot)
 
   bool enabled() const { return !prompts.empty(); }
 };
