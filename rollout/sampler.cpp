@@ -157,8 +157,10 @@ std::vector<int64_t> sample_plain_rows_cpu(const torch::Tensor& logits,
   const auto grain = std::max<int64_t>(1, 16384 / V);
   at::parallel_for(0, std::ssize(plain), grain, [&](int64_t begin, int64_t end) {
     // Sampled rows gather four at a time for their cumulative distributions; a batch short of
-    // four fills the rest with the spare scratch (summed and dropped).
-    std::vector<RowScratch> scratch(5, RowScratch(V));
+    // four fills the rest with the spare scratch (summed and dropped). Kept per thread from
+    // step to step: this runs every decode step.
+    thread_local std::vector<RowScratch> scratch;
+    if (scratch.empty() || std::ssize(scratch[0].cdf) != V) scratch.assign(5, RowScratch(V));
     RowScratch* batch[4];
     int64_t batch_rows[4];
     int n = 0;
