@@ -449,8 +449,7 @@ std::optional<int64_t> RunArena::best_of(const Rated& rated, std::optional<int64
     const LeaderboardRow* row = rated.row(player_of(s));
     const bool on_disk =
         s == saving || fs::is_directory(fs::path(checkpoints_) / checkpoint_name(s));
-    if (s > 0 && on_disk && row != nullptr &&
-        (!best || row->rating > best_rating + 1e-9 * std::max(1.0, std::abs(best_rating)))) {
+    if (s > 0 && on_disk && row != nullptr && (!best || clearly_above(row->rating, best_rating))) {
       best_rating = row->rating;
       best = s;
     }

@@ -51,14 +51,16 @@ void warn_capped(const BattleLog& log, const RatingFit& fit, double virtual_tie,
 
 }  // namespace
 
+bool clearly_above(double a, double b) {
+  return std::isfinite(b) ? a - b > 1e-9 * std::max(1.0, std::abs(b)) : a > b;
+}
+
 std::vector<int> interval_ranks(const std::vector<double>& lower,
                                 const std::vector<double>& upper) {
   std::vector<int> rank(lower.size(), 1);
   for (size_t i = 0; i < lower.size(); ++i) {
     for (size_t j = 0; j < lower.size(); ++j)
-      rank[i] += std::isfinite(upper[i])
-                     ? lower[j] - upper[i] > 1e-9 * std::max(1.0, std::abs(upper[i]))
-                     : lower[j] > upper[i];
+      rank[i] += clearly_above(lower[j], upper[i]);
   }
   return rank;
 }

@@ -75,9 +75,12 @@ struct RatedLog {
 RatedLog rate_log(const BattleLog& log, const RatingOptions& options, const BootstrapOptions& boot,
                   std::optional<std::string> baseline);
 
-// 1 + the number of j with lower[j] > upper[i], "above" meaning by more than 1e-9 of the
-// magnitude: ratings that agree but for float rounding (two players tied in every game, fitted
-// 1e-13 apart) share a rank.
+// Whether rating a is above b by more than float rounding (1e-9 of b's magnitude): two players
+// tied in every game are fitted ~1e-13 apart and are equal. An infinite b compares exactly.
+bool clearly_above(double a, double b);
+
+// 1 + the number of j with clearly_above(lower[j], upper[i]): ratings that agree but for float
+// rounding share a rank.
 std::vector<int> interval_ranks(const std::vector<double>& lower, const std::vector<double>& upper);
 
 std::string leaderboard_markdown(const Leaderboard& board);
