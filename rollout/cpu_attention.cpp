@@ -73,33 +73,6 @@ inline v16 fold8(const v16 a[8]) {
   return __builtin_shuffle(s, s, evens) + __builtin_shuffle(s, s, evens + 1);
 }
 
-// Softmax weights of scores[i], i in [0, n16) (a multiple of 16), of which only [first, end)
-// are real: exp(scale * score - max) there, 0 elsewhere. Returns 1 / their sum, the
-// normaliser, which the caller applies to the mixed values instead of to every weight.
-float softmax_weights(float* scores, int64_t first, int64_t end, int64_t n16, float scale) {
-  const float lowest = -std::numeric_limits<float>::infinity();
-  const v16 lane = lane_numbers();
-  const auto real = [&](int64_t i) {
-    return lane >= static_cast<float>(first - i) && lane < static_cast<float>(end - i);
-  };
-  v16 top = splat(lowest);
-  for (int64_t i = 0; i < n16; i += kLanes) {
-    v16 v = load(scores + i) * scale;
-    v = real(i) ? v : splat(lowest);
-    store(scores + i, v);
-    top = v > top ? v : top;
-  }
-  const float m = lanes_max(top);
-  v16 sum{};
-  for (int64_t i = 0; i < n16; i += kLanes) {
-    v16 e = exp16(load(scores + i) - m);
-    e = real(i) ? e : v16{};
-    store(scores + i, e);
-    sum += e;
-  }
-  return 1.0f / lanes_sum(sum);
-}
-
 FLYWHEEL_SIMD_END
 
 }  // namespace
@@ -110,21 +83,116 @@ bool available(int64_t head_dim, int64_t block_tokens) {
 }
 
 int64_t scores_size(int64_t max_seq_len) {
-  return (max_seq_len + 2 * simd::kLanes) / simd::kLanes * simd::kLanes;
+  return 4 * ((max_seq_len + 2 * simd::kLanes) / simd::kLanes * simd::kLanes);
 }
 
 FLYWHEEL_SIMD_BEGIN
 
+// Query heads [h0, h0 + NG) of KV head g, which read the same keys and values: one pass over
+// the positions computes all NG heads' scaled scores and their maxima (each key vector loaded
+// once for NG multiply-adds), one more takes the softmax's exponentials and mixes the values
+// with them, normalised once at the end. The other arguments are attend()'s.
+template <int NG>
+void attend_heads(const Pool& pool, const int64_t* table, int64_t lo, int64_t end, int64_t g,
+                  int64_t h0, const float* q, int64_t stride, float* scores, float* out) {
+  const int64_t D = pool.D, B = pool.B;
+  // Positions [c0, end) in chunks of 16, each inside one block (B is a multiple of 16); only
+  // the first and last chunks hold positions outside [lo, end), which they mask.
+  const int64_t c0 = lo / kLanes * kLanes, n16 = (end - c0 + kLanes - 1) / kLanes * kLanes;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const v16 lane = lane_numbers();
+  const auto partial = [&](int64_t t) { return t < lo || t + kLanes > end; };
+  const auto real = [&](int64_t t) {
+    return lane >= static_cast<float>(lo - t) && lane < static_cast<float>(end - t);
+  };
+  float qh[NG][512], o[NG][512];
+  for (int i = 0; i < NG; ++i) {
+    for (int64_t d = 0; d < D; ++d)
+      qh[i][d] = q[((h0 + i) * D + d) * stride];
+  }
+  const v16 lowest = splat(-std::numeric_limits<float>::infinity());
+  v16 top[NG];
+  for (int i = 0; i < NG; ++i)
+    top[i] = lowest;
+  for (int64_t t = c0; t < end; t += kLanes) {
+    const float* keys = block_of(pool.keys, pool, g, table[t / B]) + t % B;
+    v16 acc[NG][2] = {};  // two chains of multiply-adds a head, not one
+    for (int64_t d = 0; d < D; d += 2) {
+      const v16 k0 = load(keys + d * B), k1 = load(keys + (d + 1) * B);
+      for (int i = 0; i < NG; ++i) {
+        acc[i][0] += qh[i][d] * k0;
+        acc[i][1] += qh[i][d + 1] * k1;
+      }
+    }
+    for (int i = 0; i < NG; ++i) {
+      v16 score = (acc[i][0] + acc[i][1]) * scale;
+      if (partial(t)) score = real(t) ? score : lowest;
+      top[i] = score > top[i] ? score : top[i];
+      store(scores + i * n16 + (t - c0), score);
+    }
+  }
+  float m[NG];
+  v16 sum[NG];
+  for (int i = 0; i < NG; ++i) {
+    m[i] = lanes_max(top[i]);
+    sum[i] = v16{};
+  }
+  // The softmax weight of chunk t for head i: exp(score - max), 0 where masked (exp16 clamps
+  // -inf to a tiny positive value, and a block's unused positions may hold anything).
+  const auto weight = [&](int i, int64_t t) {
+    v16 e = exp16(load(scores + i * n16 + (t - c0)) - m[i]);
+    if (partial(t)) e = real(t) ? e : v16{};
+    sum[i] += e;
+    return e;
+  };
+  if (values_transposed(D)) {  // D = 8
+    v16 acc[NG][8] = {};
+    for (int64_t t = c0; t < end; t += kLanes) {
+      const float* values = block_of(pool.values, pool, g, table[t / B]) + t % B;
+      v16 p[NG];
+      for (int i = 0; i < NG; ++i)
+        p[i] = weight(i, t);
+      for (int d = 0; d < 8; ++d) {
+        const v16 vd = load(values + d * B);
+        for (int i = 0; i < NG; ++i)
+          acc[i][d] += p[i] * vd;
+      }
+    }
+    for (int i = 0; i < NG; ++i)  // lanes 0-7; 8-15 repeat them
+      store(o[i], fold8(acc[i]) * (1.0f / lanes_sum(sum[i])));
+  } else {
+    for (int i = 0; i < NG; ++i)
+      std::fill(o[i], o[i] + D, 0.0f);
+    for (int64_t t = c0; t < end; t += kLanes) {
+      float p[NG][kLanes];
+      for (int i = 0; i < NG; ++i)
+        store(p[i], weight(i, t));
+      for (int64_t j = std::max(t, lo); j < std::min(t + kLanes, end); ++j) {
+        const float* values = block_of(pool.values, pool, g, table[j / B]) + j % B * D;
+        for (int64_t d = 0; d < D; d += kLanes) {
+          const v16 vd = load(values + d);
+          for (int i = 0; i < NG; ++i)
+            store(o[i] + d, load(o[i] + d) + p[i][j - t] * vd);
+        }
+      }
+    }
+    for (int i = 0; i < NG; ++i) {
+      const float norm = 1.0f / lanes_sum(sum[i]);
+      for (int64_t d = 0; d < D; d += kLanes)
+        store(o[i] + d, load(o[i] + d) * norm);
+    }
+  }
+  for (int i = 0; i < NG; ++i) {
+    for (int64_t d = 0; d < D; ++d)
+      out[((h0 + i) * D + d) * stride] = o[i][d];
+  }
+}
+
 void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q, int64_t H,
             const float* k, const float* v, int64_t stride, float* scores, float* out,
             const int64_t* next_table, int64_t next_pos) {
-  const int64_t K = pool.K, D = pool.D, B = pool.B, G = H / K;
-  const bool tv = values_transposed(D);
-  // Positions [c0, end) in chunks of 16, each inside one block (B is a multiple of 16); the
-  // real ones are [lo, end).
-  const int64_t lo = window_start(pool, pos), c0 = lo / kLanes * kLanes, end = pos + 1;
-  const int64_t n16 = (end - c0 + kLanes - 1) / kLanes * kLanes;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const int64_t K = pool.K, G = H / K;
+  const int64_t lo = window_start(pool, pos), end = pos + 1;
   // The next token's keys and values, all heads, load while this one computes: a head's alone
   // computes in less time than its blocks take to arrive from memory.
   if (next_table != nullptr) {
@@ -132,43 +200,22 @@ void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q,
       prefetch(pool, next_table, next_pos, g);
   }
   if (k != nullptr) store_kv(pool, table, pos, k, v, stride);
+  // A group's heads four at a time (two with D = 8, whose value sums take eight registers a
+  // head), then what is left.
+  const int64_t most = values_transposed(pool.D) ? 2 : 4;
   for (int64_t g = 0; g < K; ++g) {
-    for (int64_t h = g * G; h < (g + 1) * G; ++h) {
-      float qh[512], o[512];
-      for (int64_t d = 0; d < D; ++d)
-        qh[d] = q[(h * D + d) * stride];
-      for (int64_t t = c0; t < end; t += kLanes) {
-        const float* keys = block_of(pool.keys, pool, g, table[t / B]) + t % B;
-        v16 acc[4] = {};  // four chains of multiply-adds, not one
-        for (int64_t d = 0; d < D; d += 4) {
-          for (int i = 0; i < 4; ++i)
-            acc[i] += qh[d + i] * load(keys + (d + i) * B);
-        }
-        store(scores + (t - c0), (acc[0] + acc[1]) + (acc[2] + acc[3]));
-      }
-      const float norm = softmax_weights(scores, lo - c0, end - c0, n16, scale);
-      if (tv) {
-        v16 acc[8] = {};
-        for (int64_t t = c0; t < end; t += kLanes) {
-          const float* values = block_of(pool.values, pool, g, table[t / B]) + t % B;
-          const v16 p = load(scores + (t - c0));
-          for (int d = 0; d < 8; ++d)
-            acc[d] += p * load(values + d * B);
-        }
-        store(o, fold8(acc) * norm);  // lanes 0-7; 8-15 repeat them
+    for (int64_t h = g * G; h < (g + 1) * G;) {
+      const int64_t left = (g + 1) * G - h;
+      if (left >= 4 && most >= 4) {
+        attend_heads<4>(pool, table, lo, end, g, h, q, stride, scores, out);
+        h += 4;
+      } else if (left >= 2) {
+        attend_heads<2>(pool, table, lo, end, g, h, q, stride, scores, out);
+        h += 2;
       } else {
-        std::fill(o, o + D, 0.0f);
-        for (int64_t t = lo; t < end; ++t) {
-          const float* values = block_of(pool.values, pool, g, table[t / B]) + t % B * D;
-          const float p = scores[t - c0];
-          for (int64_t d = 0; d < D; d += kLanes)
-            store(o + d, load(o + d) + p * load(values + d));
-        }
-        for (int64_t d = 0; d < D; d += kLanes)
-          store(o + d, load(o + d) * norm);
+        attend_heads<1>(pool, table, lo, end, g, h, q, stride, scores, out);
+        h += 1;
       }
-      for (int64_t d = 0; d < D; ++d)
-        out[(h * D + d) * stride] = o[d];
     }
   }
 }
