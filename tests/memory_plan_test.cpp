@@ -64,7 +64,8 @@ void check_config(const std::string& tag, const std::string& config_json,
       << "\n  dtype: " << dtype << "\n"
       << "data:\n  train_file: " << dir << "/sft.jsonl\n"
       << "  max_length: 1024\n  token_cache: false\n"
-      << "training:\n  max_steps: 1\n  micro_batch_size: 2\n"
+      // Identical rows: shared prefixes would compute one; the plan is of rows computed whole.
+      << "training:\n  max_steps: 1\n  micro_batch_size: 2\n  share_prefixes: false\n"
       << "logging:\n  progress: lines\ncheckpoint:\n  every_steps: 0\n";
   auto config = load_model_config(dir + "/config.json");
   config.dtype = parse_dtype(dtype, "model.dtype");

@@ -84,7 +84,8 @@ TEST(Rl, EngineLogprobsAreTheTrainersSoTheFirstRatioIsOne) {
     all.push_back(&s);
   const auto mb = make_rl_micro_batch(all, tokenizer.pad_id(), torch::kCPU);
   model->train();
-  const auto logps = label_logps(model, mb.batch, 0).token_logps;  // with autograd, as training
+  const auto logps =
+      label_logps(model, mb.batch, TrainingSection{}).token_logps;  // with autograd, as training
   const auto diff = ((logps.detach().to(torch::kFloat32) - mb.old_logps) * mb.mask).abs();
   std::printf("engine vs trainer log-probs: max |diff| %.3g\n", diff.max().item<double>());
   EXPECT_LT(diff.max().item<double>(), 3e-5);
@@ -187,16 +188,17 @@ TEST(Ppo, AdaptiveKlController) {
 }
 
 // GRPO on the real model: the held-out greedy pass rate of "mention a dog" rises from 0.
-// Measured (6 iterations of 16 prompts x 8, seeds 1-5): held-out 0 -> 1.0 for every seed;
-// sampled pass rate first -> last iteration 0.07 -> 0.96, 0.03 -> 0.99, 0.008 -> 0.43 (seed 3,
-// the slowest), 0.03 -> 0.99, 0.016 -> 1.0. Seed 3 is the one run; the thresholds sit below it.
-// (At these sizes one flipped sample changes the whole run: with an attention that rounded
-// differently, seed 3 reached 0.20 and 0.75.)
+// Measured (8 iterations of 16 prompts x 8, seeds 1-5, shared prefixes, AMD EPYC): held-out
+// 0 -> 1.0 for every seed; sampled pass rate first -> last iteration 0.07 -> 1.0, 0.03 -> 1.0,
+// 0.008 -> 0.82 (seed 3, the slowest), 0.03 -> 0.99, 0.016 -> 1.0. Seed 3 is the one run; the
+// thresholds sit below it. At these sizes one flipped sample changes the whole run: after 6
+// iterations seed 3 had reached 0.9375 held-out with whole rows and 0.59 with shared prefixes,
+// whose float rounding differs; 8 leave room for that.
 TEST(Rl, GrpoTeachesStories260KAConstraint) {
   FLYWHEEL_REQUIRE_PATH(stories());
   const auto dir = testing::make_temp_dir("grpo");
   const auto run = run_flywheel(
-      "train " + constraint_recipe() + " rl.iterations=6 seed=3 model.path=" + stories() +
+      "train " + constraint_recipe() + " rl.iterations=8 seed=3 model.path=" + stories() +
       " output_dir=" + dir + "/run logging.eval_every_steps=0 checkpoint.every_steps=0");
   ASSERT_EQ(run.status, 0) << run.output;
   const auto lines = testing::read_metrics(dir + "/run/metrics.jsonl");

@@ -9,6 +9,8 @@
 
 #include <torch/torch.h>
 
+#include <memory>
+
 #include <utility>
 #include <vector>
 
@@ -37,6 +39,10 @@ class AttentionCache {
   // True when attend() builds its own masks from what it knows of each token, so the decoder
   // need not build one.
   virtual bool masks_itself() const { return false; }
+  // For an attend() that keeps nothing between calls (a layout, not a cache): a copy that
+  // activation checkpointing keeps to replay layers through in backward, when this one may be
+  // gone. Null for a cache, which is never replayed.
+  virtual std::shared_ptr<AttentionCache> replay_copy() const { return nullptr; }
 };
 
 class KVCache final : public AttentionCache {

@@ -182,8 +182,9 @@ torch::Tensor LlamaModelImpl::forward(const DecoderInput& in) {
   if (gather != nullptr) gather->begin_embedding();
   auto h = embed_tokens(ids);
   if (gather != nullptr) gather->end_embedding();
-  const bool checkpoint =
-      activation_checkpointing && in.cache == nullptr && torch::GradMode::is_enabled();
+  const auto replayed = in.cache != nullptr ? in.cache->replay_copy() : nullptr;
+  const bool checkpoint = activation_checkpointing && (in.cache == nullptr || replayed) &&
+                          torch::GradMode::is_enabled();
   for (int64_t i = 0; i < static_cast<int64_t>(layers->size()); ++i) {
     auto* layer = layers[i]->as<DecoderLayer>();
     if (gather != nullptr) gather->begin_layer(i);
@@ -195,8 +196,8 @@ torch::Tensor LlamaModelImpl::forward(const DecoderInput& in) {
         if (p.requires_grad()) params.push_back(p);
       }
       h = checkpointed(
-          [layer, cos, sin, mask](const torch::Tensor& x) {
-            return layer->forward(x, cos, sin, mask, nullptr, 0);
+          [layer, cos, sin, mask, replayed, i](const torch::Tensor& x) {
+            return layer->forward(x, cos, sin, mask, replayed.get(), i);
           },
           h, params);
     }

@@ -466,8 +466,8 @@ class RlRun {
         for (size_t i = start; i < std::min(samples.size(), start + micro); ++i)
           part.push_back(&samples[i]);
         const auto mb = make_rl_micro_batch(part, tokenizer_.pad_id(), device_);
-        const auto logps = label_logps(reference_, mb.batch, recipe_.training.logits_chunk_tokens)
-                               .token_logps.to(torch::kFloat32);
+        const auto logps =
+            label_logps(reference_, mb.batch, recipe_.training).token_logps.to(torch::kFloat32);
         // Each row without its padding: positions [0, length - 1) score the sample's tokens.
         for (size_t i = 0; i < part.size(); ++i) {
           const auto scored = static_cast<int64_t>(part[i]->ids.size()) - 1;
@@ -608,8 +608,8 @@ class RlRun {
         };
         optimizer.accumulate(chunks, slots, [&](size_t c) {
           const auto mb = micro_batch(c);
-          const auto logps = label_logps(policy_, mb.batch, recipe_.training.logits_chunk_tokens)
-                                 .token_logps.to(torch::kFloat32);
+          const auto logps =
+              label_logps(policy_, mb.batch, recipe_.training).token_logps.to(torch::kFloat32);
           const double n = static_cast<double>(mb.response_tokens);
           const double share = token_mean ? n : static_cast<double>(mb.advantages.size(0));
           torch::Tensor loss, clipfrac;
@@ -731,8 +731,7 @@ class RlRun {
             len_rejected.push_back(static_cast<double>(samples[rejected].response_length()));
           }
           const auto mb = make_rl_micro_batch(part, tokenizer_.pad_id(), device_);
-          const auto logps =
-              label_logps(policy_, mb.batch, recipe_.training.logits_chunk_tokens).token_logps;
+          const auto logps = label_logps(policy_, mb.batch, recipe_.training).token_logps;
           const auto sums_of = (logps.to(torch::kFloat32) * mb.mask).sum(1);  // [2n]
           const auto n = static_cast<int64_t>(ref_chosen.size());
           const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device_);

@@ -165,7 +165,7 @@ class DpoObjective final : public Objective {
     const auto device = model_->model->embed_tokens->weight.device();
     const auto batch = on_device(collate(seqs, tokenizer_.pad_id()), device);
     *tokens = batch.token_count;
-    const auto lp = label_logps(model_, batch, recipe_.training.logits_chunk_tokens);
+    const auto lp = label_logps(model_, batch, recipe_.training);
     const auto B = static_cast<int64_t>(examples.size());
     return {lp.sum.narrow(0, 0, B), lp.sum.narrow(0, B, B), lp.count.narrow(0, 0, B),
             lp.count.narrow(0, B, B)};

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "trainer/core/error.h"
+#include "trainer/model/prefix_tree.h"
 
 namespace flywheel {
 
@@ -28,12 +29,26 @@ TokenStore load_recipe_data(const Recipe& recipe, ExampleKind kind, const std::s
   return std::move(loaded.store);
 }
 
-losses::SequenceLogps label_logps(LlamaForCausalLM& model, const TokenBatch& batch,
-                                  int64_t logits_chunk_tokens) {
+torch::Tensor decoder_hidden(LlamaForCausalLM& model, const TokenBatch& batch,
+                             bool share_prefixes) {
+  if (share_prefixes && batch.right_padded && batch.attention_mask.dim() == 2) {
+    auto tree = prefix_tree(batch.input_ids, batch.attention_mask);
+    // Its gathers copy q, k and v once more a layer: taken when it drops a tenth of the tokens.
+    if (10 * tree.size() <= 9 * batch.input_ids.numel()) {
+      PrefixTreeAttention attention(tree);
+      return tree.to_rows(
+          model->model->forward(DecoderInput(tree.tokens, tree.positions, {}, &attention)));
+    }
+  }
   DecoderInput in(batch.input_ids, batch.position_ids, batch.attention_mask);
-  in.right_padded = batch.right_padded;           // padded positions are never scored
-  const auto hidden = model->model->forward(in);  // [B, T, C]
-  return losses::sequence_logps(hidden, model->head_weight(), batch.labels, logits_chunk_tokens);
+  in.right_padded = batch.right_padded;  // padded positions are never scored
+  return model->model->forward(in);
+}
+
+losses::SequenceLogps label_logps(LlamaForCausalLM& model, const TokenBatch& batch,
+                                  const TrainingSection& training) {
+  return losses::sequence_logps(decoder_hidden(model, batch, training.share_prefixes),
+                                model->head_weight(), batch.labels, training.logits_chunk_tokens);
 }
 
 losses::PreferenceOptions preference_options(const Recipe& recipe) {

@@ -80,10 +80,17 @@ inline TokenBatch on_device(TokenBatch b, const torch::Device& device) {
   return b;
 }
 
+// The decoder's hidden states of the batch's rows [B, T, C]. With share_prefixes, a right-padded
+// batch (collate()) whose rows share leading tokens, or are padded far past their ends, goes
+// through as a prefix tree (trainer/model/prefix_tree.h): each distinct prefix once, padding
+// not at all.
+torch::Tensor decoder_hidden(LlamaForCausalLM& model, const TokenBatch& batch, bool share_prefixes);
+
 // Next-token log-probs of the batch's labels under `model`, through the LM head
-// `logits_chunk_tokens` scored tokens at a time (0: all of the logits at once).
+// training.logits_chunk_tokens scored tokens at a time (0: all of the logits at once), rows
+// sharing prefixes as training.share_prefixes says.
 losses::SequenceLogps label_logps(LlamaForCausalLM& model, const TokenBatch& batch,
-                                  int64_t logits_chunk_tokens);
+                                  const TrainingSection& training);
 
 // The DPO-family loss of the recipe's loss section (the dpo trainer's, and online DPO's),
 // validated.

@@ -304,6 +304,7 @@ void parse_training(Section s, TrainingSection* t) {
   s.string("sft_loss_reduction", &t->sft_loss_reduction, {"sum", "token_mean"});
   s.boolean("activation_checkpointing", &t->activation_checkpointing);
   s.integer("logits_chunk_tokens", &t->logits_chunk_tokens, 0);
+  s.boolean("share_prefixes", &t->share_prefixes);
   s.finish();
 }
 
@@ -609,6 +610,7 @@ std::string recipe_to_yaml(const Recipe& r) {
     kv("sft_loss_reduction", t.sft_loss_reduction);
     kv("activation_checkpointing", t.activation_checkpointing);
     kv("logits_chunk_tokens", t.logits_chunk_tokens);
+    kv("share_prefixes", t.share_prefixes);
   });
   section("loss", [&] {
     kv("type", r.loss.type);

@@ -62,6 +62,9 @@ struct TrainingSection {
   // Label log-probs through the LM head this many tokens at a time, recomputed in backward, so
   // no [B, T, V] logits are held (0: the whole batch at once).
   int64_t logits_chunk_tokens = 0;
+  // Rows that begin with the same tokens (a prompt's samples, a DPO pair's prompt) compute
+  // them once, and padding not at all (trainer/model/prefix_tree.h); false: every row whole.
+  bool share_prefixes = true;
 };
 
 struct LossSection {

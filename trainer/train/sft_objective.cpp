@@ -68,7 +68,7 @@ class SftObjective final : public Objective {
 
   MicroBatchResult forward(const std::vector<int64_t>& examples, double normalizer) override {
     const auto batch = make_batch(examples);
-    const auto logps = label_logps(model_, batch, recipe_.training.logits_chunk_tokens);
+    const auto logps = label_logps(model_, batch, recipe_.training);
     auto loss = losses::sft_loss(logps, losses::SftReduction::kSum).loss;
     return {loss / normalizer, {}, batch.token_count};
   }
@@ -84,7 +84,7 @@ class SftObjective final : public Objective {
       for (int64_t j = i; j < std::min(eval_.examples(), i + B); ++j)
         rows.push_back(j);
       const auto batch = on_device(collate(eval_.sequences(rows), tokenizer_.pad_id()), device());
-      const auto logps = label_logps(model_, batch, recipe_.training.logits_chunk_tokens);
+      const auto logps = label_logps(model_, batch, recipe_.training);
       auto out = losses::sft_loss(logps, losses::SftReduction::kSum);
       nll += out.loss.item<double>();
       tokens += out.token_count.item<double>();
