@@ -6,7 +6,7 @@
 // attention gathers each row's nodes back into rows, attends as the plain forward does (causal),
 // and takes each node's output from the first row that reaches it. The gathers' backward sums
 // the gradients of the rows sharing a node: values and gradients are the plain forward's up to
-// float rounding.
+// float rounding. The attention is plain causal: a model with a sliding window keeps whole rows.
 //   R = rows; T = padded length; N = nodes (distinct prefixes); H/K = query/KV heads; D = head dim
 #pragma once
 
