@@ -138,7 +138,8 @@ void attend_heads(const Pool& pool, const int64_t* table, int64_t lo, int64_t en
     sum[i] = v16{};
   }
   // The softmax weight of chunk t for head i: exp(score - max), 0 where masked (exp16 clamps
-  // -inf to a tiny positive value, and a block's unused positions may hold anything).
+  // -inf to a tiny positive value). Masked lanes still multiply what a block holds there: an
+  // earlier sequence's values or the pool's zeros, finite, so they add exactly 0.
   const auto weight = [&](int i, int64_t t) {
     v16 e = exp16(load(scores + i * n16 + (t - c0)) - m[i]);
     if (partial(t)) e = real(t) ? e : v16{};

@@ -200,7 +200,8 @@ TEST(Engine, SlidingWindowMatchesFullRecomputation) {
 // The fused CPU decode step (rollout/cpu_decode_step.h) against the composed forward over the
 // same KV blocks: rows at very different positions, each in blocks scattered over the memory
 // (tables padded with the scratch block), for head sizes of each of its kernels (8, and
-// multiples of 16), grouped-query attention, biases and a sliding window. The logits and the
+// multiples of 16), grouped-query attention (query heads a KV head taken 4, 2 and 1 at a time),
+// biases and a sliding window. The logits and the
 // keys and values written agree to float32 rounding. The composed forward's rows also take the
 // CPU attention kernel (rollout/cpu_attention.h) unless told not to: that path and the gathered
 // SDPA one are compared too.
@@ -211,7 +212,8 @@ TEST(Engine, FusedCpuDecodeStepMatchesTheComposedForward) {
     std::optional<int64_t> window;
   };
   for (const auto& v :
-       {Variant{8, 4, 2, false, {}}, Variant{16, 4, 1, true, 9}, Variant{64, 2, 2, false, {}}}) {
+       {Variant{8, 4, 2, false, {}}, Variant{16, 4, 1, true, 9}, Variant{64, 2, 2, false, {}},
+        Variant{16, 6, 1, false, {}}, Variant{8, 3, 1, false, 9}}) {
     ModelConfig config;
     config.vocab_size = 131;
     config.hidden_size = 48;

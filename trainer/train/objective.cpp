@@ -33,7 +33,7 @@ torch::Tensor decoder_hidden(LlamaForCausalLM& model, const TokenBatch& batch,
                              bool share_prefixes) {
   // The tree attends plain causally: a sliding window's mask is the whole rows' path's.
   if (share_prefixes && batch.right_padded && batch.attention_mask.dim() == 2 &&
-      !model->config().sliding_window) {
+      batch.token_count > 0 && !model->config().sliding_window) {
     auto tree = prefix_tree(batch.input_ids, batch.attention_mask);
     // Its gathers copy q, k and v once more a layer: taken when it drops a tenth of the tokens.
     if (10 * tree.size() <= 9 * batch.input_ids.numel()) {

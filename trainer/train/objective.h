@@ -83,7 +83,8 @@ inline TokenBatch on_device(TokenBatch b, const torch::Device& device) {
 // The decoder's hidden states of the batch's rows [B, T, C]. With share_prefixes, a right-padded
 // batch (collate()) whose rows share leading tokens, or are padded far past their ends, goes
 // through as a prefix tree (trainer/model/prefix_tree.h): each distinct prefix once, padding
-// not at all.
+// not at all; taken when that drops a tenth of the tokens, and never for a model with a sliding
+// window (the tree attends plain causally).
 torch::Tensor decoder_hidden(LlamaForCausalLM& model, const TokenBatch& batch, bool share_prefixes);
 
 // Next-token log-probs of the batch's labels under `model`, through the LM head
