@@ -10,7 +10,6 @@
 #include <torch/torch.h>
 
 #include <memory>
-
 #include <utility>
 #include <vector>
 

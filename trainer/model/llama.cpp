@@ -182,7 +182,8 @@ torch::Tensor LlamaModelImpl::forward(const DecoderInput& in) {
   if (gather != nullptr) gather->begin_embedding();
   auto h = embed_tokens(ids);
   if (gather != nullptr) gather->end_embedding();
-  const auto replayed = in.cache != nullptr ? in.cache->replay_copy() : nullptr;
+  const auto replayed =
+      activation_checkpointing && in.cache != nullptr ? in.cache->replay_copy() : nullptr;
   const bool checkpoint = activation_checkpointing && (in.cache == nullptr || replayed) &&
                           torch::GradMode::is_enabled();
   for (int64_t i = 0; i < static_cast<int64_t>(layers->size()); ++i) {
