@@ -5,54 +5,71 @@
 #include <algorithm>
 #include <vector>
 
+#include "losses/softmax_rows.h"
+
 namespace flywheel::losses {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Rows [begin, begin + n) of hidden through the head, as logits [n, V] in logps_dtype.
+// Rows [begin, begin + n) of hidden through the head: logits [n, V] in hidden's dtype.
 torch::Tensor chunk_logits(const torch::Tensor& hidden, const torch::Tensor& weight, int64_t begin,
                            int64_t n) {
-  return torch::matmul(hidden.narrow(0, begin, n), weight.t())
-      .to(logps_dtype(hidden.scalar_type()));
+  return torch::matmul(hidden.narrow(0, begin, n), weight.t());
 }
 
+// chunk > 0: `chunk` rows of logits at a time, formed again in backward. chunk == 0: all rows'
+// logits at once, kept for backward (what plain autograd would keep, without the [N, V]
+// temporaries of its log-softmax, gather and their backward).
 class LinearLogps : public torch::autograd::Function<LinearLogps> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden,
                                const torch::Tensor& weight, const torch::Tensor& targets,
                                int64_t chunk) {
     const auto N = hidden.size(0);
-    auto out = torch::empty({N}, hidden.options().dtype(logps_dtype(hidden.scalar_type())));
-    for (int64_t at = 0; at < N; at += chunk) {
-      const auto n = std::min(chunk, N - at);
+    const auto dtype = logps_dtype(hidden.scalar_type());
+    auto picked = torch::empty({N}, hidden.options().dtype(dtype));
+    auto lse = torch::empty({N}, hidden.options().dtype(dtype));
+    torch::Tensor kept;
+    const auto step = chunk > 0 ? chunk : std::max<int64_t>(N, 1);
+    for (int64_t at = 0; at < N; at += step) {
+      const auto n = std::min(step, N - at);
       const auto logits = chunk_logits(hidden, weight, at, n);  // [n, V]
-      const auto t = targets.narrow(0, at, n).unsqueeze(1);
-      out.narrow(0, at, n).copy_(logits.gather(1, t).squeeze(1) - torch::logsumexp(logits, 1));
+      const auto rows = row_logps(logits, targets.narrow(0, at, n));
+      picked.narrow(0, at, n).copy_(rows.picked);
+      lse.narrow(0, at, n).copy_(rows.lse);
+      if (chunk <= 0) kept = logits;
     }
-    ctx->save_for_backward({hidden, weight, targets});
+    ctx->save_for_backward({hidden, weight, targets, lse, kept});
     ctx->saved_data["chunk"] = chunk;
-    return out;
+    return picked;
   }
 
-  // d logp_i / d logits_i = onehot(target_i) - softmax(logits_i).
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
-    const auto &hidden = saved[0], &weight = saved[1], &targets = saved[2];
+    const auto &hidden = saved[0], &weight = saved[1], &targets = saved[2], &lse = saved[3];
     const auto chunk = ctx->saved_data["chunk"].toInt();
     const auto& grad = grad_outputs[0];  // [N]
     const auto N = hidden.size(0);
+    if (chunk <= 0) {
+      const auto& logits = saved[4];
+      if (!logits.defined()) {  // no rows
+        return {torch::zeros_like(hidden), torch::zeros_like(weight), torch::Tensor(),
+                torch::Tensor()};
+      }
+      const auto d = row_logps_backward(logits, lse, targets, grad);  // [N, V]
+      return {torch::matmul(d, weight), torch::matmul(d.t(), hidden), torch::Tensor(),
+              torch::Tensor()};
+    }
     auto grad_hidden = torch::empty_like(hidden);
     auto grad_weight = torch::zeros(weight.sizes(), grad.options());
     for (int64_t at = 0; at < N; at += chunk) {
       const auto n = std::min(chunk, N - at);
-      const auto g = grad.narrow(0, at, n).unsqueeze(1);                       // [n, 1]
-      auto d = chunk_logits(hidden, weight, at, n).softmax(1).mul_(g).neg_();  // [n, V]
-      d.scatter_add_(1, targets.narrow(0, at, n).unsqueeze(1), g);
-      const auto d_low = d.to(hidden.scalar_type());
-      grad_hidden.narrow(0, at, n).copy_(torch::matmul(d_low, weight));
-      grad_weight.add_(torch::matmul(d_low.t(), hidden.narrow(0, at, n)));
+      const auto d = row_logps_backward(chunk_logits(hidden, weight, at, n), lse.narrow(0, at, n),
+                                        targets.narrow(0, at, n), grad.narrow(0, at, n));
+      grad_hidden.narrow(0, at, n).copy_(torch::matmul(d, weight));
+      grad_weight.add_(torch::matmul(d.t(), hidden.narrow(0, at, n)));
     }
     return {grad_hidden, grad_weight.to(weight.scalar_type()), torch::Tensor(), torch::Tensor()};
   }
@@ -105,13 +122,12 @@ torch::Tensor linear_gather_logps(const torch::Tensor& hidden, const torch::Tens
               weight.sizes());
   TORCH_CHECK(targets.dim() == 1 && targets.size(0) == hidden.size(0),
               "targets must be [N = ", hidden.size(0), "], got ", targets.sizes());
-  TORCH_CHECK(chunk > 0, "chunk must be positive");
+  TORCH_CHECK(chunk >= 0, "chunk must be 0 (all rows at once) or positive");
   return LinearLogps::apply(hidden.contiguous(), weight, targets.contiguous(), chunk);
 }
 
 SequenceLogps sequence_logps(const torch::Tensor& hidden, const torch::Tensor& head_weight,
                              const torch::Tensor& labels, int64_t chunk) {
-  if (chunk <= 0) return sequence_logps(torch::matmul(hidden, head_weight.t()), labels);
   TORCH_CHECK(hidden.dim() == 3 && labels.sizes() == hidden.sizes().slice(0, 2),
               "hidden must be [B, T, C] with labels [B, T], got ", hidden.sizes(), " and ",
               labels.sizes());
@@ -123,7 +139,7 @@ SequenceLogps sequence_logps(const torch::Tensor& hidden, const torch::Tensor& h
   const auto rows = hidden.slice(1, 0, -1).reshape({B * (T - 1), -1}).index_select(0, where);
   const auto picked =
       linear_gather_logps(rows, head_weight, shifted_labels.reshape({-1}).index_select(0, where),
-                          chunk);  // [M]
+                          std::max<int64_t>(chunk, 0));  // [M]
   SequenceLogps out;
   out.token_logps =
       torch::zeros({B * (T - 1)}, picked.options()).index_put({where}, picked).view({B, T - 1});

@@ -37,18 +37,19 @@ struct SequenceLogps {
 //   logits [B, T, V], labels [B, T] int64
 SequenceLogps sequence_logps(const torch::Tensor& logits, const torch::Tensor& labels);
 
-// gather_logps(hidden @ weight^T, targets) without ever holding more than `chunk` rows of
-// logits: each chunk's logits are formed, reduced to log-probs and dropped, and formed again in
-// backward (the "fused linear cross-entropy" idea). With a 128k vocabulary the [B, T, V]
-// logits are the largest buffer of SFT and DPO. Differentiable in hidden and weight; the
-// weight's gradient is summed over chunks in logps_dtype.
+// gather_logps(hidden @ weight^T, targets), the row-wise work in one pass a row
+// (softmax_rows.h). chunk > 0 never holds more than `chunk` rows of logits: each chunk's
+// logits are formed, reduced to log-probs and dropped, and formed again in backward (the
+// "fused linear cross-entropy" idea; with a 128k vocabulary the logits are the largest buffer
+// of SFT and DPO), the weight's gradient summed over chunks in logps_dtype. chunk == 0 forms
+// all rows' logits at once and keeps them for backward. Differentiable in hidden and weight.
 //   hidden [N, C], weight [V, C] (an LM head), targets [N] int64 in [0, V) -> [N] logps_dtype
 torch::Tensor linear_gather_logps(const torch::Tensor& hidden, const torch::Tensor& weight,
                                   const torch::Tensor& targets, int64_t chunk);
 
-// sequence_logps(hidden @ head_weight^T, labels) with the logits of only the scored positions,
-// `chunk` at a time (linear_gather_logps); chunk <= 0 forms the whole [B, T, V] logits and
-// calls sequence_logps on them.
+// sequence_logps(hidden @ head_weight^T, labels) with the logits of only the scored positions
+// (linear_gather_logps; chunk <= 0 takes them all at once): prompts and padding never go
+// through the head.
 //   hidden [B, T, C], head_weight [V, C], labels [B, T] int64
 SequenceLogps sequence_logps(const torch::Tensor& hidden, const torch::Tensor& head_weight,
                              const torch::Tensor& labels, int64_t chunk);

@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-#include "rollout/simd.h"
+#include "trainer/core/simd.h"
 
 namespace flywheel::cpu_attention {
 namespace {

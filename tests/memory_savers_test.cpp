@@ -1,6 +1,6 @@
-// The memory savers change what is kept for backward, never the numbers: chunked label
-// log-probs through the LM head and activation checkpointing give the values and gradients
-// of the plain path (float32, <= 1e-6 relative).
+// The memory savers change what is kept for backward, never the numbers: label log-probs
+// through the LM head (whole or chunked) and activation checkpointing give the values and
+// gradients of plain LibTorch autograd (float32, <= 1e-6 relative).
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -18,6 +18,7 @@ double relative_error(const torch::Tensor& got, const torch::Tensor& want) {
   return (got - want).norm().item<double>() / want.norm().item<double>();
 }
 
+// V = 97: six whole vectors and a tail for the CPU kernel (softmax_rows.h).
 TEST(ChunkedLogps, ValuesAndGradientsMatchTheFullLogits) {
   torch::manual_seed(0);
   const int64_t B = 3, T = 11, C = 16, V = 97;
@@ -32,16 +33,18 @@ TEST(ChunkedLogps, ValuesAndGradientsMatchTheFullLogits) {
     losses::SequenceLogps logps;
     torch::Tensor grad_hidden, grad_weight;
   };
+  // chunk < 0: the logits formed by matmul and scored by LibTorch's own ops under autograd.
   const auto run = [&](int64_t chunk) {
     auto hidden = hidden0.clone().requires_grad_(true);
     auto weight = weight0.clone().requires_grad_(true);
-    auto logps = losses::sequence_logps(hidden, weight, labels, chunk);
+    auto logps = chunk < 0 ? losses::sequence_logps(torch::matmul(hidden, weight.t()), labels)
+                           : losses::sequence_logps(hidden, weight, labels, chunk);
     // Sequence sums and token means, weighted: a loss that touches every output.
     ((logps.sum + logps.mean) * coefficients).sum().backward();
     return Run{logps, hidden.grad(), weight.grad()};
   };
-  const auto full = run(0);
-  for (int64_t chunk : {1, 4, 1000}) {
+  const auto full = run(-1);
+  for (int64_t chunk : {0, 1, 4, 1000}) {
     const auto chunked = run(chunk);
     EXPECT_LE(relative_error(chunked.logps.token_logps, full.logps.token_logps), 1e-6) << chunk;
     EXPECT_LE(relative_error(chunked.logps.sum, full.logps.sum), 1e-6) << chunk;
@@ -50,7 +53,11 @@ TEST(ChunkedLogps, ValuesAndGradientsMatchTheFullLogits) {
     EXPECT_LE(relative_error(chunked.grad_weight, full.grad_weight), 1e-6) << chunk;
   }
   // Ignored positions are exactly zero and get no gradient through the head.
-  EXPECT_EQ(run(4).logps.token_logps[0].narrow(0, 0, 3).abs().sum().item<double>(), 0.0);
+  for (int64_t chunk : {0, 4})
+    EXPECT_EQ(run(chunk).logps.token_logps[0].narrow(0, 0, 3).abs().sum().item<double>(), 0.0);
+  // A label outside the vocabulary is an error, not a read past the row.
+  labels.index_put_({1, 5}, V);
+  EXPECT_THROW(run(0), c10::Error);
 }
 
 // llama-tiny with a padded batch: every parameter's gradient with checkpointed decoder layers

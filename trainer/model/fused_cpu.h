@@ -17,11 +17,15 @@ namespace flywheel {
 bool fused_cpu_applies(const torch::Tensor& x);
 
 // weight * (x * rsqrt(mean(x^2) + eps)) over the last dimension: x [..., C], weight [C].
-torch::Tensor rms_norm_cpu(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+// inv_rms, when given, receives each row's rsqrt factor [rows] (what backward needs).
+torch::Tensor rms_norm_cpu(const torch::Tensor& x, const torch::Tensor& weight, double eps,
+                           torch::Tensor* inv_rms = nullptr);
 
 // Rotary embedding in place on x [B, T, H, D] (contiguous): x * cos + rotate_half(x) * sin,
-// cos/sin [B, T, D] (float32).
-void rope_cpu_(torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+// cos/sin [B, T, D] (float32). transpose applies the transposed rotation instead (backward's:
+// the gradient of x from the gradient of the output).
+void rope_cpu_(torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+               bool transpose = false);
 
 // silu(gate) * up, elementwise (same shapes, contiguous).
 torch::Tensor silu_mul_cpu(const torch::Tensor& gate, const torch::Tensor& up);

@@ -2,6 +2,8 @@
 
 #include <optional>
 
+#include "trainer/model/causal_attention_cpu.h"
+
 namespace flywheel {
 
 KVCache::KVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_t capacity,
@@ -16,6 +18,8 @@ KVCache::KVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_
 
 torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k,
                                 const torch::Tensor& v, const torch::Tensor& mask) {
+  if (!mask.defined() && causal_attention_cpu_applies(q, k, v))
+    return causal_attention_cpu(q, k, v);
   // Fused attention (flash / memory-efficient kernels, on the CPU too); enable_gqa reads each
   // KV head for its group of query heads without copying it H / K times.
   std::optional<torch::Tensor> attn_mask;

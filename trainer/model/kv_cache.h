@@ -17,7 +17,8 @@ namespace flywheel {
 
 // Scaled dot-product attention of q [B, H, T, D] over k, v [B, K, S, D] (K divides H: each KV
 // head serves H / K query heads, read in place, not repeated); mask [B, 1, T, S] bool (true =
-// attend), or undefined for plain causal attention with T == S. -> [B, H, T, D].
+// attend), or undefined for plain causal attention with T == S (on float32 CPU tensors,
+// trainer/model/causal_attention_cpu.h's kernel). -> [B, H, T, D].
 torch::Tensor grouped_attention(const torch::Tensor& q, const torch::Tensor& k,
                                 const torch::Tensor& v, const torch::Tensor& mask);
 

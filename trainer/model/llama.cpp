@@ -2,6 +2,7 @@
 
 #include "trainer/model/activation_checkpoint.h"
 #include "trainer/model/fused_cpu.h"
+#include "trainer/model/fused_cpu_autograd.h"
 #include "trainer/model/parameter_storage.h"
 #include "trainer/model/rotary.h"
 
@@ -33,6 +34,7 @@ void RMSNormImpl::reset() {
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   if (fused_cpu_applies(x)) return rms_norm_cpu(x, weight, eps_);
+  if (fused_cpu_autograd_applies(x)) return rms_norm_autograd_cpu(x, weight, eps_);
   auto h = x.to(torch::kFloat32);
   h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps_);
   return weight * h.to(x.scalar_type());
@@ -63,6 +65,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     rope_cpu_(k, cos, sin);
     q = q.transpose(1, 2);  // [B, H, T, D]
     k = k.transpose(1, 2);  // [B, K, T, D]
+  } else if (fused_cpu_autograd_applies(x)) {
+    q = rope_autograd_cpu(q, cos, sin).transpose(1, 2);
+    k = rope_autograd_cpu(k, cos, sin).transpose(1, 2);
   } else {
     q = apply_rope(q.transpose(1, 2), cos, sin);
     k = apply_rope(k.transpose(1, 2), cos, sin);
@@ -84,6 +89,8 @@ void MLPImpl::reset() {
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
   if (fused_cpu_applies(x)) return down_proj(silu_mul_cpu(gate_proj(x), up_proj(x)));
+  if (fused_cpu_autograd_applies(x))
+    return down_proj(silu_mul_autograd_cpu(gate_proj(x), up_proj(x)));
   return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "trainer/core/simd.h"
+
 // GCC 12 at -O3 reports an impossible over-read inside std::string's constructor from the item
 // names below: the false positive cmake/flywheel.cmake turns off in its -Wstringop-overflow
 // form for every target.
@@ -92,13 +94,15 @@ MemoryPlan plan_memory(const ModelConfig& c, const MemoryPlanOptions& o) {
 
   // Saved for backward, per token: one decoder layer, and what checkpointing keeps instead.
   const double tokens = static_cast<double>(o.micro_batch_rows * o.tokens_per_row);
-  const double norm = 4 + 4 * C + (low ? s * C : 0);  // inverse RMS, float32 product / copy
-  const double rope = low ? 4 * s * c.head_dim : 0;   // cos/sin cast per projection
+  // Inverse RMS, float32 product / copy (fused: the inverse RMS alone).
+  const double norm = o.fused_cpu ? 4 : 4 + 4 * C + (low ? s * C : 0);
+  const double rope = low ? 4 * s * c.head_dim : 0;  // cos/sin cast per projection
   // Rotary outputs of q and k (their inputs are not kept: the products with cos/sin need only
   // cos/sin), k and v as repeated for the query heads, the attention output and its
   // log-sum-exp, and the o_proj input.
   const double attention = s * 5 * HD + 4 * H + rope;
-  const double layer = s * C + norm + s * C + attention + s * C + norm + s * C + 4 * s * F;
+  const double mlp = (o.fused_cpu ? 3 : 4) * s * F;  // fused: no separate silu(gate)
+  const double layer = s * C + norm + s * C + attention + s * C + norm + s * C + mlp;
   // Checkpointed, the layers keep their inputs and backward replays one layer at a time (its
   // activations again); plain, every layer keeps everything. A layer's backward frees what it
   // kept as it makes the gradients, so it adds little beyond that.
@@ -108,25 +112,20 @@ MemoryPlan plan_memory(const ModelConfig& c, const MemoryPlanOptions& o) {
   const double replay = ckpt ? tokens * layer : 0;
   plan.items.push_back({"replayed layer (checkpointing)", replay});
 
-  // The head: float32 logits of every position, kept for backward, and as backward starts the
-  // log-sum-exp's softmax, both branches' gradients and their sum, which overlap in part (4.5
-  // [B, T, V] float32 buffers at the peak, measured on llama-10m and llama-100m). In bfloat16
-  // the logits and their gradient are in the model's dtype, the float32 copy the log-sum-exp
-  // keeps is made a row at a time, and backward works on one row's float32 softmax and
-  // gradient at a time (measured within 5% on a 4096-token vocabulary). Chunked: the scored
-  // rows' hidden states and one chunk's three [n, V] buffers, plus the float32 weight gradient
-  // the chunks are summed in.
+  // The head (losses/logprobs.h): the scored rows' hidden states, their logits kept for
+  // backward and, as backward starts, the logits' gradient, both in the model's dtype; in
+  // bfloat16 the log-softmax works on float32 copies of 1024 rows at a time (two at once).
+  // Chunked: one chunk's logits and gradient, plus the float32 weight gradient the chunks are
+  // summed in. Every position is counted as scored: prompts make the plan an upper bound.
   double logits = 0;
   if (o.causal_lm) {
     const double final_norm = norm + s * C;
+    const double rows = tokens * (final_norm + s * C);
     if (o.logits_chunk_tokens > 0) {
       const double chunk = std::min(static_cast<double>(o.logits_chunk_tokens), tokens);
-      logits = tokens * (final_norm + s * C) + 3 * 4 * V * chunk + 4 * V * C;
-    } else if (low) {
-      const double row = static_cast<double>(o.tokens_per_row);
-      logits = tokens * (final_norm + (2 * s + 4) * V) + 2 * 4 * V * row;
+      logits = rows + 2 * 4 * V * chunk + 4 * V * C;
     } else {
-      logits = tokens * (final_norm + 4.5 * 4 * V);
+      logits = rows + tokens * 2 * s * V + (low ? 2 * 4 * V * std::min(1024.0, tokens) : 0);
     }
   }
   plan.items.push_back({"logits", logits});
@@ -158,6 +157,8 @@ MemoryPlanOptions plan_options(const Recipe& recipe, int world_size) {
   o.logits_chunk_tokens = recipe.training.logits_chunk_tokens;
   o.bucket_bytes = static_cast<int64_t>(recipe.distributed.bucket_mb * (1 << 20));
   o.causal_lm = recipe.trainer != "reward_model";
+  o.fused_cpu =
+      recipe.model.device == "cpu" && recipe.model.dtype == "float32" && simd::available();
   return o;
 }
 

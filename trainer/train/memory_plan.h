@@ -7,9 +7,9 @@
 //   input, norms' products and inverse RMS, q/k/v, their rotated halves and rotary outputs,
 //   the repeated k/v, attention output and its log-sum-exp, the o_proj input, the residual,
 //   the MLP's gate, silu(gate), up and their product
-// and the head: the whole [B, T, V] logits in float32 (plus their gradient and softmax while
-// backward starts) or, chunked, one chunk's. The result is checked against measured peaks
-// (tests/memory_plan_test.cpp, bench/run_memory.sh).
+// (the fused CPU kernels keep less: fused_cpu), and the head: the scored positions' logits
+// and, as backward starts, their gradient, or, chunked, one chunk's. The result is checked
+// against measured peaks (tests/memory_plan_test.cpp, bench/run_memory.sh).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +30,9 @@ struct MemoryPlanOptions {
   int64_t logits_chunk_tokens = 0;
   int64_t bucket_bytes = 25 << 20;
   bool causal_lm = true;  // false: a reward model (a one-logit head)
+  // float32 training on a CPU that runs trainer/model/fused_cpu_autograd.h's kernels: RMSNorm
+  // keeps its inverse RMS only, the rotary embedding nothing, SwiGLU its gate and up.
+  bool fused_cpu = false;
 };
 
 struct MemoryPlan {
@@ -48,7 +51,8 @@ struct MemoryPlan {
 
 MemoryPlan plan_memory(const ModelConfig& config, const MemoryPlanOptions& options);
 
-// The options of `recipe` at `world_size` ranks: micro-batch rows and data.max_length.
+// The options of `recipe` at `world_size` ranks: micro-batch rows and data.max_length; fused_cpu
+// when the recipe trains in float32 on the CPU and this machine runs the fused kernels.
 MemoryPlanOptions plan_options(const Recipe& recipe, int world_size);
 
 }  // namespace flywheel

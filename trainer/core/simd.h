@@ -1,9 +1,11 @@
-// Sixteen-float vectors for the rollout engine's CPU kernels (rollout/cpu_decode_step.h, the
-// sampler's CPU path), written with GCC's vector extensions and compiled for AVX-512 inside
-// FLYWHEEL_SIMD_BEGIN / FLYWHEEL_SIMD_END whatever the rest of the build targets. Callers check
-// available() at run time and take their composed LibTorch path on other CPUs.
+// Sixteen-float vectors for the CPU kernels (the rollout engine's decode step and sampler, the
+// LM head's label log-probs in losses/softmax_rows.h), written with GCC's vector extensions and
+// compiled for AVX-512 inside FLYWHEEL_SIMD_BEGIN / FLYWHEEL_SIMD_END whatever the rest of the
+// build targets. Callers check available() at run time and take their composed LibTorch path on
+// other CPUs.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -40,6 +42,18 @@ inline void store(float* p, v16 v) {
 }
 inline v16 splat(float x) {
   return v16{} + x;
+}
+
+// Eight floats: a row of a small head (head_dim 8, 16, 24, ...) a vector at a time. On cores
+// that split 512-bit operations in two (AMD Zen 4) they multiply-add as fast per float.
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+inline v8 load8(const float* p) {
+  v8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, v8 v) {
+  std::memcpy(p, &v, sizeof v);
 }
 
 // e^x to within ~1 ulp: x = n ln2 + r with |r| <= ln2 / 2, e^r by a degree-7 polynomial (the
@@ -94,6 +108,30 @@ inline float lanes_sum(v16 v) {
 // Lanes [0, 16) as floats, to mask the tail of a row: `lane < n - t ? v : other`.
 inline v16 lane_numbers() {
   return v16{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+}
+
+// log_softmax(x)[i] = (x[i] - max) - log_sum over x[0, n), n > 0, as ATen computes it. Reads
+// nothing past x[n - 1]: the tail of whole vectors is taken one float at a time.
+struct LogSoftmaxParts {
+  float max = 0, log_sum = 0;
+};
+inline LogSoftmaxParts log_softmax_parts(const float* x, int64_t n) {
+  const int64_t whole = n / kLanes * kLanes;
+  v16 top = splat(-__builtin_inff());
+  for (int64_t t = 0; t < whole; t += kLanes) {
+    const v16 v = load(x + t);
+    top = v > top ? v : top;
+  }
+  float m = lanes_max(top);
+  for (int64_t t = whole; t < n; ++t)
+    m = x[t] > m ? x[t] : m;
+  v16 sum{};
+  for (int64_t t = 0; t < whole; t += kLanes)
+    sum += exp16(load(x + t) - m);
+  float total = lanes_sum(sum);
+  for (int64_t t = whole; t < n; ++t)
+    total += std::exp(x[t] - m);
+  return {m, std::log(total)};
 }
 
 FLYWHEEL_SIMD_END
