@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "losses/softmax_rows.h"
+#include "trainer/tensor/matmul.h"
 
 namespace flywheel::losses {
 namespace {
@@ -16,7 +17,7 @@ using torch::autograd::variable_list;
 // Rows [begin, begin + n) of hidden through the head: logits [n, V] in hidden's dtype.
 torch::Tensor chunk_logits(const torch::Tensor& hidden, const torch::Tensor& weight, int64_t begin,
                            int64_t n) {
-  return torch::matmul(hidden.narrow(0, begin, n), weight.t());
+  return matmul_cpu(hidden.narrow(0, begin, n), weight.t());
 }
 
 // chunk > 0: `chunk` rows of logits at a time, formed again in backward. chunk == 0: all rows'
@@ -59,8 +60,7 @@ class LinearLogps : public torch::autograd::Function<LinearLogps> {
                 torch::Tensor()};
       }
       const auto d = row_logps_backward(logits, lse, targets, grad);  // [N, V]
-      return {torch::matmul(d, weight), torch::matmul(d.t(), hidden), torch::Tensor(),
-              torch::Tensor()};
+      return {matmul_cpu(d, weight), matmul_cpu(d.t(), hidden), torch::Tensor(), torch::Tensor()};
     }
     auto grad_hidden = torch::empty_like(hidden);
     auto grad_weight = torch::zeros(weight.sizes(), grad.options());
@@ -68,8 +68,8 @@ class LinearLogps : public torch::autograd::Function<LinearLogps> {
       const auto n = std::min(chunk, N - at);
       const auto d = row_logps_backward(chunk_logits(hidden, weight, at, n), lse.narrow(0, at, n),
                                         targets.narrow(0, at, n), grad.narrow(0, at, n));
-      grad_hidden.narrow(0, at, n).copy_(torch::matmul(d, weight));
-      grad_weight.add_(torch::matmul(d.t(), hidden.narrow(0, at, n)));
+      grad_hidden.narrow(0, at, n).copy_(matmul_cpu(d, weight));
+      grad_weight.add_(matmul_cpu(d.t(), hidden.narrow(0, at, n)));
     }
     return {grad_hidden, grad_weight.to(weight.scalar_type()), torch::Tensor(), torch::Tensor()};
   }

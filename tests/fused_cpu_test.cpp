@@ -6,12 +6,15 @@
 
 #include <torch/torch.h>
 
+#include <cstdio>
+
 #include "tests/fixtures.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
 #include "trainer/core/simd.h"
 #include "trainer/model/causal_attention_cpu.h"
 #include "trainer/model/fused_cpu_autograd.h"
 #include "trainer/model/rotary.h"
+#include "trainer/tensor/matmul.h"
 
 namespace flywheel {
 namespace {
@@ -100,6 +103,22 @@ TEST(FusedCpuAutograd, CausalAttentionMatchesTheComposedFormula) {
                   .equal(causal_attention_cpu(q.transpose(1, 2).contiguous(),
                                               k.transpose(1, 2).contiguous(),
                                               v.transpose(1, 2).contiguous())));
+}
+
+// Widths of 128 and more go through oneDNN where LibTorch exports it, narrower ones through
+// ATen; a 3-d input, a bias, and a transposed operand for matmul_cpu.
+TEST(FusedCpuAutograd, LinearMatchesTheComposedFormula) {
+  torch::manual_seed(0);
+  std::printf("oneDNN matmul: %s\n", onednn_matmul_available() ? "available" : "not available");
+  for (const auto& [in, out] : std::vector<std::pair<int64_t, int64_t>>{{160, 200}, {64, 40}}) {
+    expect_same(
+        {torch::randn({3, 70, in}), torch::randn({out, in}) * 0.1, torch::randn({out})},
+        [](const auto& t) { return linear_cpu(t[0], t[1], t[2]); },
+        [](const auto& t) { return torch::linear(t[0], t[1], t[2]); });
+  }
+  const auto a = torch::randn({300, 130}), b = torch::randn({140, 300});
+  EXPECT_LE(relative_error(matmul_cpu(a.t(), b.t()), torch::mm(a.t(), b.t()).to(torch::kDouble)),
+            1e-6);
 }
 
 // llama-tiny, a padded batch (masked attention) and an unpadded one (causal attention): every

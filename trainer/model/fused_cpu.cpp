@@ -119,13 +119,4 @@ torch::Tensor silu_mul_cpu(const torch::Tensor& gate, const torch::Tensor& up) {
   return out;
 }
 
-torch::Tensor linear_cpu(const torch::Tensor& x, const torch::Tensor& weight,
-                         const torch::Tensor& bias) {
-  auto sizes = x.sizes().vec();
-  const auto rows = x.reshape({-1, x.size(-1)});
-  sizes.back() = weight.size(0);
-  const auto y = bias.defined() ? torch::addmm(bias, rows, weight.t()) : rows.mm(weight.t());
-  return y.view(sizes);
-}
-
 }  // namespace flywheel

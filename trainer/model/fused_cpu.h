@@ -30,8 +30,4 @@ void rope_cpu_(torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& 
 // silu(gate) * up, elementwise (same shapes, contiguous).
 torch::Tensor silu_mul_cpu(const torch::Tensor& gate, const torch::Tensor& up);
 
-// x [..., in] W^T (+ b) as one matrix product on the flattened rows (x contiguous).
-torch::Tensor linear_cpu(const torch::Tensor& x, const torch::Tensor& weight,
-                         const torch::Tensor& bias);
-
 }  // namespace flywheel

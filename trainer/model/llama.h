@@ -10,10 +10,10 @@
 
 #include <utility>
 
-#include "trainer/model/fused_cpu.h"
 #include "trainer/model/kv_cache.h"
 #include "trainer/model/model_config.h"
 #include "trainer/model/parameter_gather.h"
+#include "trainer/tensor/matmul.h"
 
 namespace flywheel {
 
@@ -33,7 +33,7 @@ class LinearImpl : public torch::nn::Cloneable<LinearImpl> {
   }
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x) {
-    return fused_cpu_applies(x) ? linear_cpu(x, weight, bias) : torch::linear(x, weight, bias);
+    return linear_cpu(x, weight, bias);  // oneDNN on float32 CPU tensors, torch::linear elsewhere
   }
 
   torch::Tensor weight;  // [out, in]
