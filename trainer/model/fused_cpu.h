@@ -2,11 +2,12 @@
 // differentiable composition does in several ATen calls, and at decoding's small shapes the
 // calls, not the arithmetic, are the cost (bench/README.md, "Rollout"). The modules of
 // trainer/model/llama.h use them when fused_cpu_applies(), i.e. under inference mode, which
-// the rollout engine sets; every other forward (training, activation checkpointing's
-// replays, evaluation under no_grad) keeps the composed path, so its numbers do not change.
-// Each kernel does the float32 operations of the composition it replaces, in the same order,
-// except that RMSNorm sums its squares in double and takes 1 / sqrt where ATen has its own
-// rsqrt: results agree to float32 rounding (an ulp or so), not bit for bit.
+// the rollout engine sets; forwards with autograd on an AVX-512 CPU take the same kernels as
+// autograd functions (fused_cpu_autograd.h), so the engine and the trainer compute a float32
+// model alike. Each kernel does the float32 operations of the composition it replaces, in the
+// same order, except that RMSNorm sums its squares in double and takes 1 / sqrt where ATen has
+// its own rsqrt, and SiLU's exponential is trainer/core/simd.h's: results agree to float32
+// rounding (an ulp or so), not bit for bit.
 #pragma once
 
 #include <torch/torch.h>
