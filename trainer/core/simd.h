@@ -32,28 +32,23 @@ inline constexpr int64_t kLanes = 16;
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 typedef int32_t i16 __attribute__((vector_size(64), aligned(4)));
 
-inline v16 load(const float* p) {
-  v16 v;
+// Eight floats: a row of a small head (head_dim 8, 16, 24, ...) a vector at a time. On cores
+// that split 512-bit operations in two (AMD Zen 4) they multiply-add as fast per float.
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+
+// A vector (sixteen floats unless V says v8) from p, and back.
+template <typename V = v16>
+inline V load(const float* p) {
+  V v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store(float* p, v16 v) {
+template <typename V>
+inline void store(float* p, V v) {
   std::memcpy(p, &v, sizeof v);
 }
 inline v16 splat(float x) {
   return v16{} + x;
-}
-
-// Eight floats: a row of a small head (head_dim 8, 16, 24, ...) a vector at a time. On cores
-// that split 512-bit operations in two (AMD Zen 4) they multiply-add as fast per float.
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
-inline v8 load8(const float* p) {
-  v8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store8(float* p, v8 v) {
-  std::memcpy(p, &v, sizeof v);
 }
 
 // e^x to within ~1 ulp: x = n ln2 + r with |r| <= ln2 / 2, e^r by a degree-7 polynomial (the

@@ -91,8 +91,8 @@ void weighted_rows(const float* w, const float* x, int64_t n, int64_t D, float a
   for (int64_t d = 0; d < D; d += 8) {
     v8 acc{};
     for (int64_t j = 0; j < n; ++j)
-      acc += w[j] * load8(x + j * D + d);
-    store8(y + d, acc * a);
+      acc += w[j] * load<v8>(x + j * D + d);
+    store(y + d, acc * a);
   }
 }
 
@@ -152,8 +152,8 @@ void backward_task(const float* q, const float* k, const float* v, const float* 
         float* dkj = w.dk.data() + j * D;
         float* dvj = w.dv.data() + j * D;
         for (int64_t d = 0; d < D; d += 8) {
-          store8(dkj + d, load8(dkj + d) + a * load8(qi + d));
-          store8(dvj + d, load8(dvj + d) + b * load8(gi + d));
+          store(dkj + d, load<v8>(dkj + d) + a * load<v8>(qi + d));
+          store(dvj + d, load<v8>(dvj + d) + b * load<v8>(gi + d));
         }
       }
     }
