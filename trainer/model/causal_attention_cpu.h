@@ -13,7 +13,7 @@
 namespace flywheel {
 
 // q [R, H, T, D] and k/v [R, K, T, D] on the CPU in float32, H a multiple of K, D a multiple
-// of 8 (up to 256), T up to 4096, and an AVX-512 CPU.
+// of 8 (up to 256), T up to 512, and an AVX-512 CPU.
 bool causal_attention_cpu_applies(const torch::Tensor& q, const torch::Tensor& k,
                                   const torch::Tensor& v);
 
