@@ -13,11 +13,6 @@ namespace {
 // Rows per block of the LibTorch path: bounds its logps_dtype copies to [1024, V].
 constexpr int64_t kBlockRows = 1024;
 
-// Rows per parallel task: a task of fewer elements costs more to hand out than to compute.
-int64_t rows_grain(int64_t V) {
-  return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, V));
-}
-
 bool kernel_applies(const torch::Tensor& logits) {
   return logits.device().is_cpu() && logits.scalar_type() == torch::kFloat32 && simd::available();
 }
@@ -80,7 +75,7 @@ RowLogps row_logps(const torch::Tensor& logits, const torch::Tensor& targets) {
     const int64_t* tp = t.data_ptr<int64_t>();
     float* picked = out.picked.data_ptr<float>();
     float* lse = out.lse.data_ptr<float>();
-    at::parallel_for(0, N, rows_grain(V), [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, N, simd::rows_grain(V), [&](int64_t begin, int64_t end) {
       picked_rows(xp, V, tp, begin, end, picked, lse);
     });
     return out;
@@ -111,7 +106,7 @@ torch::Tensor row_logps_backward(const torch::Tensor& logits, const torch::Tenso
     const int64_t* tp = t.data_ptr<int64_t>();
     const float* gp = g.data_ptr<float>();
     float* dp = d.data_ptr<float>();
-    at::parallel_for(0, N, rows_grain(V), [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, N, simd::rows_grain(V), [&](int64_t begin, int64_t end) {
       gradient_rows(xp, V, sp, tp, gp, begin, end, dp);
     });
     return d;

@@ -5,6 +5,7 @@
 // other CPUs.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -18,6 +19,15 @@
 #define FLYWHEEL_SIMD_END _Pragma("GCC pop_options")
 
 namespace flywheel::simd {
+
+// Elements per parallel task of the CPU kernels, as ATen's own elementwise kernels use: below
+// it a kernel runs on the calling thread, where a parallel region would cost more than the work.
+inline constexpr int64_t kGrain = 32768;
+
+// Rows of `row_size` elements per parallel task.
+inline int64_t rows_grain(int64_t row_size) {
+  return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, row_size));
+}
 
 // Whether this CPU runs the code between FLYWHEEL_SIMD_BEGIN and FLYWHEEL_SIMD_END.
 inline bool available() {

@@ -10,14 +10,6 @@
 namespace flywheel {
 namespace {
 
-// Elements per parallel task, as ATen's own elementwise kernels use: below it a kernel runs
-// on the calling thread, where a parallel region would cost more than the work.
-constexpr int64_t kGrain = 32768;
-
-int64_t rows_grain(int64_t row_size) {
-  return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, row_size));
-}
-
 FLYWHEEL_SIMD_BEGIN
 
 // o[i] = g[i] / (1 + e^-g[i]) * u[i] over [begin, end), sixteen at a time.
@@ -54,7 +46,7 @@ torch::Tensor rms_norm_cpu(const torch::Tensor& x, const torch::Tensor& weight, 
     *inv_rms = torch::empty({rows}, in.options());
     inv = inv_rms->data_ptr<float>();
   }
-  at::parallel_for(0, rows, rows_grain(C), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, rows, simd::rows_grain(C), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const float* a = src + r * C;
       float* o = dst + r * C;
@@ -82,7 +74,7 @@ void rope_cpu_(torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& 
   float* xp = x.data_ptr<float>();
   const float* cp = c.data_ptr<float>();
   const float* sp = s.data_ptr<float>();
-  at::parallel_for(0, B * T, rows_grain(H * D), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, B * T, simd::rows_grain(H * D), [&](int64_t begin, int64_t end) {
     for (int64_t bt = begin; bt < end; ++bt) {
       const float* cb = cp + bt * D;
       const float* sb = sp + bt * D;
@@ -111,7 +103,7 @@ torch::Tensor silu_mul_cpu(const torch::Tensor& gate, const torch::Tensor& up) {
   const float* upp = u.data_ptr<float>();
   float* o = out.data_ptr<float>();
   const bool vectors = simd::available();
-  at::parallel_for(0, g.numel(), kGrain, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, g.numel(), simd::kGrain, [&](int64_t begin, int64_t end) {
     if (vectors) return silu_mul_vectors(gp, upp, begin, end, o);
     for (int64_t i = begin; i < end; ++i)
       o[i] = gp[i] / (1.0f + std::exp(-gp[i])) * upp[i];

@@ -14,9 +14,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Elements per parallel task (fused_cpu.cpp's grain): smaller tasks cost more to hand out.
-constexpr int64_t kGrain = 32768;
-
 FLYWHEEL_SIMD_BEGIN
 using namespace simd;
 
@@ -91,7 +88,7 @@ class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
     const float *ip = inv.data_ptr<float>(), *gp = dy.data_ptr<float>();
     float* dxp = dx.data_ptr<float>();
     float* parts = dw_parts.data_ptr<float>();
-    at::parallel_for(0, rows, std::max<int64_t>(1, kGrain / C), [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, rows, simd::rows_grain(C), [&](int64_t begin, int64_t end) {
       rms_norm_backward_rows(xp, wp, ip, gp, C, begin, end, dxp, parts + at::get_thread_num() * C);
     });
     return {dx, dw_parts.sum(0), torch::Tensor()};
@@ -132,7 +129,7 @@ class SiluMulFunction : public torch::autograd::Function<SiluMulFunction> {
     auto dg = torch::empty_like(g), du = torch::empty_like(u);
     const float *gp = g.data_ptr<float>(), *upp = u.data_ptr<float>(), *dyp = dy.data_ptr<float>();
     float *dgp = dg.data_ptr<float>(), *dup = du.data_ptr<float>();
-    at::parallel_for(0, g.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, g.numel(), simd::kGrain, [&](int64_t begin, int64_t end) {
       silu_mul_backward_range(gp, upp, dyp, begin, end, dgp, dup);
     });
     return {dg, du};
