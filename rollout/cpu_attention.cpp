@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numbers>
 #include <vector>
 
 #include "trainer/core/simd.h"
@@ -51,30 +52,6 @@ void store_kv(const Pool& pool, const int64_t* table, int64_t pos, const float* 
   }
 }
 
-FLYWHEEL_SIMD_BEGIN
-using namespace simd;
-
-// The sums of eight vectors' lanes, in lanes 0-7 (and again in 8-15): pairs of vectors folded
-// into one, halving the partial sums of each, three times, then adjacent lanes.
-inline v16 fold8(const v16 a[8]) {
-  const i16 halves = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
-  const i16 quarters = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
-  const i16 eighths = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
-  const i16 evens = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-  v16 w[4], r[2];
-  for (int i = 0; i < 4; ++i)  // dims 2i, 2i + 1: 8 partial sums each
-    w[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], halves) +
-           __builtin_shuffle(a[2 * i], a[2 * i + 1], halves + 8);
-  for (int i = 0; i < 2; ++i)  // four dims, 4 each
-    r[i] = __builtin_shuffle(w[2 * i], w[2 * i + 1], quarters) +
-           __builtin_shuffle(w[2 * i], w[2 * i + 1], quarters + 4);
-  const v16 s = __builtin_shuffle(r[0], r[1], eighths) +  // eight dims, 2 each
-                __builtin_shuffle(r[0], r[1], eighths + 2);
-  return __builtin_shuffle(s, s, evens) + __builtin_shuffle(s, s, evens + 1);
-}
-
-FLYWHEEL_SIMD_END
-
 }  // namespace
 
 bool available(int64_t head_dim, int64_t block_tokens) {
@@ -87,34 +64,57 @@ int64_t scores_size(int64_t max_seq_len) {
 }
 
 FLYWHEEL_SIMD_BEGIN
+using namespace simd;
 
-// Query heads [h0, h0 + NG) of KV head g, which read the same keys and values: one pass over
-// the positions computes all NG heads' scaled scores and their maxima (each key vector loaded
-// once for NG multiply-adds), one more takes the softmax's exponentials and mixes the values
-// with them, normalised once at the end. The other arguments are attend()'s.
-template <int NG>
-void attend_heads(const Pool& pool, const int64_t* table, int64_t lo, int64_t end, int64_t g,
-                  int64_t h0, const float* q, int64_t stride, float* scores, float* out) {
-  const int64_t D = pool.D, B = pool.B;
-  // Positions [c0, end) in chunks of 16, each inside one block (B is a multiple of 16); only
-  // the first and last chunks hold positions outside [lo, end), which they mask.
-  const int64_t c0 = lo / kLanes * kLanes, n16 = (end - c0 + kLanes - 1) / kLanes * kLanes;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  const v16 lane = lane_numbers();
-  const auto partial = [&](int64_t t) { return t < lo || t + kLanes > end; };
-  const auto real = [&](int64_t t) {
+namespace {
+
+// Positions [lo, end) in chunks of 16 from c0 (lo rounded down to 16), each chunk inside one
+// block (B is a multiple of 16): only the first and last chunks hold positions outside
+// [lo, end), which they mask. n16: the floats a head's scores take. The functions below that take
+// it are inlined into attend(), which holds it in registers: called, they spent a sixth of the
+// decode attention's time storing and reloading it.
+struct Chunks {
+  Chunks(int64_t lo, int64_t end)
+      : lo(lo),
+        end(end),
+        c0(lo / kLanes * kLanes),
+        n16((end - c0 + kLanes - 1) / kLanes * kLanes) {}
+  bool partial(int64_t t) const { return t < lo || t + kLanes > end; }
+  // Lanes of chunk t that are positions in [lo, end).
+  auto real(int64_t t) const {
     return lane >= static_cast<float>(lo - t) && lane < static_cast<float>(end - t);
-  };
-  float qh[NG][512], o[NG][512];
+  }
+  int64_t lo, end, c0, n16;
+  v16 lane = lane_numbers();
+};
+
+// Query heads [h0, h0 + NG) of q (feature f at [f * stride]) into qh, times 1 / sqrt(D) and
+// log2 e: their products with the keys are then the scores in base 2, which exp2_16 takes.
+template <int NG, int64_t QS>
+void scaled_queries(const float* q, int64_t h0, int64_t D, int64_t stride, float (&qh)[NG][QS]) {
+  const float scale = std::numbers::log2e_v<float> / std::sqrt(static_cast<float>(D));
   for (int i = 0; i < NG; ++i) {
     for (int64_t d = 0; d < D; ++d)
-      qh[i][d] = q[((h0 + i) * D + d) * stride];
+      qh[i][d] = q[((h0 + i) * D + d) * stride] * scale;
   }
+}
+
+// Query heads [h0, h0 + NG) of KV head g, which read the same keys: one pass over the positions
+// computes all NG heads' scores (each key vector loaded once for NG multiply-adds) into scores
+// [NG, n16], and returns their maxima in m. qh [NG, QS]: the heads' scaled_queries. DC: the
+// head dim when fixed at compile time (the loops then unroll), else 0. The other arguments are
+// attend()'s.
+template <int NG, int64_t DC, int64_t QS>
+__attribute__((always_inline)) inline void head_scores(const Pool& pool, const int64_t* table,
+                                                       const Chunks& c, int64_t g,
+                                                       const float (&qh)[NG][QS], float* scores,
+                                                       float (&m)[NG]) {
+  const int64_t B = pool.B, D = DC > 0 ? DC : pool.D;
   const v16 lowest = splat(-std::numeric_limits<float>::infinity());
   v16 top[NG];
   for (int i = 0; i < NG; ++i)
     top[i] = lowest;
-  for (int64_t t = c0; t < end; t += kLanes) {
+  for (int64_t t = c.c0; t < c.end; t += kLanes) {
     const float* keys = block_of(pool.keys, pool, g, table[t / B]) + t % B;
     v16 acc[NG][2] = {};  // two chains of multiply-adds a head, not one
     for (int64_t d = 0; d < D; d += 2) {
@@ -125,69 +125,115 @@ void attend_heads(const Pool& pool, const int64_t* table, int64_t lo, int64_t en
       }
     }
     for (int i = 0; i < NG; ++i) {
-      v16 score = (acc[i][0] + acc[i][1]) * scale;
-      if (partial(t)) score = real(t) ? score : lowest;
+      v16 score = acc[i][0] + acc[i][1];
+      if (c.partial(t)) score = c.real(t) ? score : lowest;
       top[i] = score > top[i] ? score : top[i];
-      store(scores + i * n16 + (t - c0), score);
+      store(scores + i * c.n16 + (t - c.c0), score);
     }
   }
-  float m[NG];
-  v16 sum[NG];
-  for (int i = 0; i < NG; ++i) {
+  for (int i = 0; i < NG; ++i)
     m[i] = lanes_max(top[i]);
-    sum[i] = v16{};
-  }
-  // The softmax weight of chunk t for head i: exp(score - max), 0 where masked (exp16 clamps
-  // -inf to a tiny positive value). Masked lanes still multiply what a block holds there: an
-  // earlier sequence's values or the pool's zeros, finite, so they add exactly 0.
-  const auto weight = [&](int i, int64_t t) {
-    v16 e = exp16(load(scores + i * n16 + (t - c0)) - m[i]);
-    if (partial(t)) e = real(t) ? e : v16{};
-    sum[i] += e;
-    return e;
-  };
-  if (values_transposed(D)) {  // D = 8
-    v16 acc[NG][8] = {};
-    for (int64_t t = c0; t < end; t += kLanes) {
-      const float* values = block_of(pool.values, pool, g, table[t / B]) + t % B;
-      v16 p[NG];
-      for (int i = 0; i < NG; ++i)
-        p[i] = weight(i, t);
-      for (int d = 0; d < 8; ++d) {
-        const v16 vd = load(values + d * B);
-        for (int i = 0; i < NG; ++i)
-          acc[i][d] += p[i] * vd;
-      }
-    }
-    for (int i = 0; i < NG; ++i)  // lanes 0-7; 8-15 repeat them
-      store(o[i], fold8(acc[i]) * (1.0f / lanes_sum(sum[i])));
-  } else {
-    for (int i = 0; i < NG; ++i)
-      std::fill(o[i], o[i] + D, 0.0f);
-    for (int64_t t = c0; t < end; t += kLanes) {
-      float p[NG][kLanes];
-      for (int i = 0; i < NG; ++i)
-        store(p[i], weight(i, t));
-      for (int64_t j = std::max(t, lo); j < std::min(t + kLanes, end); ++j) {
-        const float* values = block_of(pool.values, pool, g, table[j / B]) + j % B * D;
-        for (int64_t d = 0; d < D; d += kLanes) {
-          const v16 vd = load(values + d);
-          for (int i = 0; i < NG; ++i)
-            store(o[i] + d, load(o[i] + d) + p[i][j - t] * vd);
-        }
-      }
-    }
+}
+
+// The softmax weights of chunk t for a head whose scores (base 2) peak at m: 2^(score - m), 0
+// where masked (exp2_16 clamps -inf to a tiny positive value). Masked lanes still multiply what a
+// block holds there: an earlier sequence's values or the pool's zeros, finite, so they add
+// exactly 0.
+inline v16 softmax_weight(const Chunks& c, int64_t t, const float* scores, float m) {
+  v16 e = exp2_16(load(scores + (t - c.c0)) - m);
+  if (c.partial(t)) e = c.real(t) ? e : v16{};
+  return e;
+}
+
+// Query heads [h0, h0 + NG) of KV head g with D a multiple of 16, values stored [B, D]: after
+// head_scores, one pass takes the exponentials and mixes the values with them, normalised once
+// at the end. The other arguments are attend()'s.
+template <int NG>
+__attribute__((always_inline)) inline void attend_heads(const Pool& pool, const int64_t* table,
+                                                        const Chunks& c, int64_t g, int64_t h0,
+                                                        const float* q, int64_t stride,
+                                                        float* scores, float* out) {
+  const int64_t D = pool.D, B = pool.B;
+  float qh[NG][512], o[NG][512];
+  scaled_queries(q, h0, D, stride, qh);
+  float m[NG];
+  head_scores<NG, 0>(pool, table, c, g, qh, scores, m);
+  v16 sum[NG] = {};
+  for (int i = 0; i < NG; ++i)
+    std::fill(o[i], o[i] + D, 0.0f);
+  for (int64_t t = c.c0; t < c.end; t += kLanes) {
+    float p[NG][kLanes];
     for (int i = 0; i < NG; ++i) {
-      const float norm = 1.0f / lanes_sum(sum[i]);
-      for (int64_t d = 0; d < D; d += kLanes)
-        store(o[i] + d, load(o[i] + d) * norm);
+      const v16 e = softmax_weight(c, t, scores + i * c.n16, m[i]);
+      sum[i] += e;
+      store(p[i], e);
+    }
+    for (int64_t j = std::max(t, c.lo); j < std::min(t + kLanes, c.end); ++j) {
+      const float* values = block_of(pool.values, pool, g, table[j / B]) + j % B * D;
+      for (int64_t d = 0; d < D; d += kLanes) {
+        const v16 vd = load(values + d);
+        for (int i = 0; i < NG; ++i)
+          store(o[i] + d, load(o[i] + d) + p[i][j - t] * vd);
+      }
     }
   }
   for (int i = 0; i < NG; ++i) {
+    const float norm = 1.0f / lanes_sum(sum[i]);
+    for (int64_t d = 0; d < D; d += kLanes)
+      store(o[i] + d, load(o[i] + d) * norm);
     for (int64_t d = 0; d < D; ++d)
       out[((h0 + i) * D + d) * stride] = o[i][d];
   }
 }
+
+// attend_heads for D = 8, values stored transposed [D, B]. Three passes, each with few enough
+// live vectors to stay in registers (as one pass, the exponential's constants, two heads'
+// sixteen value sums and their weights spilled to the stack): head_scores; the exponentials,
+// over the scores, and their sums; the values mixed with them, each head's sums over sixteen
+// positions a dimension, folded at the end.
+template <int NG>
+__attribute__((always_inline)) inline void attend_heads_d8(const Pool& pool, const int64_t* table,
+                                                           const Chunks& c, int64_t g, int64_t h0,
+                                                           const float* q, int64_t stride,
+                                                           float* scores, float* out) {
+  constexpr int64_t D = 8;
+  const int64_t B = pool.B;
+  float qh[NG][D];
+  scaled_queries(q, h0, D, stride, qh);
+  float m[NG];
+  head_scores<NG, D>(pool, table, c, g, qh, scores, m);
+  v16 sum[NG] = {};
+  for (int64_t t = c.c0; t < c.end; t += kLanes) {
+    for (int i = 0; i < NG; ++i) {
+      const v16 e = softmax_weight(c, t, scores + i * c.n16, m[i]);
+      sum[i] += e;
+      store(scores + i * c.n16 + (t - c.c0), e);
+    }
+  }
+  v16 acc[NG][D];
+  for (int i = 0; i < NG; ++i) {
+    for (int64_t d = 0; d < D; ++d)
+      acc[i][d] = v16{};
+  }
+  for (int64_t t = c.c0; t < c.end; t += kLanes) {
+    const float* values = block_of(pool.values, pool, g, table[t / B]) + t % B;
+    v16 p[NG];
+    for (int i = 0; i < NG; ++i)
+      p[i] = load(scores + i * c.n16 + (t - c.c0));
+    for (int64_t d = 0; d < D; ++d) {
+      const v16 vd = load(values + d * B);
+      for (int i = 0; i < NG; ++i)
+        acc[i][d] += p[i] * vd;
+    }
+  }
+  for (int i = 0; i < NG; ++i) {
+    const v16 o = fold8(acc[i]) * (1.0f / lanes_sum(sum[i]));  // lanes 0-7; 8-15 repeat them
+    for (int64_t d = 0; d < D; ++d)
+      out[((h0 + i) * D + d) * stride] = o[d];
+  }
+}
+
+}  // namespace
 
 void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q, int64_t H,
             const float* k, const float* v, int64_t stride, float* scores, float* out,
@@ -203,18 +249,26 @@ void attend(const Pool& pool, const int64_t* table, int64_t pos, const float* q,
   if (k != nullptr) store_kv(pool, table, pos, k, v, stride);
   // A group's heads four at a time (two with D = 8, whose value sums take eight registers a
   // head), then what is left.
-  const int64_t most = values_transposed(pool.D) ? 2 : 4;
+  const Chunks c(lo, end);
   for (int64_t g = 0; g < K; ++g) {
     for (int64_t h = g * G; h < (g + 1) * G;) {
       const int64_t left = (g + 1) * G - h;
-      if (left >= 4 && most >= 4) {
-        attend_heads<4>(pool, table, lo, end, g, h, q, stride, scores, out);
+      if (values_transposed(pool.D)) {
+        if (left >= 2) {
+          attend_heads_d8<2>(pool, table, c, g, h, q, stride, scores, out);
+          h += 2;
+        } else {
+          attend_heads_d8<1>(pool, table, c, g, h, q, stride, scores, out);
+          h += 1;
+        }
+      } else if (left >= 4) {
+        attend_heads<4>(pool, table, c, g, h, q, stride, scores, out);
         h += 4;
       } else if (left >= 2) {
-        attend_heads<2>(pool, table, lo, end, g, h, q, stride, scores, out);
+        attend_heads<2>(pool, table, c, g, h, q, stride, scores, out);
         h += 2;
       } else {
-        attend_heads<1>(pool, table, lo, end, g, h, q, stride, scores, out);
+        attend_heads<1>(pool, table, c, g, h, q, stride, scores, out);
         h += 1;
       }
     }

@@ -201,10 +201,10 @@ TEST(Engine, SlidingWindowMatchesFullRecomputation) {
 // same KV blocks: rows at very different positions, each in blocks scattered over the memory
 // (tables padded with the scratch block), for head sizes of each of its kernels (8, and
 // multiples of 16), grouped-query attention (query heads a KV head taken 4, 2 and 1 at a time),
-// biases and a sliding window. The logits and the
-// keys and values written agree to float32 rounding. The composed forward's rows also take the
-// CPU attention kernel (rollout/cpu_attention.h) unless told not to: that path and the gathered
-// SDPA one are compared too.
+// biases and a sliding window; all rows at once, and a few at a time (another product kernel).
+// The logits and the keys and values written agree to float32 rounding. The composed forward's
+// rows also take the CPU attention kernel (rollout/cpu_attention.h) unless told not to: that
+// path and the gathered SDPA one are compared too.
 TEST(Engine, FusedCpuDecodeStepMatchesTheComposedForward) {
   struct Variant {
     int64_t head_dim, heads, kv_heads;
@@ -272,12 +272,26 @@ TEST(Engine, FusedCpuDecodeStepMatchesTheComposedForward) {
         model->logits(block_forward(model, composed_kv, ids, positions, rows, flat, 71, {}));
     auto fused_kv = prefilled(model, torch::kFloat32);
     CpuDecodeStep step(model, fused_kv);
-    const auto fused = step.run(ids, positions, flat);
-    // The same step again on one thread (it rewrites the same keys and values): the split of
-    // rows among threads changes nothing, bit for bit.
+    // run() returns its own buffer, which the next run overwrites: hence the clones.
     const auto threads = at::get_num_threads();
+    at::set_num_threads(2);
+    const auto fused = step.run(ids, positions, flat).clone();
+    // The same step again on one thread (it rewrites the same keys and values): the split of
+    // rows among threads changes nothing, bit for bit, while each thread has more rows than
+    // take the few-row products (35 here).
     at::set_num_threads(1);
-    const auto alone = step.run(ids, positions, flat);
+    const auto alone = step.run(ids, positions, flat).clone();
+    // The same rows 1 to 6 at a time: the few-row products sum in another order than the
+    // tiles, so these agree with the others to float32 rounding, not bit for bit.
+    std::vector<torch::Tensor> parts;
+    for (int64_t r0 = 0, n = 1; r0 < rows; r0 += n, n = n % 6 + 1) {
+      const int64_t r1 = std::min(rows, r0 + n);
+      parts.push_back(step.run({ids.begin() + r0, ids.begin() + r1},
+                               {positions.begin() + r0, positions.begin() + r1},
+                               {flat.begin() + r0 * kT, flat.begin() + r1 * kT})
+                          .clone());
+    }
+    const auto few = torch::cat(parts);
     at::set_num_threads(threads);
     // The composed forward's rows through the gathered SDPA call instead of the CPU kernel.
     auto gathered_kv = prefilled(model, torch::kFloat32);
@@ -294,13 +308,15 @@ TEST(Engine, FusedCpuDecodeStepMatchesTheComposedForward) {
                        &attention))[0]);
     }
     const double diff = (fused - composed).abs().max().item<double>();
+    const double few_diff = (few - composed).abs().max().item<double>();
     const double gathered_diff = (gathered - composed).abs().max().item<double>();
     std::printf(
-        "head_dim %lld: fused vs composed logits max |diff| %.3g, gathered vs composed %.3g "
-        "(logits up to %.3g)\n",
-        static_cast<long long>(v.head_dim), diff, gathered_diff,
+        "head_dim %lld: fused vs composed logits max |diff| %.3g, a few rows at a time %.3g, "
+        "gathered vs composed %.3g (logits up to %.3g)\n",
+        static_cast<long long>(v.head_dim), diff, few_diff, gathered_diff,
         composed.abs().max().item<double>());
     EXPECT_LT(diff, 1e-4) << "head_dim " << v.head_dim;
+    EXPECT_LT(few_diff, 1e-4) << "head_dim " << v.head_dim;
     EXPECT_LT(gathered_diff, 1e-4) << "head_dim " << v.head_dim;
     EXPECT_TRUE(torch::equal(fused, alone)) << "head_dim " << v.head_dim;
     // Both float32 paths against the same model in float64: neither rounds more than the other.
@@ -310,11 +326,14 @@ TEST(Engine, FusedCpuDecodeStepMatchesTheComposedForward) {
       m64->to(torch::kFloat64);
       auto kv64 = prefilled(m64, torch::kFloat64);
       const auto exact = m64->logits(block_forward(m64, kv64, ids, positions, rows, flat, 71, {}));
-      const double fused_error = (fused.to(torch::kFloat64) - exact).abs().max().item<double>();
-      const double composed_error =
-          (composed.to(torch::kFloat64) - exact).abs().max().item<double>();
-      std::printf("  vs float64: fused %.3g, composed %.3g\n", fused_error, composed_error);
-      EXPECT_LT(fused_error, 2 * composed_error + 1e-6) << "head_dim " << v.head_dim;
+      const auto error = [&](const torch::Tensor& t) {
+        return (t.to(torch::kFloat64) - exact).abs().max().item<double>();
+      };
+      const double composed_error = error(composed);
+      std::printf("  vs float64: fused %.3g, a few rows at a time %.3g, composed %.3g\n",
+                  error(fused), error(few), composed_error);
+      EXPECT_LT(error(fused), 2 * composed_error + 1e-6) << "head_dim " << v.head_dim;
+      EXPECT_LT(error(few), 2 * composed_error + 1e-6) << "head_dim " << v.head_dim;
     }
     // Every block but the scratch one (which nobody reads) holds the same keys and values.
     for (int64_t l = 0; l < config.num_hidden_layers; ++l) {

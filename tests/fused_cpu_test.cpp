@@ -1,12 +1,14 @@
 // The fused float32 CPU training kernels (trainer/model/fused_cpu_autograd.h,
 // causal_attention_cpu.h) against the composed LibTorch formulas in float64: values and
 // gradients of RMSNorm, the rotary embedding, SwiGLU and causal attention, then every
-// parameter's gradient of a whole model.
+// parameter's gradient of a whole model; and the kernels' exponentials against libm's.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "tests/fixtures.h"
 #include "trainer/checkpoint/hf_checkpoint.h"
@@ -41,6 +43,53 @@ void expect_same(const std::vector<torch::Tensor>& inputs, Fused fused, Composed
   EXPECT_LE(relative_error(yf, yd), 1e-6);
   for (size_t i = 0; i < inputs.size(); ++i)
     EXPECT_LE(relative_error(f[i].grad(), d[i].grad()), 1e-5) << "input " << i;
+}
+
+// The largest relative errors of the kernels' exponentials against libm's in double, over
+// every multiple of 2^-12 across their range and past it, and how they take NaN and -inf.
+struct ExponentialErrors {
+  double exp2 = 0, exp = 0;
+  bool inf_past_128 = true, nan_stays = false, minus_inf_is_normal = false;
+};
+
+FLYWHEEL_SIMD_BEGIN
+
+ExponentialErrors exponential_errors() {
+  using simd::v16;
+  ExponentialErrors r;
+  for (float x0 = -130.0f; x0 < 130.0f; x0 += 16.0f / 4096.0f) {
+    const v16 x = x0 + simd::lane_numbers() / 4096.0f;
+    const v16 two = simd::exp2_16(x), e = simd::exp16(x);
+    for (int i = 0; i < simd::kLanes; ++i) {
+      const double want2 = std::exp2(std::max<double>(x[i], -125.0));  // clamped below
+      if (want2 < 1e38) r.exp2 = std::max(r.exp2, std::abs(two[i] - want2) / want2);
+      if (x[i] >= 128) r.inf_past_128 = r.inf_past_128 && std::isinf(two[i]);
+      if (x[i] >= -87.3f && x[i] <= 88.0f) {
+        const double want = std::exp(static_cast<double>(x[i]));
+        r.exp = std::max(r.exp, std::abs(e[i] - want) / want);
+      }
+    }
+  }
+  r.nan_stays = std::isnan(simd::exp2_16(simd::splat(std::numeric_limits<float>::quiet_NaN()))[0]);
+  const float low = simd::exp2_16(simd::splat(-std::numeric_limits<float>::infinity()))[0];
+  r.minus_inf_is_normal = std::isnormal(low) && low > 0;
+  return r;
+}
+
+FLYWHEEL_SIMD_END
+
+// exp2_16 (the decode attention's softmax) and exp16 within a float32 ulp (2^-23 relative) of the
+// exact values; NaN stays NaN and -inf (a masked score) gives a tiny normal weight.
+TEST(SimdMath, ExponentialsWithinAnUlp) {
+  if (!simd::available()) GTEST_SKIP() << "this CPU has no AVX-512";
+  const auto r = exponential_errors();
+  std::printf("exp2_16: max relative error %.3g; exp16 %.3g (float32 ulp 1.19e-07)\n", r.exp2,
+              r.exp);
+  EXPECT_LT(r.exp2, 0x1p-23);
+  EXPECT_LT(r.exp, 0x1p-23);
+  EXPECT_TRUE(r.inf_past_128);
+  EXPECT_TRUE(r.nan_stays);
+  EXPECT_TRUE(r.minus_inf_is_normal);
 }
 
 // C = 40: two whole vectors and a tail.

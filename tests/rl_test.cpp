@@ -188,17 +188,18 @@ TEST(Ppo, AdaptiveKlController) {
 }
 
 // GRPO on the real model: the held-out greedy pass rate of "mention a dog" rises from 0.
-// Measured (8 iterations of 16 prompts x 8, seeds 1-5, shared prefixes, AMD EPYC): held-out
-// 0 -> 1.0 for every seed; sampled pass rate first -> last iteration 0.07 -> 1.0, 0.03 -> 1.0,
-// 0.008 -> 0.82 (seed 3, the slowest), 0.03 -> 0.99, 0.016 -> 1.0. Seed 3 is the one run; the
-// thresholds sit below it. At these sizes one flipped sample changes the whole run: after 6
-// iterations seed 3 had reached 0.9375 held-out with whole rows and 0.59 with shared prefixes,
-// whose float rounding differs; 8 leave room for that.
+// Measured (10 iterations of 16 prompts x 8, seeds 1-5, shared prefixes, AMD EPYC): held-out
+// 0 -> 1.0 for every seed but seed 3 (0.97, the slowest); sampled pass rate first -> last
+// iteration 0.07 -> 1.0, 0.03 -> 0.99, 0.008 -> 0.97, 0.03 -> 1.0, 0.016 -> 0.99. Seed 3 is the
+// one run; the thresholds sit below it. At these sizes one flipped sample changes the whole
+// run, and float rounding flips samples: after 8 iterations seed 3 had 0.82 sampled, then 0.69
+// (held-out 0.59) once the decode attention took its softmax in base 2; after 10 it has 0.97.
+// 10 leave room for that.
 TEST(Rl, GrpoTeachesStories260KAConstraint) {
   FLYWHEEL_REQUIRE_PATH(stories());
   const auto dir = testing::make_temp_dir("grpo");
   const auto run = run_flywheel(
-      "train " + constraint_recipe() + " rl.iterations=8 seed=3 model.path=" + stories() +
+      "train " + constraint_recipe() + " rl.iterations=10 seed=3 model.path=" + stories() +
       " output_dir=" + dir + "/run logging.eval_every_steps=0 checkpoint.every_steps=0");
   ASSERT_EQ(run.status, 0) << run.output;
   const auto lines = testing::read_metrics(dir + "/run/metrics.jsonl");

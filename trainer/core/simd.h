@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include <immintrin.h>
+
 // Code between these is compiled for AVX-512 (and must only run where available() is true).
 // clang-format off
 #define FLYWHEEL_SIMD_BEGIN \
@@ -86,6 +88,29 @@ inline v16 exp16(v16 x) {
   return out;
 }
 
+// 2^x to within ~1 ulp, for the attention kernels' softmax, whose scores are kept in base 2
+// (log2 e folded into the queries): x = n + f with |f| <= 1/2, 2^f by a degree-6 polynomial
+// (fitted for least maximum relative error: 7.2e-8 at worst, tests/fused_cpu_test.cpp), 2^n
+// applied by scalef. Ten vector operations where exp16 takes eighteen: no reduction by ln 2 in two
+// parts, a degree less, one instruction for the exponent, no clamp above (past 128 the result is
+// inf). Clamped below at -125, where the result is still a normal float (a denormal result costs a
+// microcode assist, and every row's masked lanes come here); NaN stays NaN.
+inline v16 exp2_16(v16 x) {
+  x = x < -125.0f ? splat(-125.0f) : x;
+  const v16 n = reinterpret_cast<v16>(_mm512_maskz_roundscale_ps(
+      0xffff, reinterpret_cast<__m512>(x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const v16 f = x - n;
+  v16 p = splat(1.534581097e-4f);
+  p = p * f + 1.339993090e-3f;
+  p = p * f + 9.618489072e-3f;
+  p = p * f + 5.550328642e-2f;
+  p = p * f + 2.402264625e-1f;
+  p = p * f + 6.931471825e-1f;
+  p = p * f + 1.0f;
+  return reinterpret_cast<v16>(
+      _mm512_maskz_scalef_ps(0xffff, reinterpret_cast<__m512>(p), reinterpret_cast<__m512>(n)));
+}
+
 // v with its lanes swapped at distance 8, 4, 2 or 1 (k = 0..3): folding v with each in turn
 // leaves the fold of all 16 lanes in every lane, in 4 shuffles rather than 15 steps.
 inline v16 swap_lanes(v16 v, int k) {
@@ -94,6 +119,25 @@ inline v16 swap_lanes(v16 v, int k) {
                                {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13},
                                {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}};
   return __builtin_shuffle(v, kSwap[k]);
+}
+
+// The sums of eight vectors' lanes, a[i]'s in lane i (and again in lane 8 + i): pairs of
+// vectors folded into one, halving the partial sums of each, three times, then adjacent lanes.
+inline v16 fold8(const v16 a[8]) {
+  const i16 halves = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+  const i16 quarters = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+  const i16 eighths = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+  const i16 evens = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+  v16 w[4], r[2];
+  for (int i = 0; i < 4; ++i)  // a[2i], a[2i + 1]: 8 partial sums each
+    w[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], halves) +
+           __builtin_shuffle(a[2 * i], a[2 * i + 1], halves + 8);
+  for (int i = 0; i < 2; ++i)  // four vectors' sums, 4 each
+    r[i] = __builtin_shuffle(w[2 * i], w[2 * i + 1], quarters) +
+           __builtin_shuffle(w[2 * i], w[2 * i + 1], quarters + 4);
+  const v16 s = __builtin_shuffle(r[0], r[1], eighths) +  // eight, 2 each
+                __builtin_shuffle(r[0], r[1], eighths + 2);
+  return __builtin_shuffle(s, s, evens) + __builtin_shuffle(s, s, evens + 1);
 }
 
 inline float lanes_max(v16 v) {
