@@ -357,10 +357,13 @@ CpuDecodeStep::CpuDecodeStep(LlamaForCausalLM& model, KVBlocks& blocks)
 
 bool CpuDecodeStep::worth(int64_t rows) const {
   // Weights that stay in a core's L2 between steps (stories260K: 1 MB) cost nothing to
-  // re-read; otherwise 16 rows a thread make the products arithmetic-bound (measured:
-  // llama-10m at 64 rows, 32 a thread, ran 6.8k tokens/s fused and 4.1k composed).
+  // re-read. Otherwise each thread with rows reads every weight once a step, and a thread
+  // without one idles, where ATen's products split each weight matrix over all threads.
+  // Measured on llama-10m (40 MB of weights), 2 threads, paired, fastest of 3-5 reps: 1, 4, 12
+  // and 24 rows ran 1.4x, 1.26x, 1.23x and 1.22x the composed path's tokens/s. Half the threads
+  // busy is thus the least known to win; fewer is untried (a machine with more cores).
   constexpr int64_t kCacheResident = int64_t{2} << 20;
-  return weight_bytes_ <= kCacheResident || rows >= 16 * at::get_num_threads();
+  return weight_bytes_ <= kCacheResident || 2 * rows >= at::get_num_threads();
 }
 
 torch::Tensor CpuDecodeStep::run(const std::vector<int64_t>& ids,

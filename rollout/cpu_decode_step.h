@@ -39,11 +39,9 @@ class CpuDecodeStep {
 
   CpuDecodeStep(LlamaForCausalLM& model, KVBlocks& blocks);
 
-  // Whether a step of `rows` rows is faster here than on the composed path. Each thread reads
-  // every weight once per step, so a model whose weights do not stay in cache pays that many
-  // reads from memory: worth it only when a thread has enough rows to spend them on (at batch 1
-  // llama-10m, 40 MB of weights, ran at 374 tokens/s fused and 550 composed, whose matrix
-  // products split each weight matrix over the threads).
+  // Whether a step of `rows` rows is faster here than on the composed path. The step splits
+  // rows over threads, each reading every weight once: a model whose weights do not stay in
+  // cache takes it when at least half the threads have a row (see the .cpp for measurements).
   bool worth(int64_t rows) const;
 
   // The logits [R, V] of one step: ids and positions [R], the rows' block tables [R, T] (each
