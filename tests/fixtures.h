@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -44,17 +45,44 @@ inline bool under_ci() {
   return ci != nullptr && std::string(ci) == "true";
 }
 
-// A fresh empty directory under the system temp dir (mkdtemp, so parallel tests never collide).
+// The directories make_temp_dir made, removed when the test process exits (CTest runs each
+// test in its own process), unless FLYWHEEL_KEEP_TEMP is set to look at them after a failure.
+class TempDirs {
+ public:
+  static TempDirs& instance() {
+    static TempDirs dirs;
+    return dirs;
+  }
+  void add(const std::string& path) {
+    const std::lock_guard lock(mutex_);
+    paths_.push_back(path);
+  }
+  ~TempDirs() {
+    if (std::getenv("FLYWHEEL_KEEP_TEMP") != nullptr) return;
+    for (const auto& path : paths_) {
+      std::error_code ignored;  // a test may have removed its directory already
+      std::filesystem::remove_all(path, ignored);
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> paths_;
+};
+
+// A fresh empty directory under the system temp dir (mkdtemp, so parallel tests never collide),
+// gone when the test process exits (TempDirs).
 inline std::string make_temp_dir(const std::string& tag) {
   std::string pattern =
       (std::filesystem::temp_directory_path() / ("flywheel-" + tag + "-XXXXXX")).string();
   if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + pattern);
+  TempDirs::instance().add(pattern);
   return pattern;
 }
 
-inline  // Runs f, expecting a UserError whose message contains every one of `needles`.
-    void
-    expect_user_error(const std::function<void()>& f, const std::vector<std::string>& needles) {
+// Runs f, expecting a UserError whose message contains every one of `needles`.
+inline void expect_user_error(const std::function<void()>& f,
+                              const std::vector<std::string>& needles) {
   try {
     f();
   } catch (const UserError& e) {

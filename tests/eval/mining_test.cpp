@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/fixtures.h"
 #include "trainer/core/error.h"
 #include "trainer/eval/answers.h"
 #include "trainer/eval/mining.h"
@@ -17,8 +18,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// `text` as file `name` in this process's own temporary directory.
 std::string write_file(const std::string& name, const std::string& text) {
-  const std::string path = (fs::temp_directory_path() / ("flywheel-mining-" + name)).string();
+  static const std::string dir = testing::make_temp_dir("mining");
+  const std::string path = (fs::path(dir) / name).string();
   std::ofstream(path) << text;
   return path;
 }
