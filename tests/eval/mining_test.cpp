@@ -26,15 +26,6 @@ std::string write_file(const std::string& name, const std::string& text) {
   return path;
 }
 
-void expect_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a UserError mentioning " << needle;
-  } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 TEST(ArenaFiles, PromptsAndAnswers) {
   const std::string prompts =
       write_file("prompts.jsonl",
@@ -53,28 +44,28 @@ TEST(ArenaFiles, PromptsAndAnswers) {
   EXPECT_EQ(question_text(p[0].messages), "Hi?");
   EXPECT_EQ(p[2].question_id, "9");
 
-  expect_error([&] { read_arena_prompts(write_file("p1", "{\"prompt\": 3}\n")); },
-               "p1:1: \"prompt\": expected a string");
-  expect_error(
+  testing::expect_user_error([&] { read_arena_prompts(write_file("p1", "{\"prompt\": 3}\n")); },
+                             {"p1:1: \"prompt\": expected a string"});
+  testing::expect_user_error(
       [&] {
         read_arena_prompts(write_file("p2",
                                       "{\"question_id\": 1, \"prompt\": "
                                       "\"a\"}\n{\"question_id\": \"1\", "
                                       "\"prompt\": \"b\"}\n"));
       },
-      "p2:2: \"question_id\": \"1\" appears twice");
-  expect_error(
+      {"p2:2: \"question_id\": \"1\" appears twice"});
+  testing::expect_user_error(
       [&] {
         read_arena_prompts(
             write_file("p3",
                        "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": "
                        "\"assistant\", \"content\": \"b\"}]}\n"));
       },
-      "p3:1: \"messages\": the last message must be the user's");
-  expect_error(
+      {"p3:1: \"messages\": the last message must be the user's"});
+  testing::expect_user_error(
       [&] { read_arena_prompts(write_file("p4", "{\"prompt\": \"a\", \"messages\": []}\n")); },
-      "p4:1: expected exactly one of \"prompt\"");
-  expect_error([&] { answers_path("out", "../evil"); }, "plain file name");
+      {"p4:1: expected exactly one of \"prompt\""});
+  testing::expect_user_error([&] { answers_path("out", "../evil"); }, {"plain file name"});
 
   // An answer line round-trips.
   ArenaAnswer a;
@@ -94,13 +85,13 @@ TEST(ArenaFiles, PromptsAndAnswers) {
   EXPECT_EQ(b.answer, "Because.");
   EXPECT_EQ(b.tokens, 3);
   EXPECT_EQ(b.ground_truth, 4);
-  expect_error(
+  testing::expect_user_error(
       [&] {
         read_answers(write_file("a1",
                                 "{\"question_id\": \"a\", \"player\": \"m\", "
                                 "\"prompt\": \"p\", \"answer\": \"x\"}\n"));
       },
-      "a1:1: \"finish_reason\": expected a string");
+      {"a1:1: \"finish_reason\": expected a string"});
 }
 
 // Answers of three players to three questions; the battles below, by hand:
@@ -169,20 +160,20 @@ TEST(Mining, PairsFromLosses) {
   EXPECT_EQ(j["rejected"][0]["content"], "policy on q1");
   EXPECT_EQ(j["chosen_model"], "gpt");
 
-  expect_error(
+  testing::expect_user_error(
       [&] {
         read_battle_records(write_file("b1",
                                        "{\"model_a\": \"x\", \"model_b\": \"y\", "
                                        "\"winner\": \"x\", \"question_id\": 1}\n"));
       },
-      "b1:1: \"winner\": expected");
-  expect_error(
+      {"b1:1: \"winner\": expected"});
+  testing::expect_user_error(
       [&] {
         read_battle_records(write_file("b2",
                                        "{\"model_a\": \"x\", \"model_b\": \"y\", "
                                        "\"winner\": \"tie\"}\n"));
       },
-      "b2:1: \"question_id\"");
+      {"b2:1: \"question_id\""});
 }
 
 }  // namespace
