@@ -164,30 +164,44 @@ void product_rows(const Projection& l, const float* xr, int64_t m, int64_t in16,
 // tokens/s; 8 ran 0.85x.
 constexpr int64_t kRowColumns = 6;
 
-// y [out, mp] = W x (+ b) for x [in, mp] with m real columns: product_rows for a few, else
-// tiles. Four vectors of columns where a thread has that many rows: each weight then feeds four
-// multiply-adds, and a model whose weights live in L3 or memory (llama-10m, 128 streams: +17%
-// tokens/s) reads them half as often as with two.
-void project(const Projection& l, const float* x, int64_t m, int64_t mp, float* y) {
-  if (m <= kRowColumns) {
-    const int64_t in16 = (l.in + kLanes - 1) / kLanes * kLanes;
-    thread_local std::vector<float> xr;
-    xr.assign(static_cast<size_t>(m * in16), 0.0f);
-    for (int64_t p = 0; p < l.in; ++p) {
-      for (int64_t c = 0; c < m; ++c)
-        xr[static_cast<size_t>(c * in16 + p)] = x[p * mp + c];
-    }
-    product_rows(l, xr.data(), m, in16, y);
+// A product's input: x [in, mp], feature-major with m real columns; with few columns (m <=
+// kRowColumns) also each column gathered contiguous for product_rows, rows [m, in16] with zeros
+// from `in` to in16, once for all the products that read it (q, k and v; gate and up).
+struct Input {
+  const float* x = nullptr;
+  int64_t in = 0, m = 0, mp = 0, in16 = 0;
+  const float* rows = nullptr;  // null with more columns
+};
+Input input(const float* x, int64_t in, int64_t m, int64_t mp, std::vector<float>& rows) {
+  Input a{x, in, m, mp, (in + kLanes - 1) / kLanes * kLanes};
+  if (m > kRowColumns) return a;
+  rows.assign(static_cast<size_t>(m * a.in16), 0.0f);
+  for (int64_t p = 0; p < in; ++p) {
+    for (int64_t c = 0; c < m; ++c)
+      rows[static_cast<size_t>(c * a.in16 + p)] = x[p * mp + c];
+  }
+  a.rows = rows.data();
+  return a;
+}
+
+// y [out, mp] = W x (+ b): product_rows for a few columns, else tiles. Four vectors of columns
+// where a thread has that many rows: each weight then feeds four multiply-adds, and a model
+// whose weights live in L3 or memory (llama-10m, 128 streams: +17% tokens/s) reads them half as
+// often as with two.
+void project(const Projection& l, const Input& a, float* y) {
+  const int64_t mp = a.mp;
+  if (a.rows != nullptr) {
+    product_rows(l, a.rows, a.m, a.in16, y);
   } else {
     for (int64_t c = 0; c < mp;) {
       if (mp - c >= 4 * kLanes) {
-        product_columns<4, 4>(l, x + c, mp, y + c);
+        product_columns<4, 4>(l, a.x + c, mp, y + c);
         c += 4 * kLanes;
       } else if (mp - c >= 2 * kLanes) {
-        product_columns<8, 2>(l, x + c, mp, y + c);
+        product_columns<8, 2>(l, a.x + c, mp, y + c);
         c += 2 * kLanes;
       } else {
-        product_columns<8, 1>(l, x + c, mp, y + c);
+        product_columns<8, 1>(l, a.x + c, mp, y + c);
         c += kLanes;
       }
     }
@@ -200,10 +214,9 @@ void project(const Projection& l, const float* x, int64_t m, int64_t mp, float* 
 }
 
 // x += W a (+ b): the residual adds.
-void project_add(const Projection& l, const float* a, int64_t m, int64_t mp, float* scratch,
-                 float* x) {
-  project(l, a, m, mp, scratch);
-  for (int64_t i = 0; i < l.out * mp; i += kLanes)
+void project_add(const Projection& l, const Input& a, float* scratch, float* x) {
+  project(l, a, scratch);
+  for (int64_t i = 0; i < l.out * a.mp; i += kLanes)
     store(x + i, load(x + i) + load(scratch + i));
 }
 
@@ -271,6 +284,7 @@ struct Scratch {
     scores.resize(static_cast<size_t>(cpu_attention::scores_size(net.L)));
   }
   std::vector<float> x, h, q, k, v, attn, gate, up, out, cos, sin, scores;
+  std::vector<float> rows;  // Input's gathered columns
 };
 
 // Rows [r0, r1) through the whole model into logits [R, V] (rows r0.. of `logits`).
@@ -298,9 +312,10 @@ void forward_rows(const Net& net, const int64_t* ids, const int64_t* positions,
   }
   for (const auto& layer : net.layers) {
     rms_norm(s.x.data(), layer.attn_norm, net.C, mp, net.eps, s.h.data());
-    project(layer.q, s.h.data(), m, mp, s.q.data());
-    project(layer.k, s.h.data(), m, mp, s.k.data());
-    project(layer.v, s.h.data(), m, mp, s.v.data());
+    const Input normed = input(s.h.data(), net.C, m, mp, s.rows);
+    project(layer.q, normed, s.q.data());
+    project(layer.k, normed, s.k.data());
+    project(layer.v, normed, s.v.data());
     rope_columns(s.q.data(), net.H, net.D, mp, s.cos.data(), s.sin.data());
     rope_columns(s.k.data(), net.K, net.D, mp, s.cos.data(), s.sin.data());
     // Each column's attention reads its features where they are (stride mp).
@@ -311,15 +326,17 @@ void forward_rows(const Net& net, const int64_t* ids, const int64_t* positions,
           s.k.data() + c, s.v.data() + c, mp, s.scores.data(), s.attn.data() + c,
           more ? tables + (r0 + c + 1) * net.T : nullptr, more ? positions[r0 + c + 1] : -1);
     }
-    project_add(layer.o, s.attn.data(), m, mp, s.out.data(), s.x.data());
+    project_add(layer.o, input(s.attn.data(), net.H * net.D, m, mp, s.rows), s.out.data(),
+                s.x.data());
     rms_norm(s.x.data(), layer.mlp_norm, net.C, mp, net.eps, s.h.data());
-    project(layer.gate, s.h.data(), m, mp, s.gate.data());
-    project(layer.up, s.h.data(), m, mp, s.up.data());
+    const Input mlp_in = input(s.h.data(), net.C, m, mp, s.rows);
+    project(layer.gate, mlp_in, s.gate.data());
+    project(layer.up, mlp_in, s.up.data());
     silu_mul(s.gate.data(), s.up.data(), net.F * mp);
-    project_add(layer.down, s.gate.data(), m, mp, s.out.data(), s.x.data());
+    project_add(layer.down, input(s.gate.data(), net.F, m, mp, s.rows), s.out.data(), s.x.data());
   }
   rms_norm(s.x.data(), net.norm, net.C, mp, net.eps, s.h.data());
-  project(net.head, s.h.data(), m, mp, s.out.data());
+  project(net.head, input(s.h.data(), net.C, m, mp, s.rows), s.out.data());
   for (int64_t c = 0; c < m; ++c) {
     float* row = logits + (r0 + c) * net.V;
     for (int64_t j = 0; j < net.V; ++j)
